@@ -1,0 +1,102 @@
+//! chat-api: the Chat v2 resources a client needs — services, roles, channels,
+//! members, users, and reading messages. Admins may do everything; users read the
+//! channels they belong to.
+
+mod channels;
+mod members;
+mod messages;
+mod roles;
+mod services;
+mod users;
+
+use axum::routing::get;
+use axum::Router;
+use chat_media::error::ApiError;
+use chat_media::AppState;
+
+/// The routes of this function, without state or fallbacks (the local runner merges them).
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v2/Services", get(services::list).post(services::create))
+        .route(
+            "/v2/Services/{service}",
+            get(services::fetch)
+                .post(services::update)
+                .delete(services::delete),
+        )
+        .route(
+            "/v2/Services/{service}/Roles",
+            get(roles::list).post(roles::create),
+        )
+        .route(
+            "/v2/Services/{service}/Roles/{role}",
+            get(roles::fetch).post(roles::update).delete(roles::delete),
+        )
+        .route(
+            "/v2/Services/{service}/Channels",
+            get(channels::list).post(channels::create),
+        )
+        .route(
+            "/v2/Services/{service}/Channels/{channel}",
+            get(channels::fetch).delete(channels::delete),
+        )
+        .route(
+            "/v2/Services/{service}/Channels/{channel}/Members",
+            get(members::list).post(members::add),
+        )
+        .route(
+            "/v2/Services/{service}/Channels/{channel}/Members/{member}",
+            get(members::fetch).delete(members::remove),
+        )
+        .route(
+            "/v2/Services/{service}/Channels/{channel}/Messages",
+            get(messages::list),
+        )
+        .route(
+            "/v2/Services/{service}/Channels/{channel}/Messages/{message}",
+            get(messages::fetch),
+        )
+        .route(
+            "/v2/Services/{service}/Users",
+            get(users::list).post(users::create),
+        )
+        .route("/v2/Services/{service}/Users/{user}", get(users::fetch))
+}
+
+/// The function's full router, as Lambda serves it.
+pub fn router(state: AppState) -> Router {
+    chat_media::http::with_fallbacks(routes()).with_state(state)
+}
+
+/// A free-text parameter: at most `max` characters, no control characters.
+pub(crate) fn text_param(name: &str, value: &str, max: usize) -> Result<String, ApiError> {
+    if value.chars().count() > max {
+        return Err(ApiError::invalid(
+            name,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(ApiError::invalid(
+            name,
+            "must not contain control characters",
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// `Attributes`: a JSON document of at most 16 KiB, kept as the caller sent it.
+pub(crate) fn attributes_param(value: Option<&str>) -> Result<String, ApiError> {
+    let Some(raw) = value else {
+        return Ok("{}".into());
+    };
+    if raw.len() > 16 * 1024 {
+        return Err(ApiError::invalid("Attributes", "must be at most 16 KiB"));
+    }
+    serde_json::from_str::<serde_json::Value>(raw)
+        .map_err(|e| ApiError::invalid("Attributes", format!("must be valid JSON ({e})")))?;
+    Ok(raw.to_owned())
+}

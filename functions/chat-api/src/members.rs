@@ -1,0 +1,140 @@
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chat_media::access;
+use chat_media::error::{code, ApiResult};
+use chat_media::http::{created, page_response, parse_sid, Paging, TwilioForm};
+use chat_media::model::{self, Member};
+use chat_media::permission::RoleType;
+use chat_media::sid::{MemberSid, RoleSid, ServiceSid};
+use chat_media::store::{AddMemberError, StoreError};
+use chat_media::{ApiError, AppState, Identity, Principal};
+use serde_json::Value;
+
+use crate::attributes_param;
+
+/// POST .../Members: adds an identity with a channel role (default: the service's).
+pub async fn add(
+    State(state): State<AppState>,
+    who: Principal,
+    Path((service, channel)): Path<(String, String)>,
+    form: TwilioForm,
+) -> ApiResult<Response> {
+    who.require_admin()?;
+    let service_sid: ServiceSid = parse_sid("ServiceSid", &service)?;
+    let identity = Identity::parse(form.required("Identity")?)
+        .map_err(|e| ApiError::invalid("Identity", e))?;
+    let role_sid: Option<RoleSid> = form
+        .get("RoleSid")
+        .map(|r| parse_sid("RoleSid", r))
+        .transpose()?;
+    let attributes = attributes_param(form.get("Attributes"))?;
+    let service = access::service(&state, &who, &service_sid).await?;
+    let channel = access::channel(&state, &service_sid, &channel).await?;
+    let role_sid = match role_sid {
+        Some(sid) => {
+            access::role_of_type(&state, &service_sid, "RoleSid", &sid, RoleType::Channel)
+                .await?
+                .sid
+        }
+        None => service.default_channel_role_sid,
+    };
+    let now = model::now();
+    let member = Member {
+        sid: MemberSid::generate(),
+        service_sid,
+        channel_sid: channel.sid.clone(),
+        identity,
+        role_sid,
+        role_before_block: None,
+        attributes,
+        date_created: now,
+        date_updated: now,
+    };
+    state.store.add_member(&member).await.map_err(|e| match e {
+        AddMemberError::AlreadyMember => ApiError::conflict(
+            code::MEMBER_EXISTS,
+            format!(
+                "{} is already a member of channel {}",
+                member.identity, channel.sid
+            ),
+        ),
+        AddMemberError::ChannelGone => {
+            ApiError::not_found(format!("Channel {} not found", channel.sid))
+        }
+        AddMemberError::Store(e) => e.into(),
+    })?;
+    Ok(created(member.to_json(state.view())))
+}
+
+/// Lists members: admins, and members of the channel (reading a channel includes who is in it).
+pub async fn list(
+    State(state): State<AppState>,
+    who: Principal,
+    Path((service, channel)): Path<(String, String)>,
+    Paging(req): Paging,
+) -> ApiResult<Json<Value>> {
+    let service_sid: ServiceSid = parse_sid("ServiceSid", &service)?;
+    who.require_service(&service_sid)?;
+    let channel = access::channel(&state, &service_sid, &channel).await?;
+    access::caller_membership(&state, &who, &channel).await?;
+    let page = state.store.list_members(&channel.sid, &req).await?;
+    let view = state.view();
+    let path = format!(
+        "/v2/Services/{service_sid}/Channels/{}/Members",
+        channel.sid
+    );
+    Ok(page_response(
+        &state.settings.base_url,
+        &path,
+        "members",
+        &req,
+        page.map(|m| m.to_json(view)),
+    ))
+}
+
+/// GET a member: admins, and users fetching their own membership.
+pub async fn fetch(
+    State(state): State<AppState>,
+    who: Principal,
+    Path((service, channel, member)): Path<(String, String, String)>,
+) -> ApiResult<Json<Value>> {
+    let service_sid: ServiceSid = parse_sid("ServiceSid", &service)?;
+    who.require_service(&service_sid)?;
+    let channel = access::channel(&state, &service_sid, &channel).await?;
+    let member = access::member(&state, &channel, &member).await?;
+    if let Some(identity) = who.identity() {
+        if &member.identity != identity {
+            return Err(ApiError::forbidden(
+                "Users may only read their own membership",
+            ));
+        }
+    }
+    Ok(Json(member.to_json(state.view())))
+}
+
+pub async fn remove(
+    State(state): State<AppState>,
+    who: Principal,
+    Path((service, channel, member)): Path<(String, String, String)>,
+) -> ApiResult<Response> {
+    who.require_admin()?;
+    let service_sid: ServiceSid = parse_sid("ServiceSid", &service)?;
+    let channel = access::channel(&state, &service_sid, &channel).await?;
+    let member = access::member(&state, &channel, &member).await?;
+    state
+        .store
+        .remove_member(&channel, &member)
+        .await
+        .map_err(|e| match e {
+            e if e.condition_failed_at(0) => {
+                ApiError::not_found(format!("Member {} not found", member.sid))
+            }
+            StoreError::Cancelled(_) => {
+                ApiError::conflict(code::CONFLICT, "The channel changed meanwhile; try again")
+            }
+            other => other.into(),
+        })?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

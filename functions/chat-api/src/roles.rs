@@ -1,0 +1,160 @@
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chat_media::access;
+use chat_media::error::{code, ApiResult};
+use chat_media::http::{created, page_response, parse_sid, Paging, TwilioForm};
+use chat_media::model::{self, Role, Service};
+use chat_media::permission::{PermissionSet, RoleType};
+use chat_media::sid::{RoleSid, ServiceSid};
+use chat_media::store::StoreError;
+use chat_media::{ApiError, AppState, Principal};
+use serde_json::Value;
+
+use crate::text_param;
+
+fn permissions(form: &TwilioForm, role_type: RoleType) -> ApiResult<PermissionSet> {
+    let names = form.all("Permission");
+    if names.is_empty() {
+        return Err(ApiError::missing("Permission"));
+    }
+    PermissionSet::parse(role_type, names).map_err(|e| ApiError::invalid("Permission", e))
+}
+
+async fn load(
+    state: &AppState,
+    who: &Principal,
+    service: &str,
+    role: &str,
+) -> ApiResult<(Service, Role)> {
+    who.require_admin()?;
+    let service_sid: ServiceSid = parse_sid("ServiceSid", service)?;
+    let role_sid: RoleSid = parse_sid("RoleSid", role)?;
+    let service = access::service(state, who, &service_sid).await?;
+    let role = state
+        .store
+        .get_role(&service_sid, &role_sid)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("Role {role_sid} not found")))?;
+    Ok((service, role))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(service): Path<String>,
+    form: TwilioForm,
+) -> ApiResult<Response> {
+    who.require_admin()?;
+    let service_sid: ServiceSid = parse_sid("ServiceSid", &service)?;
+    let friendly_name = text_param("FriendlyName", form.required("FriendlyName")?, 64)?;
+    let role_type: RoleType = form
+        .parsed("Type")?
+        .ok_or_else(|| ApiError::missing("Type"))?;
+    let permissions = permissions(&form, role_type)?;
+    access::service(&state, &who, &service_sid).await?;
+    let now = model::now();
+    let role = Role {
+        sid: RoleSid::generate(),
+        service_sid,
+        friendly_name,
+        role_type,
+        permissions,
+        date_created: now,
+        date_updated: now,
+    };
+    state.store.create_role(&role).await?;
+    Ok(created(role.to_json(state.view())))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(service): Path<String>,
+    Paging(req): Paging,
+) -> ApiResult<Json<Value>> {
+    who.require_admin()?;
+    let service_sid: ServiceSid = parse_sid("ServiceSid", &service)?;
+    access::service(&state, &who, &service_sid).await?;
+    let page = state.store.list_roles(&service_sid, &req).await?;
+    let view = state.view();
+    let path = format!("/v2/Services/{service_sid}/Roles");
+    Ok(page_response(
+        &state.settings.base_url,
+        &path,
+        "roles",
+        &req,
+        page.map(|r| r.to_json(view)),
+    ))
+}
+
+pub async fn fetch(
+    State(state): State<AppState>,
+    who: Principal,
+    Path((service, role)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let (_, role) = load(&state, &who, &service, &role).await?;
+    Ok(Json(role.to_json(state.view())))
+}
+
+/// POST .../Roles/{sid}: replaces the role's permissions (Twilio semantics).
+pub async fn update(
+    State(state): State<AppState>,
+    who: Principal,
+    Path((service, role)): Path<(String, String)>,
+    form: TwilioForm,
+) -> ApiResult<Json<Value>> {
+    let (_, mut role) = load(&state, &who, &service, &role).await?;
+    role.permissions = permissions(&form, role.role_type)?;
+    role.date_updated = model::now();
+    state.store.update_role(&role).await.map_err(|e| match e {
+        StoreError::ConditionFailed => ApiError::not_found(format!("Role {} not found", role.sid)),
+        other => other.into(),
+    })?;
+    Ok(Json(role.to_json(state.view())))
+}
+
+/// DELETE .../Roles/{sid}: refused while the role is a service default or held by anyone.
+pub async fn delete(
+    State(state): State<AppState>,
+    who: Principal,
+    Path((service, role)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let (service, role) = load(&state, &who, &service, &role).await?;
+    let defaults = [
+        &service.default_service_role_sid,
+        &service.default_channel_role_sid,
+        &service.default_channel_creator_role_sid,
+        &service.blocked_channel_role_sid,
+    ];
+    if defaults.contains(&&role.sid) {
+        return Err(ApiError::conflict(
+            code::CONFLICT,
+            format!(
+                "Role {} is a default role of the service and cannot be deleted",
+                role.sid
+            ),
+        ));
+    }
+    if state.store.role_in_use(&role.sid).await? {
+        return Err(ApiError::conflict(
+            code::CONFLICT,
+            format!(
+                "Role {} is assigned to members or users and cannot be deleted",
+                role.sid
+            ),
+        ));
+    }
+    state
+        .store
+        .delete_role(&service.sid, &role.sid)
+        .await
+        .map_err(|e| match e {
+            StoreError::ConditionFailed => {
+                ApiError::not_found(format!("Role {} not found", role.sid))
+            }
+            other => other.into(),
+        })?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,297 @@
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chat_media::access;
+use chat_media::error::ApiResult;
+use chat_media::http::{created, page_response, parse_sid, Paging, TwilioForm};
+use chat_media::model::{self, MediaSettings, Role, Service, MAX_MEDIA_SIZE_MB};
+use chat_media::permission::{DefaultRoles, PermissionSet, RoleType};
+use chat_media::sid::{RoleSid, ServiceSid};
+use chat_media::{ApiError, AppState, Principal};
+
+use crate::text_param;
+
+fn new_role(
+    service: &ServiceSid,
+    name: &str,
+    role_type: RoleType,
+    permissions: PermissionSet,
+) -> Role {
+    let now = model::now();
+    Role {
+        sid: RoleSid::generate(),
+        service_sid: service.clone(),
+        friendly_name: name.into(),
+        role_type,
+        permissions,
+        date_created: now,
+        date_updated: now,
+    }
+}
+
+/// POST /v2/Services: a service with Twilio's default roles and a blocked role.
+pub async fn create(
+    State(state): State<AppState>,
+    who: Principal,
+    form: TwilioForm,
+) -> ApiResult<Response> {
+    who.require_admin()?;
+    let friendly_name = text_param("FriendlyName", form.required("FriendlyName")?, 256)?;
+    let sid = ServiceSid::generate();
+    let defaults = DefaultRoles::twilio();
+    let roles = [
+        new_role(
+            &sid,
+            "channel user",
+            RoleType::Channel,
+            defaults.channel_user,
+        ),
+        new_role(
+            &sid,
+            "channel admin",
+            RoleType::Channel,
+            defaults.channel_admin,
+        ),
+        new_role(
+            &sid,
+            "service user",
+            RoleType::Deployment,
+            defaults.service_user,
+        ),
+        new_role(
+            &sid,
+            "service admin",
+            RoleType::Deployment,
+            defaults.service_admin,
+        ),
+        new_role(
+            &sid,
+            "blocked user",
+            RoleType::Channel,
+            defaults.blocked_user,
+        ),
+    ];
+    let now = model::now();
+    let mut service = Service {
+        sid,
+        friendly_name,
+        default_channel_role_sid: roles[0].sid.clone(),
+        default_channel_creator_role_sid: roles[1].sid.clone(),
+        default_service_role_sid: roles[2].sid.clone(),
+        blocked_channel_role_sid: roles[4].sid.clone(),
+        media: MediaSettings::default(),
+        date_created: now,
+        date_updated: now,
+    };
+    apply_media_settings(&mut service, &form)?;
+    state.store.create_service(&service, &roles).await?;
+    tracing::info!(service = %service.sid, "service created");
+    Ok(created(service.to_json(state.view())))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    who: Principal,
+    Paging(req): Paging,
+) -> ApiResult<Json<serde_json::Value>> {
+    who.require_admin()?;
+    let page = state.store.list_services(&req).await?;
+    let view = state.view();
+    Ok(page_response(
+        &state.settings.base_url,
+        "/v2/Services",
+        "services",
+        &req,
+        page.map(|s| s.to_json(view)),
+    ))
+}
+
+pub async fn fetch(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(service): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    who.require_admin()?;
+    let sid = parse_sid("ServiceSid", &service)?;
+    let service = access::service(&state, &who, &sid).await?;
+    Ok(Json(service.to_json(state.view())))
+}
+
+/// Reads `Media.*` parameters into the service's media settings.
+fn apply_media_settings(service: &mut Service, form: &TwilioForm) -> ApiResult<()> {
+    let media = &mut service.media;
+    if let Some(message) = form.get("Media.CompatibilityMessage") {
+        if message.trim().is_empty() {
+            return Err(ApiError::invalid(
+                "Media.CompatibilityMessage",
+                "must not be empty",
+            ));
+        }
+        media.compatibility_message = text_param("Media.CompatibilityMessage", message, 1024)?;
+    }
+    if let Some(limit) = form.get("Media.SizeLimitMb") {
+        media.size_limit_mb = limit
+            .parse()
+            .ok()
+            .filter(|mb| (1..=MAX_MEDIA_SIZE_MB).contains(mb))
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "Media.SizeLimitMb",
+                    format!("must be a number from 1 to {MAX_MEDIA_SIZE_MB}"),
+                )
+            })?;
+    }
+    if form.has("Media.AllowedTypes") {
+        let mut types = Vec::new();
+        for t in form
+            .all("Media.AllowedTypes")
+            .into_iter()
+            .filter(|t| !t.is_empty())
+        {
+            types.push(parse_type_pattern(t)?);
+        }
+        media.allowed_types = types;
+    }
+    if form.has("Media.BlockedExtensions") {
+        let mut exts = Vec::new();
+        for e in form
+            .all("Media.BlockedExtensions")
+            .into_iter()
+            .filter(|e| !e.is_empty())
+        {
+            let e = e.trim_start_matches('.').to_ascii_lowercase();
+            if e.is_empty() || e.len() > 16 || !e.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Err(ApiError::invalid(
+                    "Media.BlockedExtensions",
+                    format!("'{e}' is not a file extension"),
+                ));
+            }
+            exts.push(e);
+        }
+        exts.sort();
+        exts.dedup();
+        media.blocked_extensions = exts;
+    }
+    Ok(())
+}
+
+/// `type/subtype` or `type/*`, lower-cased.
+fn parse_type_pattern(t: &str) -> ApiResult<String> {
+    let t = t.trim().to_ascii_lowercase();
+    let valid_part = |p: &str| {
+        !p.is_empty()
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "!#$&^_.+-".contains(c))
+    };
+    match t.split_once('/') {
+        Some((ty, sub)) if valid_part(ty) && (sub == "*" || valid_part(sub)) => Ok(t),
+        _ => Err(ApiError::invalid(
+            "Media.AllowedTypes",
+            format!("'{t}' is not a media type pattern such as image/*"),
+        )),
+    }
+}
+
+/// A role named in a service update must be of that service and of the right type.
+async fn role_param(
+    state: &AppState,
+    service: &ServiceSid,
+    form: &TwilioForm,
+    name: &str,
+    role_type: RoleType,
+) -> ApiResult<Option<RoleSid>> {
+    let Some(value) = form.get(name) else {
+        return Ok(None);
+    };
+    let sid: RoleSid = parse_sid(name, value)?;
+    access::role_of_type(state, service, name, &sid, role_type).await?;
+    Ok(Some(sid))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(service): Path<String>,
+    form: TwilioForm,
+) -> ApiResult<Json<serde_json::Value>> {
+    who.require_admin()?;
+    let sid = parse_sid("ServiceSid", &service)?;
+    let mut service = access::service(&state, &who, &sid).await?;
+    if let Some(name) = form.get("FriendlyName") {
+        service.friendly_name = text_param("FriendlyName", name, 256)?;
+    }
+    if let Some(r) = role_param(
+        &state,
+        &sid,
+        &form,
+        "DefaultServiceRoleSid",
+        RoleType::Deployment,
+    )
+    .await?
+    {
+        service.default_service_role_sid = r;
+    }
+    if let Some(r) = role_param(
+        &state,
+        &sid,
+        &form,
+        "DefaultChannelRoleSid",
+        RoleType::Channel,
+    )
+    .await?
+    {
+        service.default_channel_role_sid = r;
+    }
+    if let Some(r) = role_param(
+        &state,
+        &sid,
+        &form,
+        "DefaultChannelCreatorRoleSid",
+        RoleType::Channel,
+    )
+    .await?
+    {
+        service.default_channel_creator_role_sid = r;
+    }
+    if let Some(r) = role_param(
+        &state,
+        &sid,
+        &form,
+        "BlockedChannelRoleSid",
+        RoleType::Channel,
+    )
+    .await?
+    {
+        service.blocked_channel_role_sid = r;
+    }
+    apply_media_settings(&mut service, &form)?;
+    service.date_updated = model::now();
+    state
+        .store
+        .update_service(&service)
+        .await
+        .map_err(|e| match e {
+            chat_media::store::StoreError::ConditionFailed => {
+                ApiError::not_found(format!("Service {sid} not found"))
+            }
+            other => other.into(),
+        })?;
+    Ok(Json(service.to_json(state.view())))
+}
+
+/// DELETE /v2/Services/{sid}: the service and everything in it; S3 objects of its
+/// media are deleted after the records, and the sweep retries any that fail.
+pub async fn delete(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(service): Path<String>,
+) -> ApiResult<Response> {
+    who.require_admin()?;
+    let sid = parse_sid("ServiceSid", &service)?;
+    access::service(&state, &who, &sid).await?;
+    let pending = state.store.delete_service(&sid).await?;
+    chat_media::cleanup::delete_objects(&state, &pending).await;
+    tracing::info!(service = %sid, objects = pending.len(), "service deleted");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

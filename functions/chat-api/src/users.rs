@@ -1,0 +1,112 @@
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::Json;
+use chat_media::access;
+use chat_media::error::{code, ApiResult};
+use chat_media::http::{created, page_response, parse_sid, Paging, TwilioForm};
+use chat_media::model::{self, User};
+use chat_media::permission::RoleType;
+use chat_media::sid::{RoleSid, ServiceSid, UserSid};
+use chat_media::{ApiError, AppState, Identity, Principal};
+use serde_json::Value;
+
+use crate::{attributes_param, text_param};
+
+pub async fn create(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(service): Path<String>,
+    form: TwilioForm,
+) -> ApiResult<Response> {
+    who.require_admin()?;
+    let service_sid: ServiceSid = parse_sid("ServiceSid", &service)?;
+    let identity = Identity::parse(form.required("Identity")?)
+        .map_err(|e| ApiError::invalid("Identity", e))?;
+    let role_sid: Option<RoleSid> = form
+        .get("RoleSid")
+        .map(|r| parse_sid("RoleSid", r))
+        .transpose()?;
+    let friendly_name = form
+        .get("FriendlyName")
+        .map(|n| text_param("FriendlyName", n, 256))
+        .transpose()?;
+    let attributes = attributes_param(form.get("Attributes"))?;
+    let service = access::service(&state, &who, &service_sid).await?;
+    let role_sid = match role_sid {
+        Some(sid) => {
+            access::role_of_type(&state, &service_sid, "RoleSid", &sid, RoleType::Deployment)
+                .await?
+                .sid
+        }
+        None => service.default_service_role_sid,
+    };
+    let now = model::now();
+    let user = User {
+        sid: UserSid::generate(),
+        service_sid,
+        identity,
+        role_sid,
+        friendly_name,
+        attributes,
+        date_created: now,
+        date_updated: now,
+    };
+    state.store.create_user(&user).await.map_err(|e| {
+        if e.condition_failed_at(0) {
+            ApiError::conflict(
+                code::USER_EXISTS,
+                format!("User {} already exists", user.identity),
+            )
+        } else {
+            e.into()
+        }
+    })?;
+    Ok(created(user.to_json(state.view())))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(service): Path<String>,
+    Paging(req): Paging,
+) -> ApiResult<Json<Value>> {
+    who.require_admin()?;
+    let service_sid: ServiceSid = parse_sid("ServiceSid", &service)?;
+    access::service(&state, &who, &service_sid).await?;
+    let page = state.store.list_users(&service_sid, &req).await?;
+    let view = state.view();
+    let path = format!("/v2/Services/{service_sid}/Users");
+    Ok(page_response(
+        &state.settings.base_url,
+        &path,
+        "users",
+        &req,
+        page.map(|u| u.to_json(view)),
+    ))
+}
+
+/// GET a user by SID or identity: admins, and users fetching themselves.
+pub async fn fetch(
+    State(state): State<AppState>,
+    who: Principal,
+    Path((service, user)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let service_sid: ServiceSid = parse_sid("ServiceSid", &service)?;
+    who.require_service(&service_sid)?;
+    let found = match UserSid::parse(&user) {
+        Ok(sid) => state.store.get_user_by_sid(&service_sid, &sid).await?,
+        Err(_) => match Identity::parse(&user) {
+            Ok(identity) => state.store.get_user(&service_sid, &identity).await?,
+            Err(_) => None,
+        },
+    };
+    let found = found.ok_or_else(|| ApiError::not_found(format!("User {user} not found")))?;
+    if let Some(identity) = who.identity() {
+        if &found.identity != identity {
+            return Err(ApiError::forbidden(
+                "Users may only read their own user record",
+            ));
+        }
+    }
+    Ok(Json(found.to_json(state.view())))
+}

@@ -1,0 +1,162 @@
+//! `chat-media-local`: the local runner.
+//!
+//! - `serve` (default): every function on one port, with an embedded S3 server and
+//!   the DynamoDB endpoint from `DYNAMODB_ENDPOINT`; creates table and bucket.
+//! - `s3`: only the S3 server (the test script starts one for a whole test run).
+//! - `token <ServiceSid> <identity> [ttl-seconds]`: prints a user access token.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use chat_media::config::{AwsOptions, Settings};
+use chat_media::sid::ServiceSid;
+use chat_media::{AppState, Credentials, Identity};
+use tokio::net::TcpListener;
+
+/// Local-only defaults; production reads the same variables and has no defaults.
+pub const LOCAL_DEFAULTS: &[(&str, &str)] = &[
+    (
+        "CHAT_MEDIA_ACCOUNT_SID",
+        "AC00000000000000000000000000000001",
+    ),
+    ("CHAT_MEDIA_AUTH_TOKEN", "local-auth-token-0001"),
+    (
+        "CHAT_MEDIA_API_KEY_SID",
+        "SK00000000000000000000000000000001",
+    ),
+    ("CHAT_MEDIA_API_KEY_SECRET", "local-api-key-secret-0001"),
+    ("TABLE_NAME", "chat-media"),
+    ("BUCKET_NAME", "chat-media"),
+    ("S3_ACCESS_KEY", "chat-media-local"),
+    ("S3_SECRET_KEY", "chat-media-local-secret"),
+    ("AWS_REGION", "us-east-1"),
+];
+
+fn env(name: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .or_else(|| {
+            LOCAL_DEFAULTS
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+        .unwrap_or_default()
+}
+
+fn port(name: &str, default: u16) -> anyhow::Result<u16> {
+    match std::env::var(name) {
+        Ok(v) if !v.is_empty() => v.parse().with_context(|| format!("{name} must be a port")),
+        _ => Ok(default),
+    }
+}
+
+fn credentials() -> anyhow::Result<Credentials> {
+    for (k, _) in LOCAL_DEFAULTS {
+        if std::env::var(k).map(|v| v.is_empty()).unwrap_or(true) {
+            // SAFETY-free: single-threaded start-up, before the runtime spawns tasks.
+            unsafe { std::env::set_var(k, env(k)) };
+        }
+    }
+    Ok(Credentials::from_env()?)
+}
+
+fn main() -> anyhow::Result<()> {
+    chat_media::telemetry::init();
+    let credentials = credentials()?;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let runtime = tokio::runtime::Runtime::new()?;
+    match args.first().map(String::as_str) {
+        None | Some("serve") => runtime.block_on(serve(credentials)),
+        Some("s3") => runtime.block_on(s3_only()),
+        Some("token") => {
+            let (Some(service), Some(identity)) = (args.get(1), args.get(2)) else {
+                bail!("usage: chat-media-local token <ServiceSid> <identity> [ttl-seconds]");
+            };
+            let service = ServiceSid::parse(service)?;
+            let identity = Identity::parse(identity).map_err(anyhow::Error::msg)?;
+            let ttl: i64 = args.get(3).map(|t| t.parse()).transpose()?.unwrap_or(3600);
+            let now = chrono::Utc::now().timestamp();
+            println!("{}", credentials.mint_token(&service, &identity, now, ttl));
+            Ok(())
+        }
+        Some(other) => bail!("unknown command {other:?} (serve, s3, token)"),
+    }
+}
+
+fn data_dir() -> PathBuf {
+    PathBuf::from(env("DATA_DIR")).join("s3")
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
+}
+
+async fn s3_only() -> anyhow::Result<()> {
+    let listener = TcpListener::bind(("127.0.0.1", port("S3_PORT", 9000)?)).await?;
+    let (addr, _task) = chat_media_local::spawn_s3(
+        listener,
+        &data_dir(),
+        &env("S3_ACCESS_KEY"),
+        &env("S3_SECRET_KEY"),
+    )?;
+    println!("READY s3 http://{addr}");
+    shutdown_signal().await;
+    Ok(())
+}
+
+async fn serve(credentials: Credentials) -> anyhow::Result<()> {
+    let dynamodb = std::env::var("DYNAMODB_ENDPOINT")
+        .context("DYNAMODB_ENDPOINT must point at the local DynamoDB (scripts/dev sets it)")?;
+    let app_port = port("PORT", 8787)?;
+    let s3_listener = TcpListener::bind(("127.0.0.1", port("S3_PORT", app_port + 1)?)).await?;
+    let (s3_addr, _s3) = chat_media_local::spawn_s3(
+        s3_listener,
+        &data_dir(),
+        &env("S3_ACCESS_KEY"),
+        &env("S3_SECRET_KEY"),
+    )?;
+    let aws = AwsOptions {
+        region: Some(env("AWS_REGION")),
+        dynamodb_endpoint: Some(dynamodb),
+        s3_endpoint: Some(format!("http://{s3_addr}")),
+        static_credentials: Some((env("S3_ACCESS_KEY"), env("S3_SECRET_KEY"))),
+    };
+    let sdk = aws.sdk_config().await;
+    let mut settings = Settings::from_env()?;
+    if settings.base_url.is_empty() {
+        settings.base_url = format!("http://127.0.0.1:{app_port}");
+    }
+    let state = AppState::new(
+        &sdk,
+        &aws,
+        &env("TABLE_NAME"),
+        &env("BUCKET_NAME"),
+        credentials,
+        settings,
+    );
+    state
+        .store
+        .ensure_table()
+        .await
+        .context("creating the DynamoDB table")?;
+    state
+        .blob
+        .ensure_bucket()
+        .await
+        .context("creating the S3 bucket")?;
+    let listener = TcpListener::bind(("127.0.0.1", app_port)).await?;
+    let addr = listener.local_addr()?;
+    tracing::info!(s3 = %s3_addr, table = state.store.table(), bucket = state.blob.bucket(), "local stack ready");
+    println!("READY http://{addr}");
+    axum::serve(listener, chat_media_local::app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,206 @@
+//! Configuration from the environment, turned once per cold start into the
+//! [`AppState`] every handler shares.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+use crate::auth::Credentials;
+use crate::blob::Blob;
+use crate::sid::{AccountSid, ApiKeySid};
+use crate::store::Store;
+
+/// Tunables with production defaults; each has an environment variable (README).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Prefix of every `url` in responses (`PUBLIC_BASE_URL`); empty gives paths only.
+    pub base_url: String,
+    /// Lifetime of presigned download URLs (`DOWNLOAD_URL_TTL_SECS`, 300).
+    pub download_url_ttl: Duration,
+    /// How long an upload may stay unbound before it is swept (`UNBOUND_MEDIA_TTL_SECS`, 24 h).
+    pub unbound_media_ttl: Duration,
+    /// Unbound uploads one identity may hold at once (`MAX_UNBOUND_UPLOADS`, 20).
+    pub max_unbound_uploads: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            base_url: String::new(),
+            download_url_ttl: Duration::from_secs(300),
+            unbound_media_ttl: Duration::from_secs(24 * 3600),
+            max_unbound_uploads: 20,
+        }
+    }
+}
+
+/// Where the AWS services are; endpoints are overridden for local runs and tests.
+#[derive(Debug, Clone, Default)]
+pub struct AwsOptions {
+    pub region: Option<String>,
+    pub dynamodb_endpoint: Option<String>,
+    pub s3_endpoint: Option<String>,
+    /// Fixed keys (local S3 checks SigV4 against them); otherwise the default chain.
+    pub static_credentials: Option<(String, String)>,
+}
+
+/// Everything a handler needs, cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub store: Store,
+    pub blob: Blob,
+    pub credentials: Arc<Credentials>,
+    pub settings: Arc<Settings>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn required(name: &str) -> Result<String, ConfigError> {
+    var(name).ok_or_else(|| ConfigError(format!("{name} must be set")))
+}
+
+fn secs(name: &str, default: Duration) -> Result<Duration, ConfigError> {
+    match var(name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|_| ConfigError(format!("{name} must be a whole number of seconds"))),
+    }
+}
+
+impl Credentials {
+    /// `CHAT_MEDIA_ACCOUNT_SID`, `CHAT_MEDIA_AUTH_TOKEN`, `CHAT_MEDIA_API_KEY_SID`,
+    /// `CHAT_MEDIA_API_KEY_SECRET`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let account_sid = AccountSid::parse(&required("CHAT_MEDIA_ACCOUNT_SID")?)
+            .map_err(|e| ConfigError(format!("CHAT_MEDIA_ACCOUNT_SID: {e}")))?;
+        let api_key_sid = ApiKeySid::parse(&required("CHAT_MEDIA_API_KEY_SID")?)
+            .map_err(|e| ConfigError(format!("CHAT_MEDIA_API_KEY_SID: {e}")))?;
+        let auth_token = required("CHAT_MEDIA_AUTH_TOKEN")?;
+        let api_key_secret = required("CHAT_MEDIA_API_KEY_SECRET")?;
+        if auth_token.len() < 16 || api_key_secret.len() < 16 {
+            return Err(ConfigError(
+                "CHAT_MEDIA_AUTH_TOKEN and CHAT_MEDIA_API_KEY_SECRET must be at least 16 characters"
+                    .into(),
+            ));
+        }
+        Ok(Self {
+            account_sid,
+            auth_token,
+            api_key_sid,
+            api_key_secret,
+        })
+    }
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let d = Settings::default();
+        Ok(Self {
+            base_url: var("PUBLIC_BASE_URL")
+                .map(|u| u.trim_end_matches('/').to_owned())
+                .unwrap_or_default(),
+            download_url_ttl: secs("DOWNLOAD_URL_TTL_SECS", d.download_url_ttl)?,
+            unbound_media_ttl: secs("UNBOUND_MEDIA_TTL_SECS", d.unbound_media_ttl)?,
+            max_unbound_uploads: match var("MAX_UNBOUND_UPLOADS") {
+                None => d.max_unbound_uploads,
+                Some(v) => v
+                    .parse()
+                    .map_err(|_| ConfigError("MAX_UNBOUND_UPLOADS must be a number".into()))?,
+            },
+        })
+    }
+}
+
+impl AwsOptions {
+    /// `AWS_REGION`, `DYNAMODB_ENDPOINT`, `S3_ENDPOINT`.
+    pub fn from_env() -> Self {
+        Self {
+            region: var("AWS_REGION"),
+            dynamodb_endpoint: var("DYNAMODB_ENDPOINT"),
+            s3_endpoint: var("S3_ENDPOINT"),
+            static_credentials: None,
+        }
+    }
+
+    /// Short timeouts and few retries: an unreachable store becomes a 503 in seconds.
+    pub async fn sdk_config(&self) -> SdkConfig {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(
+                self.region.clone().unwrap_or_else(|| "us-east-1".into()),
+            ))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(2))
+                    .operation_attempt_timeout(Duration::from_secs(10))
+                    .operation_timeout(Duration::from_secs(25))
+                    .build(),
+            )
+            .retry_config(RetryConfig::standard().with_max_attempts(3));
+        if let Some((ak, sk)) = &self.static_credentials {
+            loader = loader.credentials_provider(aws_credential_types::Credentials::from_keys(
+                ak.clone(),
+                sk.clone(),
+                None,
+            ));
+        }
+        loader.load().await
+    }
+}
+
+impl AppState {
+    pub fn new(
+        sdk: &SdkConfig,
+        aws: &AwsOptions,
+        table: &str,
+        bucket: &str,
+        credentials: Credentials,
+        settings: Settings,
+    ) -> Self {
+        let mut dynamo = aws_sdk_dynamodb::config::Builder::from(sdk);
+        if let Some(endpoint) = &aws.dynamodb_endpoint {
+            dynamo = dynamo.endpoint_url(endpoint);
+        }
+        let mut s3 = aws_sdk_s3::config::Builder::from(sdk);
+        if let Some(endpoint) = &aws.s3_endpoint {
+            s3 = s3.endpoint_url(endpoint).force_path_style(true);
+        }
+        Self {
+            store: Store::new(aws_sdk_dynamodb::Client::from_conf(dynamo.build()), table),
+            blob: Blob::new(aws_sdk_s3::Client::from_conf(s3.build()), bucket),
+            credentials: Arc::new(credentials),
+            settings: Arc::new(settings),
+        }
+    }
+
+    /// The state a Lambda cold start builds: `TABLE_NAME`, `BUCKET_NAME` and the above.
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let aws = AwsOptions::from_env();
+        let sdk = aws.sdk_config().await;
+        Ok(Self::new(
+            &sdk,
+            &aws,
+            &required("TABLE_NAME")?,
+            &required("BUCKET_NAME")?,
+            Credentials::from_env()?,
+            Settings::from_env()?,
+        ))
+    }
+
+    pub fn view(&self) -> crate::model::ViewCtx<'_> {
+        crate::model::ViewCtx {
+            base_url: &self.settings.base_url,
+            account_sid: &self.credentials.account_sid,
+        }
+    }
+}

@@ -1,0 +1,98 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::{iso, ViewCtx};
+use crate::identity::Identity;
+use crate::sid::{ChannelSid, MediaSid, MessageSid, ServiceSid};
+
+/// Where an upload is in its life; only `Ready` media can be bound or downloaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaStatus {
+    Uploading,
+    Scanning,
+    Ready,
+    Rejected,
+    Failed,
+}
+
+impl MediaStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaStatus::Uploading => "uploading",
+            MediaStatus::Scanning => "scanning",
+            MediaStatus::Ready => "ready",
+            MediaStatus::Rejected => "rejected",
+            MediaStatus::Failed => "failed",
+        }
+    }
+}
+
+/// An immutable uploaded object and, once bound, the message that carries it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Media {
+    pub sid: MediaSid,
+    pub service_sid: ServiceSid,
+    /// The uploader's identity, or "system" for admins.
+    pub author: Identity,
+    pub content_type: String,
+    pub filename: Option<String>,
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    pub status: MediaStatus,
+    /// Why the media was rejected or failed, for the caller and the logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    /// The S3 key; includes service and media SID and is never reused.
+    pub object_key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_sid: Option<MessageSid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel_sid: Option<ChannelSid>,
+    pub date_created: DateTime<Utc>,
+    pub date_upload_updated: DateTime<Utc>,
+    pub date_updated: DateTime<Utc>,
+    /// When an unbound media is swept (epoch seconds); cleared when bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+}
+
+impl Media {
+    pub fn object_key_for(service: &ServiceSid, sid: &MediaSid) -> String {
+        format!("services/{service}/media/{sid}")
+    }
+
+    pub fn path(&self) -> String {
+        format!("/v1/Services/{}/Media/{}", self.service_sid, self.sid)
+    }
+
+    /// The Media JSON; `temporary_url` is only given to callers allowed to download.
+    pub fn to_json(&self, ctx: ViewCtx<'_>, temporary_url: Option<&str>) -> Value {
+        let url = ctx.url(&self.path());
+        json!({
+            "sid": self.sid,
+            "account_sid": ctx.account_sid,
+            "service_sid": self.service_sid,
+            "channel_sid": self.channel_sid,
+            "message_sid": self.message_sid,
+            "author": self.author,
+            "category": "media",
+            "content_type": self.content_type,
+            "filename": self.filename,
+            "size": self.size,
+            "sha256": self.sha256,
+            "status": self.status.as_str(),
+            "status_reason": self.status_reason,
+            "date_created": iso(&self.date_created),
+            "date_upload_updated": iso(&self.date_upload_updated),
+            "date_updated": iso(&self.date_updated),
+            "url": url,
+            "links": {
+                "content": format!("{url}/Content"),
+                "content_direct_temporary": temporary_url,
+            },
+        })
+    }
+}

@@ -1,0 +1,58 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::{iso, ViewCtx};
+use crate::identity::Identity;
+use crate::sid::{ChannelSid, MediaSid, MessageSid, ServiceSid};
+
+/// The media summary a message carries, copied from the Media when bound.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageMedia {
+    pub sid: MediaSid,
+    pub size: u64,
+    pub content_type: String,
+    pub filename: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    pub sid: MessageSid,
+    pub service_sid: ServiceSid,
+    pub channel_sid: ChannelSid,
+    pub index: u64,
+    pub from: Identity,
+    pub body: Option<String>,
+    pub attributes: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media: Option<MessageMedia>,
+    pub was_edited: bool,
+    pub date_created: DateTime<Utc>,
+    pub date_updated: DateTime<Utc>,
+}
+
+impl Message {
+    pub fn to_json(&self, ctx: ViewCtx<'_>) -> Value {
+        json!({
+            "sid": self.sid,
+            "account_sid": ctx.account_sid,
+            "service_sid": self.service_sid,
+            "channel_sid": self.channel_sid,
+            "to": self.channel_sid,
+            "from": self.from,
+            "body": self.body,
+            "attributes": self.attributes,
+            "index": self.index,
+            "type": if self.media.is_some() { "media" } else { "text" },
+            "media": self.media,
+            "was_edited": self.was_edited,
+            "last_updated_by": null,
+            "date_created": iso(&self.date_created),
+            "date_updated": iso(&self.date_updated),
+            "url": ctx.url(&format!(
+                "/v2/Services/{}/Channels/{}/Messages/{}",
+                self.service_sid, self.channel_sid, self.sid
+            )),
+        })
+    }
+}

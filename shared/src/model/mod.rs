@@ -1,0 +1,46 @@
+//! Domain records (stored as-is in DynamoDB) and their Twilio JSON views.
+
+mod channel;
+mod media;
+mod member;
+mod message;
+mod role;
+mod service;
+mod user;
+
+pub use channel::{Channel, ChannelType};
+pub use media::{Media, MediaStatus};
+pub use member::Member;
+pub use message::{Message, MessageMedia};
+pub use role::Role;
+pub use service::{MediaSettings, Service, MAX_MEDIA_SIZE_MB};
+pub use user::User;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use crate::sid::AccountSid;
+
+/// What a JSON view needs besides the record: where the API lives and whose account it is.
+#[derive(Debug, Clone, Copy)]
+pub struct ViewCtx<'a> {
+    /// Absolute base such as `https://api.example.com`, or empty for path-only URLs.
+    pub base_url: &'a str,
+    pub account_sid: &'a AccountSid,
+}
+
+impl ViewCtx<'_> {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+}
+
+/// Twilio's ISO-8601 UTC form, to the second: `2015-12-16T22:18:37Z`.
+pub fn iso(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Now, to the millisecond (what DynamoDB keeps and the views round).
+pub fn now() -> DateTime<Utc> {
+    let t = Utc::now();
+    DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
+}

@@ -1,0 +1,99 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::{iso, ViewCtx};
+use crate::sid::{RoleSid, ServiceSid};
+
+/// Largest media a service may accept: 150 MB, as Twilio.
+pub const MAX_MEDIA_SIZE_MB: u32 = 150;
+pub const DEFAULT_COMPATIBILITY_MESSAGE: &str = "Media message";
+
+/// The media rules of one service; the content policy reads them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaSettings {
+    /// The body every media message of the service carries.
+    pub compatibility_message: String,
+    pub size_limit_mb: u32,
+    /// Media type patterns such as `image/*`; empty means all types.
+    #[serde(default)]
+    pub allowed_types: Vec<String>,
+    /// Filename extensions (lower case, no dot) refused whatever the type.
+    #[serde(default)]
+    pub blocked_extensions: Vec<String>,
+}
+
+impl Default for MediaSettings {
+    fn default() -> Self {
+        Self {
+            compatibility_message: DEFAULT_COMPATIBILITY_MESSAGE.into(),
+            size_limit_mb: MAX_MEDIA_SIZE_MB,
+            allowed_types: Vec::new(),
+            blocked_extensions: [
+                "exe", "dll", "bat", "cmd", "com", "scr", "msi", "ps1", "vbs", "js", "jar", "sh",
+            ]
+            .map(String::from)
+            .to_vec(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Service {
+    pub sid: ServiceSid,
+    pub friendly_name: String,
+    pub default_service_role_sid: RoleSid,
+    pub default_channel_role_sid: RoleSid,
+    pub default_channel_creator_role_sid: RoleSid,
+    /// The channel role members are moved to when blocked.
+    pub blocked_channel_role_sid: RoleSid,
+    pub media: MediaSettings,
+    pub date_created: DateTime<Utc>,
+    pub date_updated: DateTime<Utc>,
+}
+
+impl Service {
+    pub fn path(&self) -> String {
+        format!("/v2/Services/{}", self.sid)
+    }
+
+    pub fn to_json(&self, ctx: ViewCtx<'_>) -> Value {
+        let url = ctx.url(&self.path());
+        json!({
+            "sid": self.sid,
+            "account_sid": ctx.account_sid,
+            "friendly_name": self.friendly_name,
+            "date_created": iso(&self.date_created),
+            "date_updated": iso(&self.date_updated),
+            "default_service_role_sid": self.default_service_role_sid,
+            "default_channel_role_sid": self.default_channel_role_sid,
+            "default_channel_creator_role_sid": self.default_channel_creator_role_sid,
+            "blocked_channel_role_sid": self.blocked_channel_role_sid,
+            "read_status_enabled": false,
+            "reachability_enabled": false,
+            "typing_indicator_timeout": 5,
+            "consumption_report_interval": 10,
+            "limits": {"channel_members": 100, "user_channels": 250},
+            "pre_webhook_url": null,
+            "post_webhook_url": null,
+            "webhook_method": null,
+            "webhook_filters": [],
+            "pre_webhook_retry_count": 0,
+            "post_webhook_retry_count": 0,
+            "notifications": {},
+            "media": {
+                "size_limit_mb": self.media.size_limit_mb,
+                "compatibility_message": self.media.compatibility_message,
+                "allowed_types": self.media.allowed_types,
+                "blocked_extensions": self.media.blocked_extensions,
+            },
+            "url": url,
+            "links": {
+                "channels": format!("{url}/Channels"),
+                "roles": format!("{url}/Roles"),
+                "users": format!("{url}/Users"),
+                "media": ctx.url(&format!("/v1/Services/{}/Media", self.sid)),
+            },
+        })
+    }
+}

@@ -1,0 +1,77 @@
+//! The single-table layout. Every key is built here and nowhere else.
+//!
+//! | item               | PK        | SK                     | GSI1PK            | GSI1SK              |
+//! |--------------------|-----------|------------------------|-------------------|---------------------|
+//! | service            | `IS…`     | `SERVICE`              | `SERVICES`        | `<created>#IS…`     |
+//! | role               | `IS…`     | `ROLE#RL…`             |                   |                     |
+//! | user               | `IS…`     | `USER#<identity>`      | `RL…` (its role)  | `IS…#<identity>`    |
+//! | user SID pointer   | `IS…`     | `USERSID#US…`          |                   |                     |
+//! | channel name       | `IS…`     | `CHANNELNAME#<name>`   |                   |                     |
+//! | channel            | `CH…`     | `CHANNEL`              | `IS…#CHANNELS`    | `<created>#CH…`     |
+//! | member             | `CH…`     | `MEMBER#<identity>`    | `RL…` (its role)  | `CH…#<identity>`    |
+//! | member SID pointer | `CH…`     | `MEMBERSID#MB…`        |                   |                     |
+//! | message            | `CH…`     | `MESSAGE#IM…`          | `CH…#MESSAGES`    | `<index, 20 digits>`|
+//! | media              | `ME…`     | `MEDIA`                | `UNBOUND` (sparse)| `<expires>#ME…`     |
+
+use crate::identity::Identity;
+use crate::sid::{ChannelSid, MediaSid, MemberSid, MessageSid, RoleSid, ServiceSid, UserSid};
+
+pub const PK: &str = "PK";
+pub const SK: &str = "SK";
+pub const GSI1: &str = "GSI1";
+pub const GSI1PK: &str = "GSI1PK";
+pub const GSI1SK: &str = "GSI1SK";
+/// DynamoDB TTL attribute: a backstop for expired records, never the mechanism.
+pub const TTL: &str = "expires_at";
+
+pub const SERVICE: &str = "SERVICE";
+pub const SERVICES: &str = "SERVICES";
+pub const CHANNEL: &str = "CHANNEL";
+pub const MEDIA: &str = "MEDIA";
+pub const ROLE_PREFIX: &str = "ROLE#";
+pub const USER_PREFIX: &str = "USER#";
+pub const MEMBER_PREFIX: &str = "MEMBER#";
+pub const MESSAGE_PREFIX: &str = "MESSAGE#";
+pub const UNBOUND: &str = "UNBOUND";
+
+pub fn role(sid: &RoleSid) -> String {
+    format!("{ROLE_PREFIX}{sid}")
+}
+pub fn user(identity: &Identity) -> String {
+    format!("{USER_PREFIX}{identity}")
+}
+pub fn user_sid(sid: &UserSid) -> String {
+    format!("USERSID#{sid}")
+}
+pub fn channel_name(name: &str) -> String {
+    format!("CHANNELNAME#{name}")
+}
+pub fn channels_of(service: &ServiceSid) -> String {
+    format!("{service}#CHANNELS")
+}
+pub fn member(identity: &Identity) -> String {
+    format!("{MEMBER_PREFIX}{identity}")
+}
+pub fn member_sid(sid: &MemberSid) -> String {
+    format!("MEMBERSID#{sid}")
+}
+pub fn message(sid: &MessageSid) -> String {
+    format!("{MESSAGE_PREFIX}{sid}")
+}
+pub fn messages_of(channel: &ChannelSid) -> String {
+    format!("{channel}#MESSAGES")
+}
+pub fn message_order(index: u64) -> String {
+    format!("{index:020}")
+}
+pub fn unbound_order(expires_at: i64, sid: &MediaSid) -> String {
+    format!("{expires_at:012}#{sid}")
+}
+
+pub const PENDING_DELETIONS: &str = "PENDING_DELETIONS";
+/// A pending deletion of an S3 object, recorded in the transaction that removed
+/// its media record; the object is deleted after, and the sweep retries.
+pub fn pending_deletion(object_key: &str) -> String {
+    format!("DELETE#{object_key}")
+}
+pub const OBJECT: &str = "OBJECT";

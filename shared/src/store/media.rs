@@ -1,0 +1,74 @@
+use super::{keyed, keys, s, Item, Store, StoreError, StoreResult};
+use crate::model::Media;
+use crate::sid::MediaSid;
+
+pub(super) fn media_item(media: &Media) -> Item {
+    let sid = media.sid.as_str();
+    match (media.message_sid.as_ref(), media.expires_at) {
+        (None, Some(expires_at)) => {
+            let order = keys::unbound_order(expires_at, &media.sid);
+            keyed(media, sid, keys::MEDIA, Some((keys::UNBOUND, &order)))
+        }
+        _ => keyed(media, sid, keys::MEDIA, None),
+    }
+}
+
+/// A pending deletion of an S3 object, left by a delete whose object removal may
+/// not have happened yet.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct PendingDeletion {
+    pub object_key: String,
+}
+
+impl Store {
+    /// Records a new media; its SID (and so its S3 key) must never have existed.
+    pub async fn create_media(&self, media: &Media) -> StoreResult<()> {
+        self.put(media_item(media), Some("attribute_not_exists(PK)"))
+            .await
+    }
+
+    pub async fn get_media(&self, sid: &MediaSid) -> StoreResult<Option<Media>> {
+        self.get(sid.as_str(), keys::MEDIA, true).await
+    }
+
+    /// Pending deletions, oldest first, for the sweep to retry.
+    pub async fn pending_deletions(&self, limit: i32) -> StoreResult<Vec<PendingDeletion>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::GSI1)
+            .key_condition_expression("GSI1PK = :pk")
+            .expression_attribute_values(":pk", s(keys::PENDING_DELETIONS))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .map(super::from_item)
+            .collect()
+    }
+
+    /// Forgets a pending deletion once its object is gone.
+    pub async fn clear_pending_deletion(&self, object_key: &str) -> StoreResult<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(super::key(
+                &keys::pending_deletion(object_key),
+                keys::OBJECT,
+            )))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(StoreError::from_sdk)
+    }
+
+    /// Records a pending deletion on its own (for objects removed outside a message delete).
+    pub async fn add_pending_deletion(&self, object_key: &str) -> StoreResult<()> {
+        self.put(super::messages::pending_deletion_item(object_key), None)
+            .await
+    }
+}

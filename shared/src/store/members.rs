@@ -1,0 +1,147 @@
+use std::collections::HashMap;
+
+use super::page::Query;
+use super::{keyed, keys, n, s, Item, Page, PageRequest, Store, StoreError, StoreResult};
+use crate::identity::Identity;
+use crate::model::{Channel, Member};
+use crate::sid::{ChannelSid, MemberSid};
+
+fn member_item(member: &Member) -> Item {
+    let order = format!("{}#{}", member.channel_sid, member.identity);
+    keyed(
+        member,
+        member.channel_sid.as_str(),
+        &keys::member(&member.identity),
+        Some((member.role_sid.as_str(), &order)),
+    )
+}
+
+/// Why a member could not be added.
+#[derive(Debug)]
+pub enum AddMemberError {
+    AlreadyMember,
+    ChannelGone,
+    Store(StoreError),
+}
+
+impl Store {
+    /// Adds a member, its SID pointer and the channel's count in one transaction.
+    pub async fn add_member(&self, member: &Member) -> Result<(), AddMemberError> {
+        let channel = member.channel_sid.as_str();
+        let pointer = HashMap::from([
+            (keys::PK.to_owned(), s(channel)),
+            (keys::SK.to_owned(), s(keys::member_sid(&member.sid))),
+            ("identity".to_owned(), s(member.identity.as_str())),
+        ]);
+        let ops = vec![
+            self.put_op(member_item(member), Some("attribute_not_exists(PK)")),
+            self.put_op(pointer, Some("attribute_not_exists(PK)")),
+            self.update_op(
+                channel,
+                keys::CHANNEL,
+                "ADD members_count :one",
+                Some("attribute_exists(PK)"),
+                vec![(":one", n(1))],
+            )
+            .into(),
+        ];
+        self.transact(ops).await.map_err(|e| {
+            if e.condition_failed_at(0) {
+                AddMemberError::AlreadyMember
+            } else if e.condition_failed_at(2) {
+                AddMemberError::ChannelGone
+            } else {
+                AddMemberError::Store(e)
+            }
+        })
+    }
+
+    /// Strongly consistent: every permission check reads the member through here.
+    pub async fn get_member(
+        &self,
+        channel: &ChannelSid,
+        identity: &Identity,
+    ) -> StoreResult<Option<Member>> {
+        self.get(channel.as_str(), &keys::member(identity), true)
+            .await
+    }
+
+    pub async fn get_member_by_sid(
+        &self,
+        channel: &ChannelSid,
+        sid: &MemberSid,
+    ) -> StoreResult<Option<Member>> {
+        #[derive(serde::Deserialize)]
+        struct Pointer {
+            identity: Identity,
+        }
+        let pointer: Option<Pointer> = self
+            .get(channel.as_str(), &keys::member_sid(sid), true)
+            .await?;
+        match pointer {
+            Some(p) => self.get_member(channel, &p.identity).await,
+            None => Ok(None),
+        }
+    }
+
+    pub async fn list_members(
+        &self,
+        channel: &ChannelSid,
+        req: &PageRequest,
+    ) -> StoreResult<Page<Member>> {
+        self.query_page(
+            Query {
+                index: false,
+                partition: channel.as_str(),
+                sk_prefix: Some(keys::MEMBER_PREFIX),
+                forward: true,
+            },
+            req,
+        )
+        .await
+    }
+
+    /// Replaces a member's record if its role is still `expected_role` (no lost updates).
+    pub async fn replace_member(
+        &self,
+        member: &Member,
+        expected_role: &crate::sid::RoleSid,
+    ) -> StoreResult<()> {
+        let mut item = member_item(member);
+        if member.role_before_block.is_none() {
+            item.remove("role_before_block");
+        }
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_exists(PK) AND role_sid = :expected")
+            .expression_attribute_values(":expected", s(expected_role.as_str()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(StoreError::from_sdk)
+    }
+
+    /// Removes a member and its pointer, and counts it out of the channel.
+    pub async fn remove_member(&self, channel: &Channel, member: &Member) -> StoreResult<()> {
+        let pk = channel.sid.as_str();
+        let ops = vec![
+            self.delete_op(
+                pk,
+                &keys::member(&member.identity),
+                Some("attribute_exists(PK)"),
+            ),
+            self.delete_op(pk, &keys::member_sid(&member.sid), None),
+            self.update_op(
+                pk,
+                keys::CHANNEL,
+                "ADD members_count :minus",
+                Some("attribute_exists(PK)"),
+                vec![(":minus", n(-1))],
+            )
+            .into(),
+        ];
+        self.transact(ops).await
+    }
+}

@@ -1,0 +1,245 @@
+use std::collections::HashMap;
+
+use super::page::Query;
+use super::{keyed, keys, n, s, Item, Page, PageRequest, Store, StoreError, StoreResult};
+use crate::model::{Channel, Media, Message};
+use crate::sid::{ChannelSid, MessageSid};
+
+fn message_item(message: &Message) -> Item {
+    keyed(
+        message,
+        message.channel_sid.as_str(),
+        &keys::message(&message.sid),
+        Some((
+            &keys::messages_of(&message.channel_sid),
+            &keys::message_order(message.index),
+        )),
+    )
+}
+
+/// Why a message could not be written.
+#[derive(Debug, PartialEq, Eq)]
+pub enum CreateMessageError {
+    /// Another message took the index first: re-read the channel and retry.
+    IndexTaken,
+    /// The media is not ready, is already bound, or belongs elsewhere.
+    MediaUnavailable,
+    Store(StoreError),
+}
+
+impl Store {
+    pub async fn get_message(
+        &self,
+        channel: &ChannelSid,
+        sid: &MessageSid,
+    ) -> StoreResult<Option<Message>> {
+        self.get(channel.as_str(), &keys::message(sid), true).await
+    }
+
+    /// Messages in index order (GSI1, eventually consistent as lists are).
+    pub async fn list_messages(
+        &self,
+        channel: &ChannelSid,
+        req: &PageRequest,
+        forward: bool,
+    ) -> StoreResult<Page<Message>> {
+        let partition = keys::messages_of(channel);
+        self.query_page(
+            Query {
+                index: true,
+                partition: &partition,
+                sk_prefix: None,
+                forward,
+            },
+            req,
+        )
+        .await
+    }
+
+    /// Messages in SID order, strongly consistent: for cascades that must not miss one.
+    pub(super) async fn list_messages_consistent(
+        &self,
+        channel: &ChannelSid,
+        req: &PageRequest,
+    ) -> StoreResult<Page<Message>> {
+        self.query_page(
+            Query {
+                index: false,
+                partition: channel.as_str(),
+                sk_prefix: Some(keys::MESSAGE_PREFIX),
+                forward: true,
+            },
+            req,
+        )
+        .await
+    }
+
+    /// Writes a message at `message.index` (which must be the channel's
+    /// `next_message_index` as read) and, for media messages, binds the media, all in
+    /// one transaction: the media must be ready, unbound and of the same service.
+    pub async fn create_message(
+        &self,
+        channel: &Channel,
+        message: &Message,
+        media: Option<&Media>,
+    ) -> Result<(), CreateMessageError> {
+        let mut ops = vec![
+            self.update_op(
+                channel.sid.as_str(),
+                keys::CHANNEL,
+                "SET next_message_index = :next ADD messages_count :one",
+                Some("attribute_exists(PK) AND next_message_index = :expected"),
+                vec![
+                    (":next", n(message.index + 1)),
+                    (":one", n(1)),
+                    (":expected", n(message.index)),
+                ],
+            )
+            .into(),
+            self.put_op(message_item(message), Some("attribute_not_exists(PK)")),
+        ];
+        if let Some(media) = media {
+            ops.push(
+                self.update_op(
+                    media.sid.as_str(),
+                    keys::MEDIA,
+                    "SET message_sid = :message, channel_sid = :channel, date_updated = :now \
+                 REMOVE GSI1PK, GSI1SK, expires_at",
+                    Some(
+                        "attribute_exists(PK) AND #status = :ready \
+                     AND attribute_not_exists(message_sid) AND service_sid = :service",
+                    ),
+                    vec![
+                        (":message", s(message.sid.as_str())),
+                        (":channel", s(channel.sid.as_str())),
+                        (":now", s(message.date_created.to_rfc3339())),
+                        (":ready", s("ready")),
+                        (":service", s(channel.service_sid.as_str())),
+                    ],
+                )
+                .with_name("#status", "status")
+                .into(),
+            );
+        }
+        self.transact(ops).await.map_err(|e| {
+            if e.condition_failed_at(2) {
+                CreateMessageError::MediaUnavailable
+            } else if e.condition_failed_at(0) || e.is_conflict() {
+                CreateMessageError::IndexTaken
+            } else {
+                CreateMessageError::Store(e)
+            }
+        })
+    }
+
+    /// Deletes a message; a media message also loses its media record and leaves a
+    /// pending deletion of the object, in the same transaction. Returns that object key.
+    pub async fn delete_message(&self, message: &Message) -> StoreResult<Option<String>> {
+        let pk = message.channel_sid.as_str();
+        let mut ops = vec![
+            self.delete_op(
+                pk,
+                &keys::message(&message.sid),
+                Some("attribute_exists(PK)"),
+            ),
+            self.update_op(
+                pk,
+                keys::CHANNEL,
+                "ADD messages_count :minus",
+                Some("attribute_exists(PK)"),
+                vec![(":minus", n(-1))],
+            )
+            .into(),
+        ];
+        let object_key = message
+            .media
+            .as_ref()
+            .map(|m| Media::object_key_for(&message.service_sid, &m.sid));
+        if let (Some(media), Some(key)) = (&message.media, &object_key) {
+            ops.push(self.delete_op(media.sid.as_str(), keys::MEDIA, None));
+            ops.push(self.put_op(pending_deletion_item(key), None));
+        }
+        self.transact(ops).await?;
+        Ok(object_key)
+    }
+}
+
+pub(super) fn pending_deletion_item(object_key: &str) -> Item {
+    let now = crate::model::now();
+    HashMap::from([
+        (keys::PK.to_owned(), s(keys::pending_deletion(object_key))),
+        (keys::SK.to_owned(), s(keys::OBJECT)),
+        (keys::GSI1PK.to_owned(), s(keys::PENDING_DELETIONS)),
+        (
+            keys::GSI1SK.to_owned(),
+            s(format!("{}#{object_key}", now.to_rfc3339())),
+        ),
+        ("object_key".to_owned(), s(object_key)),
+    ])
+}
+
+/// What sending a message needs, read in one strongly consistent call: the service
+/// (placeholder body), the channel (next index), the sender's membership and, for
+/// media messages, the media. Absent records are `None`.
+#[derive(Debug, Default)]
+pub struct SendContext {
+    pub service: Option<crate::model::Service>,
+    pub channel: Option<Channel>,
+    pub member: Option<crate::model::Member>,
+    pub media: Option<Media>,
+}
+
+impl Store {
+    pub async fn load_send_context(
+        &self,
+        service: &crate::sid::ServiceSid,
+        channel: &ChannelSid,
+        sender: Option<&crate::identity::Identity>,
+        media: Option<&crate::sid::MediaSid>,
+    ) -> StoreResult<SendContext> {
+        let mut wanted = vec![
+            (service.to_string(), keys::SERVICE.to_owned()),
+            (channel.to_string(), keys::CHANNEL.to_owned()),
+        ];
+        if let Some(identity) = sender {
+            wanted.push((channel.to_string(), keys::member(identity)));
+        }
+        if let Some(media) = media {
+            wanted.push((media.to_string(), keys::MEDIA.to_owned()));
+        }
+        let mut ctx = SendContext::default();
+        for item in self.batch_get(wanted).await? {
+            let pk = item
+                .get(keys::PK)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default();
+            let sk = item
+                .get(keys::SK)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default();
+            match sk.as_str() {
+                keys::SERVICE if pk == service.as_str() => {
+                    ctx.service = Some(super::from_item(item)?)
+                }
+                keys::CHANNEL => ctx.channel = Some(super::from_item(item)?),
+                keys::MEDIA => ctx.media = Some(super::from_item(item)?),
+                _ if sk.starts_with(keys::MEMBER_PREFIX) => {
+                    ctx.member = Some(super::from_item(item)?)
+                }
+                _ => {}
+            }
+        }
+        // A channel of another service is no channel of this one.
+        if ctx
+            .channel
+            .as_ref()
+            .is_some_and(|c| &c.service_sid != service)
+        {
+            ctx.channel = None;
+            ctx.member = None;
+        }
+        Ok(ctx)
+    }
+}

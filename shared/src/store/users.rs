@@ -1,0 +1,75 @@
+use std::collections::HashMap;
+
+use super::page::Query;
+use super::{keyed, keys, s, Page, PageRequest, Store, StoreResult};
+use crate::identity::Identity;
+use crate::model::User;
+use crate::sid::{ServiceSid, UserSid};
+
+impl Store {
+    /// Creates a user and its SID pointer; fails its condition if the identity exists.
+    pub async fn create_user(&self, user: &User) -> StoreResult<()> {
+        let service = user.service_sid.as_str();
+        let order = format!("{}#{}", user.service_sid, user.identity);
+        let item = keyed(
+            user,
+            service,
+            &keys::user(&user.identity),
+            Some((user.role_sid.as_str(), &order)),
+        );
+        let pointer = HashMap::from([
+            (keys::PK.to_owned(), s(service)),
+            (keys::SK.to_owned(), s(keys::user_sid(&user.sid))),
+            ("identity".to_owned(), s(user.identity.as_str())),
+        ]);
+        self.transact(vec![
+            self.put_op(item, Some("attribute_not_exists(PK)")),
+            self.put_op(pointer, Some("attribute_not_exists(PK)")),
+        ])
+        .await
+    }
+
+    pub async fn get_user(
+        &self,
+        service: &ServiceSid,
+        identity: &Identity,
+    ) -> StoreResult<Option<User>> {
+        self.get(service.as_str(), &keys::user(identity), true)
+            .await
+    }
+
+    pub async fn get_user_by_sid(
+        &self,
+        service: &ServiceSid,
+        sid: &UserSid,
+    ) -> StoreResult<Option<User>> {
+        #[derive(serde::Deserialize)]
+        struct Pointer {
+            identity: Identity,
+        }
+        let pointer: Option<Pointer> = self
+            .get(service.as_str(), &keys::user_sid(sid), true)
+            .await?;
+        match pointer {
+            Some(p) => self.get_user(service, &p.identity).await,
+            None => Ok(None),
+        }
+    }
+
+    pub async fn list_users(
+        &self,
+        service: &ServiceSid,
+        req: &PageRequest,
+    ) -> StoreResult<Page<User>> {
+        self.query_page(
+            Query {
+                index: false,
+                partition: service.as_str(),
+                sk_prefix: Some(keys::USER_PREFIX),
+                forward: true,
+            },
+            req,
+        )
+        .await
+    }
+}

@@ -1,0 +1,243 @@
+//! Test harness: spawns the real app (every function's routes, as the local runner
+//! serves them) on a random port, against the DynamoDB and S3 servers that
+//! `scripts/test` started once for the whole run. Each test makes its own service,
+//! so tests run in parallel without seeing each other's data.
+
+use std::net::SocketAddr;
+
+use chat_media::config::{AwsOptions, Settings};
+use chat_media::sid::{AccountSid, ApiKeySid, ServiceSid};
+use chat_media::{AppState, Credentials, Identity};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::Value;
+use tokio::sync::OnceCell;
+
+pub use reqwest;
+pub use serde_json::json;
+
+pub const TABLE: &str = "chat-media-test";
+pub const BUCKET: &str = "chat-media-test";
+pub const S3_ACCESS_KEY: &str = "chat-media-local";
+pub const S3_SECRET_KEY: &str = "chat-media-local-secret";
+
+fn endpoint(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!("{var} is not set: run the tests through scripts/test, which starts DynamoDB and S3")
+    })
+}
+
+pub fn credentials() -> Credentials {
+    Credentials {
+        account_sid: AccountSid::parse("AC00000000000000000000000000000001").unwrap(),
+        auth_token: "test-auth-token-0001".into(),
+        api_key_sid: ApiKeySid::parse("SK00000000000000000000000000000001").unwrap(),
+        api_key_secret: "test-api-key-secret-0001".into(),
+    }
+}
+
+pub fn aws_options() -> AwsOptions {
+    AwsOptions {
+        region: Some("us-east-1".into()),
+        dynamodb_endpoint: Some(endpoint("CHAT_MEDIA_TEST_DYNAMODB")),
+        s3_endpoint: Some(endpoint("CHAT_MEDIA_TEST_S3")),
+        static_credentials: Some((S3_ACCESS_KEY.into(), S3_SECRET_KEY.into())),
+    }
+}
+
+/// Builds app state against the shared servers (table and bucket created once).
+pub async fn state_with(aws: &AwsOptions, settings: Settings) -> AppState {
+    static READY: OnceCell<()> = OnceCell::const_new();
+    let sdk = aws.sdk_config().await;
+    let state = AppState::new(&sdk, aws, TABLE, BUCKET, credentials(), settings);
+    READY
+        .get_or_init(|| async {
+            let fresh = {
+                let sdk = aws_options().sdk_config().await;
+                AppState::new(
+                    &sdk,
+                    &aws_options(),
+                    TABLE,
+                    BUCKET,
+                    credentials(),
+                    Settings::default(),
+                )
+            };
+            fresh.store.ensure_table().await.expect("create test table");
+            fresh
+                .blob
+                .ensure_bucket()
+                .await
+                .expect("create test bucket");
+        })
+        .await;
+    state
+}
+
+/// A running app on a random port, with an HTTP client and admin credentials.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub state: AppState,
+    pub http: reqwest::Client,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(aws_options(), Settings::default()).await
+    }
+
+    pub async fn spawn_with(aws: AwsOptions, mut settings: Settings) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let base = format!("http://{addr}");
+        settings.base_url = base.clone();
+        let state = state_with(&aws, settings).await;
+        let app = chat_media_local::app(state.clone());
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self {
+            addr,
+            base,
+            state,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            server,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A request with no credentials.
+    pub fn anon(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http.request(method, self.url(path))
+    }
+
+    /// A request with the account's Basic credentials.
+    pub fn admin(&self, method: Method, path: &str) -> RequestBuilder {
+        let c = credentials();
+        self.anon(method, path)
+            .basic_auth(c.account_sid.as_str(), Some(&c.auth_token))
+    }
+
+    /// A request carrying `token` in `X-Twilio-Token`.
+    pub fn user(&self, token: &str, method: Method, path: &str) -> RequestBuilder {
+        self.anon(method, path).header("X-Twilio-Token", token)
+    }
+
+    pub fn token(&self, service: &ServiceSid, identity: &str) -> String {
+        let now = chrono::Utc::now().timestamp();
+        credentials().mint_token(service, &Identity::parse(identity).unwrap(), now, 3600)
+    }
+
+    /// Creates a service as admin and returns its JSON.
+    pub async fn create_service(&self) -> Value {
+        let (status, body) = send(
+            self.admin(Method::POST, "/v2/Services")
+                .form(&[("FriendlyName", "test service")]),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    /// A service with a channel and a member `identity` in it: (service, channel, token).
+    pub async fn service_with_member(&self, identity: &str) -> Fixture {
+        let service = self.create_service().await;
+        let service_sid = sid(&service);
+        let (status, channel) = send(
+            self.admin(
+                Method::POST,
+                &format!("/v2/Services/{service_sid}/Channels"),
+            )
+            .form(&[("FriendlyName", "general")]),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{channel}");
+        let channel_sid = sid(&channel);
+        let (status, member) = send(
+            self.admin(
+                Method::POST,
+                &format!("/v2/Services/{service_sid}/Channels/{channel_sid}/Members"),
+            )
+            .form(&[("Identity", identity)]),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{member}");
+        let token = self.token(&ServiceSid::parse(&service_sid).unwrap(), identity);
+        Fixture {
+            service,
+            service_sid,
+            channel,
+            channel_sid,
+            member,
+            token,
+        }
+    }
+}
+
+pub struct Fixture {
+    pub service: Value,
+    pub service_sid: String,
+    pub channel: Value,
+    pub channel_sid: String,
+    pub member: Value,
+    pub token: String,
+}
+
+impl Fixture {
+    pub fn channel_path(&self) -> String {
+        format!(
+            "/v2/Services/{}/Channels/{}",
+            self.service_sid, self.channel_sid
+        )
+    }
+
+    pub fn service_sid(&self) -> ServiceSid {
+        ServiceSid::parse(&self.service_sid).unwrap()
+    }
+}
+
+pub fn sid(v: &Value) -> String {
+    v["sid"].as_str().expect("a sid").to_owned()
+}
+
+/// Sends and returns status and JSON body (`Null` for an empty body).
+pub async fn send(req: RequestBuilder) -> (StatusCode, Value) {
+    let resp: Response = req.send().await.expect("request sent");
+    let status = resp.status();
+    let bytes = resp.bytes().await.expect("body read");
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+    };
+    (status, body)
+}
+
+/// Asserts a Twilio error body with this status (and code, if given).
+#[track_caller]
+pub fn assert_error(status: StatusCode, body: &Value, expected: u16, code: Option<u64>) {
+    assert_eq!(status.as_u16(), expected, "unexpected status; body: {body}");
+    assert_eq!(body["status"], expected, "error body: {body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert!(body["more_info"].as_str().is_some(), "{body}");
+    if let Some(code) = code {
+        assert_eq!(body["code"], code, "error body: {body}");
+    }
+}
