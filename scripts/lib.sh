@@ -10,6 +10,7 @@ MINISTACK_VERSION="1.5.33"
 CFN_LINT_VERSION="1.58.0"
 SAM_CLI_VERSION="1.170.0"
 PIDS=()
+export SAM_CLI_TELEMETRY=0
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
