@@ -9,6 +9,8 @@ TOOLS_VENV="$ROOT/.venv/tools"
 MINISTACK_VERSION="1.5.33"
 CFN_LINT_VERSION="1.58.0"
 SAM_CLI_VERSION="1.170.0"
+CARGO_LAMBDA_VERSION="1.9.2"
+LAMBDA_VENV="$ROOT/.venv/lambda"
 PIDS=()
 export SAM_CLI_TELEMETRY=0
 
@@ -25,7 +27,7 @@ ensure_pip() {
   [ -x "$venv/bin/python" ] || { log "creating $venv"; python3 -m venv "$venv"; }
   local want missing=()
   for want in "$@"; do
-    "$venv/bin/pip" show "${want%%==*}" 2>/dev/null | grep -q "^Version: ${want##*==}\$" || missing+=("$want")
+    [ "$("$venv/bin/pip" show "${want%%==*}" 2>/dev/null | sed -n "s/^Version: //p")" = "${want##*==}" ] || missing+=("$want")
   done
   if [ "${#missing[@]}" -gt 0 ]; then
     log "installing ${missing[*]}"
@@ -38,6 +40,9 @@ ensure_venv() { ensure_pip "$VENV" "ministack==$MINISTACK_VERSION"; }
 
 # cfn-lint and the SAM CLI, for template checks.
 ensure_tools() { ensure_pip "$TOOLS_VENV" "cfn-lint==$CFN_LINT_VERSION" "aws-sam-cli==$SAM_CLI_VERSION"; }
+
+# cargo-lambda (brings zig) for the Lambda runtime emulator and arm64 builds.
+ensure_cargo_lambda() { ensure_pip "$LAMBDA_VENV" "cargo-lambda==$CARGO_LAMBDA_VERSION"; }
 
 # Waits until URL answers (any HTTP status), or fails after ~30 s.
 wait_http() {

@@ -4,6 +4,8 @@
 //!   the DynamoDB endpoint from `DYNAMODB_ENDPOINT`; creates table and bucket.
 //! - `s3`: only the S3 server (the test script starts one for a whole test run).
 //! - `token <ServiceSid> <identity> [ttl-seconds]`: prints a user access token.
+//! - `fixture`: creates table, bucket and the fixed-SID records `events/` refer to,
+//!   against `DYNAMODB_ENDPOINT` and `S3_ENDPOINT`.
 
 use std::path::PathBuf;
 
@@ -70,6 +72,7 @@ fn main() -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         None | Some("serve") => runtime.block_on(serve(credentials)),
         Some("s3") => runtime.block_on(s3_only()),
+        Some("fixture") => runtime.block_on(fixture(credentials)),
         Some("token") => {
             let (Some(service), Some(identity)) = (args.get(1), args.get(2)) else {
                 bail!("usage: chat-media-local token <ServiceSid> <identity> [ttl-seconds]");
@@ -81,7 +84,7 @@ fn main() -> anyhow::Result<()> {
             println!("{}", credentials.mint_token(&service, &identity, now, ttl));
             Ok(())
         }
-        Some(other) => bail!("unknown command {other:?} (serve, s3, token)"),
+        Some(other) => bail!("unknown command {other:?} (serve, s3, token, fixture)"),
     }
 }
 
@@ -111,28 +114,20 @@ async fn s3_only() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve(credentials: Credentials) -> anyhow::Result<()> {
-    let dynamodb = std::env::var("DYNAMODB_ENDPOINT")
-        .context("DYNAMODB_ENDPOINT must point at the local DynamoDB (scripts/dev sets it)")?;
-    let app_port = port("PORT", 8787)?;
-    let s3_listener = TcpListener::bind(("127.0.0.1", port("S3_PORT", app_port + 1)?)).await?;
-    let (s3_addr, _s3) = chat_media_local::spawn_s3(
-        s3_listener,
-        &data_dir(),
-        &env("S3_ACCESS_KEY"),
-        &env("S3_SECRET_KEY"),
-    )?;
+/// State against local DynamoDB and S3 endpoints, with table and bucket in place.
+async fn local_state(
+    credentials: Credentials,
+    dynamodb: String,
+    s3: String,
+    settings: Settings,
+) -> anyhow::Result<AppState> {
     let aws = AwsOptions {
         region: Some(env("AWS_REGION")),
         dynamodb_endpoint: Some(dynamodb),
-        s3_endpoint: Some(format!("http://{s3_addr}")),
+        s3_endpoint: Some(s3),
         static_credentials: Some((env("S3_ACCESS_KEY"), env("S3_SECRET_KEY"))),
     };
     let sdk = aws.sdk_config().await;
-    let mut settings = Settings::from_env()?;
-    if settings.base_url.is_empty() {
-        settings.base_url = format!("http://127.0.0.1:{app_port}");
-    }
     let state = AppState::new(
         &sdk,
         &aws,
@@ -151,6 +146,44 @@ async fn serve(credentials: Credentials) -> anyhow::Result<()> {
         .ensure_bucket()
         .await
         .context("creating the S3 bucket")?;
+    Ok(state)
+}
+
+fn dynamodb_endpoint() -> anyhow::Result<String> {
+    std::env::var("DYNAMODB_ENDPOINT")
+        .context("DYNAMODB_ENDPOINT must point at the local DynamoDB (scripts/dev sets it)")
+}
+
+async fn fixture(credentials: Credentials) -> anyhow::Result<()> {
+    let s3 = std::env::var("S3_ENDPOINT").context("S3_ENDPOINT must point at the local S3")?;
+    let state = local_state(credentials, dynamodb_endpoint()?, s3, Settings::from_env()?).await?;
+    chat_media_local::fixture::create(&state).await?;
+    println!(
+        "fixture ready: service {} channel {} ({}) member {} ({})",
+        chat_media_local::fixture::SERVICE,
+        chat_media_local::fixture::CHANNEL,
+        chat_media_local::fixture::CHANNEL_NAME,
+        chat_media_local::fixture::MEMBER,
+        chat_media_local::fixture::MEMBER_IDENTITY
+    );
+    Ok(())
+}
+
+async fn serve(credentials: Credentials) -> anyhow::Result<()> {
+    let dynamodb = dynamodb_endpoint()?;
+    let app_port = port("PORT", 8787)?;
+    let s3_listener = TcpListener::bind(("127.0.0.1", port("S3_PORT", app_port + 1)?)).await?;
+    let (s3_addr, _s3) = chat_media_local::spawn_s3(
+        s3_listener,
+        &data_dir(),
+        &env("S3_ACCESS_KEY"),
+        &env("S3_SECRET_KEY"),
+    )?;
+    let mut settings = Settings::from_env()?;
+    if settings.base_url.is_empty() {
+        settings.base_url = format!("http://127.0.0.1:{app_port}");
+    }
+    let state = local_state(credentials, dynamodb, format!("http://{s3_addr}"), settings).await?;
     let listener = TcpListener::bind(("127.0.0.1", app_port)).await?;
     let addr = listener.local_addr()?;
     tracing::info!(s3 = %s3_addr, table = state.store.table(), bucket = state.blob.bucket(), "local stack ready");

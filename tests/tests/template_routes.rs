@@ -1,0 +1,166 @@
+//! template.yaml and the routers must agree: every HttpApi route of a function is a
+//! route of that function's router (same method, same path), and the other way round;
+//! and every template route is served by the merged app the local runner uses.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use chat_media_tests::reqwest::{Method, StatusCode};
+use chat_media_tests::{send, TestApp};
+
+type Routes = BTreeSet<(String, String)>;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+/// (binary name → routes) from the template's `AWS::Serverless::Function` resources.
+fn template_routes() -> BTreeMap<String, Routes> {
+    let text = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    let mut out: BTreeMap<String, Routes> = BTreeMap::new();
+    let mut binary: Option<String> = None;
+    let mut pending: Routes = Routes::new();
+    let mut flush = |binary: &Option<String>, pending: &mut Routes| {
+        if let Some(b) = binary {
+            out.entry(b.clone()).or_default().append(pending);
+        }
+        pending.clear();
+    };
+    for line in text.lines() {
+        // A new top-level resource ("  Name:" at two spaces) closes the previous one.
+        if line.starts_with("  ") && !line.starts_with("   ") && line.trim_end().ends_with(':') {
+            flush(&binary, &mut pending);
+            binary = None;
+        }
+        let trimmed = line.trim();
+        if let Some(b) = trimmed.strip_prefix("Binary:") {
+            binary = Some(b.trim().to_owned());
+        }
+        if trimmed.contains("Method:") && trimmed.contains("Path:") {
+            let method = trimmed
+                .split("Method:")
+                .nth(1)
+                .unwrap()
+                .split(',')
+                .next()
+                .unwrap()
+                .trim();
+            let path = trimmed
+                .split("Path:")
+                .nth(1)
+                .unwrap()
+                .trim()
+                .trim_end_matches('}')
+                .trim()
+                .trim_matches('"');
+            pending.insert((method.to_owned(), path.to_owned()));
+        }
+    }
+    flush(&binary, &mut pending);
+    out
+}
+
+/// Routes declared in a function's `src/lib.rs`: `.route("path", get(..).post(..))`.
+fn router_routes(lib_rs: &str) -> Routes {
+    let mut routes = Routes::new();
+    let mut rest = lib_rs;
+    while let Some(at) = rest.find(".route(") {
+        rest = &rest[at + ".route(".len()..];
+        let open = rest.find('"').unwrap();
+        let close = open + 1 + rest[open + 1..].find('"').unwrap();
+        let path = &rest[open + 1..close];
+        // Walk to the closing paren of `.route(`, noting method calls at depth 1.
+        let mut depth = 1;
+        let mut i = close + 1;
+        let bytes = rest.as_bytes();
+        let mut word = String::new();
+        while depth > 0 {
+            let c = bytes[i] as char;
+            match c {
+                '(' => {
+                    if depth == 1
+                        && ["get", "post", "delete", "put", "patch"].contains(&word.as_str())
+                    {
+                        routes.insert((word.to_uppercase(), path.to_owned()));
+                    }
+                    depth += 1;
+                    word.clear();
+                }
+                ')' => {
+                    depth -= 1;
+                    word.clear();
+                }
+                c if c.is_alphanumeric() || c == '_' => word.push(c),
+                _ => word.clear(),
+            }
+            i += 1;
+        }
+        rest = &rest[i..];
+    }
+    routes
+}
+
+#[test]
+fn every_function_router_matches_its_template_routes() {
+    let template = template_routes();
+    let functions = std::fs::read_dir(root().join("functions")).unwrap();
+    let mut checked = 0;
+    for dir in functions {
+        let dir = dir.unwrap().path();
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let lib = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap();
+        let in_code = router_routes(&lib);
+        if in_code.is_empty() {
+            continue; // not an HTTP function (e.g. event handlers)
+        }
+        let in_template = template.get(&name).cloned().unwrap_or_default();
+        let only_code: Vec<_> = in_code.difference(&in_template).collect();
+        let only_template: Vec<_> = in_template.difference(&in_code).collect();
+        assert!(
+            only_code.is_empty() && only_template.is_empty(),
+            "{name}: routes only in the router: {only_code:?}; only in template.yaml: {only_template:?}"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 1, "no function routers found");
+}
+
+#[test]
+fn the_route_parser_reads_chained_methods() {
+    let routes = router_routes(
+        r#"Router::new().route("/a/{x}", get(h::a).post(h::b)).route("/b", delete(f(g)))"#,
+    );
+    let expected: Routes = [("GET", "/a/{x}"), ("POST", "/a/{x}"), ("DELETE", "/b")]
+        .map(|(m, p)| (m.to_owned(), p.to_owned()))
+        .into();
+    assert_eq!(routes, expected);
+}
+
+#[tokio::test]
+async fn every_template_route_is_served_by_the_local_app() {
+    let app = TestApp::spawn().await;
+    let sample = |path: &str| {
+        path.replace("{service}", "IS00000000000000000000000000000001")
+            .replace("{channel}", "CH00000000000000000000000000000001")
+            .replace('{', "")
+            .replace('}', "")
+    };
+    let mut checked = 0;
+    for (function, routes) in template_routes() {
+        for (method, path) in routes {
+            let m = Method::from_bytes(method.as_bytes()).unwrap();
+            let (status, body) = send(app.anon(m, &sample(&path))).await;
+            // Routed handlers authenticate first; the fallbacks would say 404 or 405.
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{function}: {method} {path} is not routed: {body}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 10);
+}
