@@ -145,8 +145,7 @@ async fn every_template_route_is_served_by_the_local_app() {
     let sample = |path: &str| {
         path.replace("{service}", "IS00000000000000000000000000000001")
             .replace("{channel}", "CH00000000000000000000000000000001")
-            .replace('{', "")
-            .replace('}', "")
+            .replace(['{', '}'], "")
     };
     let mut checked = 0;
     for (function, routes) in template_routes() {
