@@ -373,6 +373,26 @@ impl Store {
             .build()
     }
 
+    /// A condition on an item the transaction does not write.
+    fn condition_check_op(
+        &self,
+        pk: &str,
+        sk: &str,
+        condition: &str,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> TransactWriteItem {
+        let mut b = aws_sdk_dynamodb::types::ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .condition_expression(condition);
+        for (name, value) in values {
+            b = b.expression_attribute_values(name, value);
+        }
+        TransactWriteItem::builder()
+            .condition_check(b.build().expect("table, key and condition are set"))
+            .build()
+    }
+
     /// Deletes every item of a partition but `keep` (the parent record, deleted last
     /// by the caller), 25 at a time; safe to repeat after a crash.
     async fn delete_partition_except(&self, pk: &str, keep: &str) -> StoreResult<u64> {
