@@ -293,6 +293,12 @@ pub async fn create(
                         ApiError::not_found(format!("Channel {channel_ref} not found"))
                     })?;
             }
+            Err(CreateMessageError::ChannelMoved(current)) => {
+                pause(attempt).await;
+                checked.channel = Some(*current).filter(|c| !c.deleting).ok_or_else(|| {
+                    ApiError::not_found(format!("Channel {channel_ref} not found"))
+                })?;
+            }
             Err(CreateMessageError::SenderChanged) => {
                 checked = check(
                     &state,

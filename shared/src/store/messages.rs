@@ -18,10 +18,13 @@ fn message_item(message: &Message) -> Item {
 }
 
 /// Why a message could not be written.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 pub enum CreateMessageError {
     /// Another message took the index first: re-read the channel and retry.
     IndexTaken,
+    /// As `IndexTaken`, with the channel as it now is (no need to re-read it); a
+    /// channel being deleted comes back with `deleting` set.
+    ChannelMoved(Box<Channel>),
     /// The media is not ready, is already bound, or belongs elsewhere.
     MediaUnavailable,
     /// The sender's membership changed (a block, a role change, a removal) since it
@@ -105,6 +108,7 @@ impl Store {
                     (":expected", n(message.index)),
                 ],
             )
+            .returning_item_on_failure()
             .into(),
             self.put_op(message_item(message), Some("attribute_not_exists(PK)")),
         ];
@@ -141,12 +145,17 @@ impl Store {
             ));
             ops.len() - 1
         });
-        self.transact(ops).await.map_err(|e| {
+        self.transact_returning(ops).await.map_err(|(e, items)| {
             if media_at.is_some_and(|i| e.condition_failed_at(i)) {
                 CreateMessageError::MediaUnavailable
             } else if sender_at.is_some_and(|i| e.condition_failed_at(i)) {
                 CreateMessageError::SenderChanged
-            } else if e.condition_failed_at(0) || e.is_conflict() {
+            } else if e.condition_failed_at(0) {
+                match items.into_iter().next().flatten().map(super::from_item) {
+                    Some(Ok(current)) => CreateMessageError::ChannelMoved(Box::new(current)),
+                    _ => CreateMessageError::IndexTaken,
+                }
+            } else if e.is_conflict() {
                 CreateMessageError::IndexTaken
             } else {
                 CreateMessageError::Store(e)
