@@ -28,9 +28,10 @@ use rand::Rng;
 /// Largest message body, as Twilio: 32 KiB of UTF-8.
 pub const MAX_BODY_BYTES: usize = 32 * 1024;
 
-/// Attempts at the transaction when other messages take the channel's next index
-/// first; each retry re-reads only the channel, after a short random pause.
-const MAX_ATTEMPTS: u32 = 40;
+/// How long a send keeps retrying when other messages take the channel's next
+/// index first (each retry costs one call: the cancelled transaction returns the
+/// channel as it now is). Past it, the channel is too busy: 429.
+const RETRY_BUDGET: Duration = Duration::from_secs(8);
 
 /// The routes of this function, without state or fallbacks (the local runner merges them).
 pub fn routes() -> Router<AppState> {
@@ -245,7 +246,10 @@ pub async fn create(
     )
     .await?;
     let message_sid = MessageSid::generate();
-    for attempt in 0..MAX_ATTEMPTS {
+    let started = std::time::Instant::now();
+    let mut attempt = 0;
+    while started.elapsed() < RETRY_BUDGET {
+        attempt += 1;
         let now = model::now();
         let message = Message {
             sid: message_sid.clone(),
@@ -279,7 +283,7 @@ pub async fn create(
             .await
         {
             Ok(()) => {
-                tracing::info!(message = %message.sid, channel = %message.channel_sid, index = message.index, media = ?media_sid, attempts = attempt + 1, "message created");
+                tracing::info!(message = %message.sid, channel = %message.channel_sid, index = message.index, media = ?media_sid, attempts = attempt, "message created");
                 return Ok(created(message.to_json(state.view())));
             }
             Err(CreateMessageError::IndexTaken) => {
@@ -322,14 +326,16 @@ pub async fn create(
             Err(CreateMessageError::Store(e)) => return Err(e.into()),
         }
     }
-    Err(ApiError::unavailable(
-        "The channel is too busy right now; try again shortly",
-    ))
+    tracing::warn!(channel = %channel_sid, attempts = attempt, "channel too busy");
+    Err(ApiError::too_many_requests(format!(
+        "Channel {channel_ref} is receiving too many messages at once; try again shortly"
+    )))
 }
 
-/// A random pause that grows with contention, so racing senders spread out.
+/// A random pause whose ceiling doubles with each lost race (5 ms up to 400 ms),
+/// so racing senders spread out instead of colliding again.
 async fn pause(attempt: u32) {
-    let ceiling_ms = 2u64 << attempt.min(5);
+    let ceiling_ms = (5u64 << attempt.min(7)).min(400);
     let ms = rand::rng().random_range(0..=ceiling_ms);
     tokio::time::sleep(Duration::from_millis(ms)).await;
 }

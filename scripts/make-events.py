@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""Writes events/<function>/<case>-<status>.json: HTTP API (payload v2) events as API
+Gateway delivers them (form bodies base64-encoded), one per route and case, for
+`cargo lambda invoke <fn> --data-file ...` and `sam local invoke -e ...`.
+
+SIDs are fixed placeholders (IS...01, CH...01, ...); user tokens are minted with the
+local runner's default API key (scripts/dev) and live 24 h: run this again to
+refresh them. tests/tests/events.rs replays every file against seeded data (mapping
+the placeholders to real SIDs and re-minting tokens) and checks the status in its name.
+"""
+import base64
+import hashlib
+import hmac
+import json
+import os
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ACCOUNT = "AC00000000000000000000000000000001"
+AUTH_TOKEN = "local-auth-token-0001"
+API_KEY = "SK00000000000000000000000000000001"
+API_SECRET = "local-api-key-secret-0001"
+
+
+def sid(prefix, n):
+    return f"{prefix}{n:032x}"
+
+
+SERVICE = sid("IS", 1)
+CHANNEL = sid("CH", 1)
+MEDIA = sid("ME", 1)
+UNKNOWN_MEDIA = sid("ME", 0x99)
+OWN_MESSAGE = sid("IM", 1)
+OTHERS_MESSAGE = sid("IM", 2)
+UNKNOWN_MESSAGE = sid("IM", 0x99)
+ALICE_MEMBER = sid("MB", 1)
+BOB_MEMBER = sid("MB", 2)
+AGENT_MEMBER = sid("MB", 3)
+CHANNEL_ADMIN_ROLE = sid("RL", 1)
+OTHER_SERVICE_ROLE = sid("RL", 2)
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def token(identity, service=SERVICE, ttl=24 * 3600 - 60):
+    now = int(time.time())
+    header = {"typ": "JWT", "alg": "HS256", "cty": "twilio-fpa;v=1"}
+    claims = {
+        "jti": f"{API_KEY}-{now}",
+        "iss": API_KEY,
+        "sub": ACCOUNT,
+        "iat": now,
+        "nbf": now,
+        "exp": now + ttl,
+        "grants": {"identity": identity, "chat": {"service_sid": service}},
+    }
+    signing = b64url(json.dumps(header, separators=(",", ":")).encode()) + "." + b64url(
+        json.dumps(claims, separators=(",", ":")).encode()
+    )
+    sig = hmac.new(API_SECRET.encode(), signing.encode(), hashlib.sha256).digest()
+    return signing + "." + b64url(sig)
+
+
+BASIC = "Basic " + base64.b64encode(f"{ACCOUNT}:{AUTH_TOKEN}".encode()).decode()
+
+
+def event(method, route, params, auth=None, form=None, headers=None):
+    """An HTTP API v2 event for `route` (with {Name} placeholders) and `params`."""
+    path = route
+    for k, v in params.items():
+        path = path.replace("{" + k + "}", v)
+    h = {
+        "accept": "application/json",
+        "host": "abcdef1234.execute-api.us-east-1.amazonaws.com",
+        "user-agent": "twilio-node/5.0",
+        "x-amzn-trace-id": "Root=1-65f00000-0123456789abcdef01234567",
+        "x-forwarded-for": "203.0.113.7",
+        "x-forwarded-port": "443",
+        "x-forwarded-proto": "https",
+    }
+    if auth == "admin":
+        h["authorization"] = BASIC
+    elif auth is not None:
+        h["x-twilio-token"] = token(auth)
+    body = None
+    if form is not None:
+        raw = "&".join(f"{k}={v}" for k, v in form)
+        body = base64.b64encode(raw.encode()).decode()
+        h["content-type"] = "application/x-www-form-urlencoded"
+        h["content-length"] = str(len(raw.encode()))
+    h.update(headers or {})
+    ev = {
+        "version": "2.0",
+        "routeKey": f"{method} {route}",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": h,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abcdef1234",
+            "domainName": "abcdef1234.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "abcdef1234",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.7",
+                "userAgent": h["user-agent"],
+            },
+            "requestId": "Ab1Cd2Ef3Gh4Ij=",
+            "routeKey": f"{method} {route}",
+            "stage": "$default",
+            "time": "12/Mar/2024:10:00:00 +0000",
+            "timeEpoch": 1710237600000,
+        },
+        "isBase64Encoded": body is not None,
+    }
+    if params:
+        ev["pathParameters"] = params
+    if body is not None:
+        ev["body"] = body
+    return ev
+
+
+MESSAGES = "/v2/Services/{ServiceSid}/Channels/{ChannelSid}/Messages"
+MESSAGE = MESSAGES + "/{MessageSid}"
+MEDIA_ROUTE = "/v1/Services/{ServiceSid}/Media/{MediaSid}"
+CONTENT = MEDIA_ROUTE + "/Content"
+MEMBER = "/v2/Services/{ServiceSid}/Channels/{ChannelSid}/Members/{MemberSid}"
+CH = {"ServiceSid": SERVICE, "ChannelSid": CHANNEL}
+PLUGIN_HEADERS = {
+    "content-type": "application/x-www-form-urlencoded;charset=UTF-8",
+    "origin": "https://flex.twilio.com",
+    "referer": "https://flex.twilio.com/",
+    "user-agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/124.0",
+}
+
+EVENTS = {
+    "create-message": {
+        "text-201": event("POST", MESSAGES, CH, "alice", [("Body", "Hello%20from%20alice"), ("Attributes", "%7B%22k%22%3A1%7D")]),
+        "media-201": event("POST", MESSAGES, CH, "alice", [("MediaSid", MEDIA)]),
+        "admin-as-bot-201": event("POST", MESSAGES, CH, "admin", [("From", "bot"), ("Body", "Welcome")]),
+        "body-and-media-400": event("POST", MESSAGES, CH, "alice", [("Body", "x"), ("MediaSid", MEDIA)]),
+        "body-too-long-400": event("POST", MESSAGES, CH, "alice", [("Body", "x" * (32 * 1024 + 1))]),
+        "not-a-member-403": event("POST", MESSAGES, CH, "mallory", [("Body", "hi")]),
+        "from-someone-else-403": event("POST", MESSAGES, CH, "alice", [("From", "bob"), ("Body", "hi")]),
+        "no-credentials-401": event("POST", MESSAGES, CH, None, [("Body", "hi")]),
+    },
+    "get-media": {
+        "fetch-200": event("GET", MEDIA_ROUTE, {"ServiceSid": SERVICE, "MediaSid": MEDIA}, "alice"),
+        "content-302": event("GET", CONTENT, {"ServiceSid": SERVICE, "MediaSid": MEDIA}, "alice"),
+        "admin-fetch-200": event("GET", MEDIA_ROUTE, {"ServiceSid": SERVICE, "MediaSid": MEDIA}, "admin"),
+        "another-users-upload-403": event("GET", MEDIA_ROUTE, {"ServiceSid": SERVICE, "MediaSid": MEDIA}, "bob"),
+        "unknown-404": event("GET", MEDIA_ROUTE, {"ServiceSid": SERVICE, "MediaSid": UNKNOWN_MEDIA}, "alice"),
+    },
+    "delete-message": {
+        "own-204": event("DELETE", MESSAGE, {**CH, "MessageSid": OWN_MESSAGE}, "alice"),
+        "admin-204": event("DELETE", MESSAGE, {**CH, "MessageSid": OTHERS_MESSAGE}, "admin"),
+        "someone-elses-403": event("DELETE", MESSAGE, {**CH, "MessageSid": OTHERS_MESSAGE}, "alice"),
+        "unknown-404": event("DELETE", MESSAGE, {**CH, "MessageSid": UNKNOWN_MESSAGE}, "admin"),
+    },
+}
+
+
+def main():
+    only = set(sys.argv[1:])
+    for function, cases in EVENTS.items():
+        if only and function not in only:
+            continue
+        folder = os.path.join(ROOT, "events", function)
+        os.makedirs(folder, exist_ok=True)
+        for name, ev in cases.items():
+            with open(os.path.join(folder, f"{name}.json"), "w") as f:
+                json.dump(ev, f, indent=2)
+                f.write("\n")
+        print(f"events/{function}: {len(cases)} events", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
