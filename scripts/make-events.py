@@ -156,6 +156,32 @@ EVENTS = {
         "another-users-upload-403": event("GET", MEDIA_ROUTE, {"ServiceSid": SERVICE, "MediaSid": MEDIA}, "bob"),
         "unknown-404": event("GET", MEDIA_ROUTE, {"ServiceSid": SERVICE, "MediaSid": UNKNOWN_MEDIA}, "alice"),
     },
+    "update-member": {
+        "role-update-200": event("POST", MEMBER, {**CH, "MemberSid": ALICE_MEMBER}, "admin", [("RoleSid", CHANNEL_ADMIN_ROLE)]),
+        "role-of-another-service-400": event("POST", MEMBER, {**CH, "MemberSid": ALICE_MEMBER}, "admin", [("RoleSid", OTHER_SERVICE_ROLE)]),
+        "own-role-403": event("POST", MEMBER, {**CH, "MemberSid": AGENT_MEMBER}, "agent", [("RoleSid", CHANNEL_ADMIN_ROLE)]),
+        # The Flex plugin's request: a form with the token in it, no auth headers.
+        "plugin-block-user-200": event(
+            "POST", "/block-user", {}, None,
+            [("chatChannelSid", CHANNEL), ("memberSid", ALICE_MEMBER), ("Token", token("agent"))],
+            PLUGIN_HEADERS,
+        ),
+        "plugin-unblock-user-200": event(
+            "POST", "/unblock-user", {}, None,
+            [("chatChannelSid", CHANNEL), ("memberSid", ALICE_MEMBER), ("Token", token("agent"))],
+            PLUGIN_HEADERS,
+        ),
+        "plugin-block-without-removemember-403": event(
+            "POST", "/block-user", {}, None,
+            [("chatChannelSid", CHANNEL), ("memberSid", ALICE_MEMBER), ("Token", token("bob"))],
+            PLUGIN_HEADERS,
+        ),
+        "plugin-unknown-channel-404": event(
+            "POST", "/block-user", {}, None,
+            [("chatChannelSid", sid("CH", 0x99)), ("memberSid", ALICE_MEMBER), ("Token", token("agent"))],
+            PLUGIN_HEADERS,
+        ),
+    },
     "delete-message": {
         "own-204": event("DELETE", MESSAGE, {**CH, "MessageSid": OWN_MESSAGE}, "alice"),
         "admin-204": event("DELETE", MESSAGE, {**CH, "MessageSid": OTHERS_MESSAGE}, "admin"),

@@ -13,16 +13,75 @@ use tokio::net::TcpListener;
 
 /// Every function's routes merged, with the shared fallbacks, ready to serve.
 /// Each response carries the DynamoDB calls its request made (tests assert call
-/// budgets with it, the benchmark reports it).
+/// budgets with it, the benchmark reports it). CORS is answered as the HTTP API's
+/// CorsConfiguration in template.yaml does, for `CORS_ALLOWED_ORIGINS`.
 pub fn app(state: AppState) -> Router {
+    app_with_cors(state, &cors_allowed_origins_from_env())
+}
+
+/// Origins browsers may call from when `CORS_ALLOWED_ORIGINS` is not set: Twilio
+/// Flex, and a plugin's local dev server.
+pub const DEFAULT_CORS_ORIGINS: &[&str] = &["https://flex.twilio.com", "http://localhost:3000"];
+/// Methods and request headers allowed cross-origin (template.yaml has the same).
+pub const CORS_METHODS: &[&str] = &["GET", "POST", "DELETE", "OPTIONS"];
+pub const CORS_HEADERS: &[&str] = &["authorization", "content-type", "x-twilio-token"];
+/// How long a browser may cache a preflight answer.
+pub const CORS_MAX_AGE_SECS: u64 = 600;
+
+/// `CORS_ALLOWED_ORIGINS`: comma-separated origins, or `*`.
+pub fn cors_allowed_origins_from_env() -> Vec<String> {
+    match std::env::var("CORS_ALLOWED_ORIGINS") {
+        Ok(v) if !v.trim().is_empty() => v
+            .split(',')
+            .map(|o| o.trim().trim_end_matches('/').to_owned())
+            .filter(|o| !o.is_empty())
+            .collect(),
+        _ => DEFAULT_CORS_ORIGINS
+            .iter()
+            .map(|o| (*o).to_owned())
+            .collect(),
+    }
+}
+
+/// The CORS rules: preflights are answered here (any path, as API Gateway does),
+/// and responses to allowed origins carry `Access-Control-Allow-Origin`. No
+/// credentials mode: callers authenticate with a token, never with cookies.
+pub fn cors_layer(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let allow_origin = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| o.parse().ok()))
+    };
+    CorsLayer::new()
+        .allow_origin(allow_origin)
+        .allow_methods(
+            CORS_METHODS
+                .iter()
+                .map(|m| m.parse::<http::Method>().expect("a method"))
+                .collect::<Vec<_>>(),
+        )
+        .allow_headers(
+            CORS_HEADERS
+                .iter()
+                .map(|h| http::HeaderName::from_static(h))
+                .collect::<Vec<_>>(),
+        )
+        .max_age(std::time::Duration::from_secs(CORS_MAX_AGE_SECS))
+}
+
+/// As [`app`], with explicit allowed origins.
+pub fn app_with_cors(state: AppState, origins: &[String]) -> Router {
     let routes = Router::new()
         .merge(chat_api::routes())
         .merge(create_message::routes())
         .merge(delete_message::routes())
-        .merge(get_media::routes());
+        .merge(get_media::routes())
+        .merge(update_member::routes());
     chat_media::http::with_fallbacks(routes)
         .with_state(state)
         .layer(axum::middleware::from_fn(count_dynamodb_calls))
+        .layer(cors_layer(origins))
 }
 
 async fn count_dynamodb_calls(

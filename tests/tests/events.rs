@@ -107,7 +107,7 @@ fn event_files() -> Vec<PathBuf> {
 async fn every_sample_event_is_served_with_the_status_in_its_name() {
     let app = TestApp::spawn().await;
     let files = event_files();
-    assert!(files.len() >= 17, "{files:?}");
+    assert!(files.len() >= 24, "{files:?}");
     for file in files {
         let name = file.file_stem().unwrap().to_str().unwrap().to_owned();
         let expected: u16 = name
