@@ -208,9 +208,19 @@ async fn malformed_requests_are_400_and_the_body_limit_is_50504() {
     assert_error(status, &body, 400, Some(50504));
     let (status, body) = post_body(&app, &f, &f.token, &"x".repeat(32 * 1024)).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
+    // The largest body and attributes, in characters that triple when encoded.
+    let body = "😀".repeat(32 * 1024 / 4);
+    let attributes = format!("\"{}\"", "é".repeat((16 * 1024 - 2) / 2));
+    let (status, created) = send(
+        app.user(&f.token, Method::POST, &f.messages_path())
+            .form(&[("Body", body.as_str()), ("Attributes", attributes.as_str())]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["body"], body.as_str());
 
     // Nothing refused was written, and the media is still free.
-    assert_eq!(channel_json(&app, &f).await["messages_count"], 1);
+    assert_eq!(channel_json(&app, &f).await["messages_count"], 2);
     let stored = app
         .state
         .store
