@@ -12,9 +12,88 @@ use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use tokio::net::TcpListener;
 
 /// Every function's routes merged, with the shared fallbacks, ready to serve.
+/// Each response carries the DynamoDB calls its request made (tests assert call
+/// budgets with it, the benchmark reports it). CORS is answered as the HTTP API's
+/// CorsConfiguration in template.yaml does, for `CORS_ALLOWED_ORIGINS`.
 pub fn app(state: AppState) -> Router {
-    let routes = Router::new().merge(chat_api::routes());
-    chat_media::http::with_fallbacks(routes).with_state(state)
+    app_with_cors(state, &cors_allowed_origins_from_env())
+}
+
+/// Origins browsers may call from when `CORS_ALLOWED_ORIGINS` is not set: Twilio
+/// Flex, and a plugin's local dev server.
+pub const DEFAULT_CORS_ORIGINS: &[&str] = &["https://flex.twilio.com", "http://localhost:3000"];
+/// Methods and request headers allowed cross-origin (template.yaml has the same).
+pub const CORS_METHODS: &[&str] = &["GET", "POST", "DELETE", "OPTIONS"];
+pub const CORS_HEADERS: &[&str] = &["authorization", "content-type", "x-twilio-token"];
+/// How long a browser may cache a preflight answer.
+pub const CORS_MAX_AGE_SECS: u64 = 600;
+
+/// `CORS_ALLOWED_ORIGINS`: comma-separated origins, or `*`.
+pub fn cors_allowed_origins_from_env() -> Vec<String> {
+    match std::env::var("CORS_ALLOWED_ORIGINS") {
+        Ok(v) if !v.trim().is_empty() => v
+            .split(',')
+            .map(|o| o.trim().trim_end_matches('/').to_owned())
+            .filter(|o| !o.is_empty())
+            .collect(),
+        _ => DEFAULT_CORS_ORIGINS
+            .iter()
+            .map(|o| (*o).to_owned())
+            .collect(),
+    }
+}
+
+/// The CORS rules: preflights are answered here (any path, as API Gateway does),
+/// and responses to allowed origins carry `Access-Control-Allow-Origin`. No
+/// credentials mode: callers authenticate with a token, never with cookies.
+pub fn cors_layer(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let allow_origin = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| o.parse().ok()))
+    };
+    CorsLayer::new()
+        .allow_origin(allow_origin)
+        .allow_methods(
+            CORS_METHODS
+                .iter()
+                .map(|m| m.parse::<http::Method>().expect("a method"))
+                .collect::<Vec<_>>(),
+        )
+        .allow_headers(
+            CORS_HEADERS
+                .iter()
+                .map(|h| http::HeaderName::from_static(h))
+                .collect::<Vec<_>>(),
+        )
+        .max_age(std::time::Duration::from_secs(CORS_MAX_AGE_SECS))
+}
+
+/// As [`app`], with explicit allowed origins.
+pub fn app_with_cors(state: AppState, origins: &[String]) -> Router {
+    let routes = Router::new()
+        .merge(chat_api::routes())
+        .merge(create_message::routes())
+        .merge(delete_message::routes())
+        .merge(get_media::routes())
+        .merge(update_member::routes());
+    chat_media::http::with_fallbacks(routes)
+        .with_state(state)
+        .layer(axum::middleware::from_fn(count_dynamodb_calls))
+        .layer(cors_layer(origins))
+}
+
+async fn count_dynamodb_calls(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let (mut response, calls) = chat_media::metrics::count_dynamodb_calls(next.run(req)).await;
+    response.headers_mut().insert(
+        chat_media::metrics::DYNAMODB_CALLS_HEADER,
+        axum::http::HeaderValue::from(calls),
+    );
+    response
 }
 
 /// Serves `app` on `listener` until the task is dropped.
@@ -38,6 +117,19 @@ pub fn spawn_s3(
         secret_key.to_owned(),
     ));
     let service = builder.build();
+    let service = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+        let service = service.clone();
+        async move {
+            let overrides = response_overrides(&req);
+            let mut response = hyper::service::Service::call(&service, req).await?;
+            if response.status().is_success() {
+                for (name, value) in overrides {
+                    response.headers_mut().insert(name, value);
+                }
+            }
+            Ok::<_, s3s::HttpError>(response)
+        }
+    });
     let addr = listener.local_addr()?;
     let handle = tokio::spawn(async move {
         let http = ConnBuilder::new(TokioExecutor::new());
@@ -56,57 +148,85 @@ pub fn spawn_s3(
     Ok((addr, handle))
 }
 
-/// Fixed SIDs the sample events in `events/` refer to; `fixture` creates them.
+/// The `response-content-type` and `response-content-disposition` overrides of a
+/// signed GET, which S3 applies to its answer and s3s-fs 0.14 ignores. s3s checks
+/// the signature (which covers them) before anything is returned.
+fn response_overrides(
+    req: &http::Request<hyper::body::Incoming>,
+) -> Vec<(http::HeaderName, http::HeaderValue)> {
+    if req.method() != http::Method::GET {
+        return Vec::new();
+    }
+    let query = req.uri().query().unwrap_or_default();
+    form_urlencoded::parse(query.as_bytes())
+        .filter_map(|(k, v)| {
+            let name = match k.as_ref() {
+                "response-content-type" => http::header::CONTENT_TYPE,
+                "response-content-disposition" => http::header::CONTENT_DISPOSITION,
+                _ => return None,
+            };
+            Some((name, http::HeaderValue::from_str(&v).ok()?))
+        })
+        .collect()
+}
+
+/// Fixed SIDs the sample events in `events/` refer to (see `scripts/make-events.py`);
+/// `chat-media-local fixture` recreates them before each event is invoked.
 pub mod fixture {
-    use chat_media::model::{self, Channel, ChannelType, MediaSettings, Member, Role, Service};
+    use chat_media::model::{
+        self, Channel, ChannelType, Media, MediaSettings, MediaStatus, Member, Message, Role,
+        Service,
+    };
     use chat_media::permission::{DefaultRoles, RoleType};
-    use chat_media::sid::{ChannelSid, MemberSid, RoleSid, ServiceSid};
+    use chat_media::sid::{ChannelSid, MediaSid, MemberSid, MessageSid, RoleSid, ServiceSid};
+    use chat_media::store::{keys, AttributeValue};
     use chat_media::{AppState, Identity};
 
-    pub const SERVICE: &str = "IS00000000000000000000000000000e01";
-    pub const CHANNEL: &str = "CH00000000000000000000000000000e01";
-    pub const CHANNEL_NAME: &str = "general";
-    pub const MEMBER: &str = "MB00000000000000000000000000000e01";
-    pub const MEMBER_IDENTITY: &str = "alice";
-    /// channel user, channel admin, service user, service admin, blocked user.
-    pub const ROLES: [&str; 5] = [
-        "RL00000000000000000000000000000e01",
-        "RL00000000000000000000000000000e02",
-        "RL00000000000000000000000000000e03",
-        "RL00000000000000000000000000000e04",
-        "RL00000000000000000000000000000e05",
-    ];
+    /// `XX` followed by `n` as 32 hex digits, like the event generator's placeholders.
+    pub fn placeholder(prefix: &str, n: u32) -> String {
+        format!("{prefix}{n:032x}")
+    }
 
-    fn sid<T: std::str::FromStr>(s: &str) -> T
+    fn sid<T: std::str::FromStr>(prefix: &str, n: u32) -> T
     where
         T::Err: std::fmt::Debug,
     {
-        s.parse().expect("fixed fixture SIDs are valid")
+        placeholder(prefix, n)
+            .parse()
+            .expect("placeholder SIDs are valid")
     }
 
-    /// Recreates the fixture service (with its default roles), the channel
-    /// `general` and its member `alice` with fixed SIDs, dropping any earlier copy.
-    pub async fn create(state: &AppState) -> anyhow::Result<()> {
-        let service_sid: ServiceSid = sid(SERVICE);
+    fn identity(name: &str) -> Identity {
+        Identity::parse(name).expect("fixture identities are valid")
+    }
+
+    /// A service with Twilio's default roles; `roles[1]` (channel admin) gets `admin_role`.
+    async fn service(
+        state: &AppState,
+        n: u32,
+        admin_role: RoleSid,
+        first_role: u32,
+    ) -> anyhow::Result<(Service, Vec<Role>)> {
+        let service_sid: ServiceSid = sid("IS", n);
         state.store.delete_service(&service_sid).await?;
         let now = model::now();
-        let defaults = DefaultRoles::twilio();
+        let d = DefaultRoles::twilio();
         let specs = [
-            ("channel user", RoleType::Channel, defaults.channel_user),
-            ("channel admin", RoleType::Channel, defaults.channel_admin),
-            ("service user", RoleType::Deployment, defaults.service_user),
-            (
-                "service admin",
-                RoleType::Deployment,
-                defaults.service_admin,
-            ),
-            ("blocked user", RoleType::Channel, defaults.blocked_user),
+            ("channel user", RoleType::Channel, d.channel_user),
+            ("channel admin", RoleType::Channel, d.channel_admin),
+            ("service user", RoleType::Deployment, d.service_user),
+            ("service admin", RoleType::Deployment, d.service_admin),
+            ("blocked user", RoleType::Channel, d.blocked_user),
         ];
         let roles: Vec<Role> = specs
             .into_iter()
-            .zip(ROLES)
-            .map(|((name, role_type, permissions), role_sid)| Role {
-                sid: sid::<RoleSid>(role_sid),
+            .enumerate()
+            .map(|(i, (name, role_type, permissions))| Role {
+                sid: if i == 1 {
+                    admin_role.clone()
+                } else {
+                    sid("RL", first_role + i as u32)
+                },
                 service_sid: service_sid.clone(),
                 friendly_name: name.into(),
                 role_type,
@@ -116,28 +236,42 @@ pub mod fixture {
             })
             .collect();
         let service = Service {
-            sid: service_sid.clone(),
-            friendly_name: "events fixture".into(),
+            sid: service_sid,
+            friendly_name: format!("events fixture {n}"),
             default_channel_role_sid: roles[0].sid.clone(),
             default_channel_creator_role_sid: roles[1].sid.clone(),
             default_service_role_sid: roles[2].sid.clone(),
             blocked_channel_role_sid: roles[4].sid.clone(),
             media: MediaSettings::default(),
+            deleting: false,
             date_created: now,
             date_updated: now,
         };
         state.store.create_service(&service, &roles).await?;
-        let channel = Channel {
-            sid: sid::<ChannelSid>(CHANNEL),
-            service_sid: service_sid.clone(),
+        Ok((service, roles))
+    }
+
+    /// Recreates, dropping any earlier copy: service `IS…01` (channel admin role
+    /// `RL…01`), channel `CH…01` ("general") with members alice `MB…01`, bob `MB…02`
+    /// and agent `MB…03` (channel admin); alice's ready upload `ME…01` (a PNG);
+    /// messages `IM…01` by alice and `IM…02` by bob; and service `IS…02` whose channel
+    /// role `RL…02` belongs elsewhere.
+    pub async fn create(state: &AppState) -> anyhow::Result<()> {
+        service(state, 2, sid("RL", 2), 0x20).await?;
+        let (service, roles) = service(state, 1, sid("RL", 1), 0x10).await?;
+        let now = model::now();
+        let mut channel = Channel {
+            sid: sid::<ChannelSid>("CH", 1),
+            service_sid: service.sid.clone(),
             friendly_name: Some("General".into()),
-            unique_name: Some(CHANNEL_NAME.into()),
+            unique_name: Some("general".into()),
             attributes: "{}".into(),
             channel_type: ChannelType::Public,
             created_by: Identity::system(),
             members_count: 0,
             messages_count: 0,
             next_message_index: 0,
+            deleting: false,
             date_created: now,
             date_updated: now,
         };
@@ -146,22 +280,87 @@ pub mod fixture {
             .create_channel(&channel)
             .await
             .map_err(|e| anyhow::anyhow!("fixture channel: {e:?}"))?;
-        let member = Member {
-            sid: sid::<MemberSid>(MEMBER),
-            service_sid,
-            channel_sid: channel.sid.clone(),
-            identity: Identity::parse(MEMBER_IDENTITY).map_err(anyhow::Error::msg)?,
-            role_sid: roles[0].sid.clone(),
-            role_before_block: None,
-            attributes: "{}".into(),
-            date_created: now,
-            date_updated: now,
-        };
+        for (n, name, role) in [
+            (1, "alice", &roles[0]),
+            (2, "bob", &roles[0]),
+            (3, "agent", &roles[1]),
+        ] {
+            let member = Member {
+                sid: sid::<MemberSid>("MB", n),
+                service_sid: service.sid.clone(),
+                channel_sid: channel.sid.clone(),
+                identity: identity(name),
+                role_sid: role.sid.clone(),
+                role_before_block: None,
+                attributes: "{}".into(),
+                date_created: now,
+                date_updated: now,
+            };
+            state
+                .store
+                .add_member(&member)
+                .await
+                .map_err(|e| anyhow::anyhow!("fixture member {name}: {e:?}"))?;
+        }
+
+        let media_sid: MediaSid = sid("ME", 1);
+        let object_key = Media::object_key_for(&service.sid, &media_sid);
         state
             .store
-            .add_member(&member)
-            .await
-            .map_err(|e| anyhow::anyhow!("fixture member: {e:?}"))?;
+            .client()
+            .delete_item()
+            .table_name(state.store.table())
+            .key(keys::PK, AttributeValue::S(media_sid.to_string()))
+            .key(keys::SK, AttributeValue::S(keys::MEDIA.into()))
+            .send()
+            .await?;
+        const PNG: &[u8] =
+            b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+        state
+            .blob
+            .put(&object_key, PNG.to_vec().into(), "image/png")
+            .await?;
+        let media = Media {
+            sid: media_sid,
+            service_sid: service.sid.clone(),
+            author: identity("alice"),
+            content_type: "image/png".into(),
+            filename: Some("photo.png".into()),
+            size: PNG.len() as u64,
+            sha256: None,
+            status: MediaStatus::Ready,
+            status_reason: None,
+            object_key,
+            message_sid: None,
+            channel_sid: None,
+            date_created: now,
+            date_upload_updated: now,
+            date_updated: now,
+            expires_at: Some(now.timestamp() + 24 * 3600),
+        };
+        state.store.create_media(&media).await?;
+
+        for (n, from) in [(1, "alice"), (2, "bob")] {
+            let message = Message {
+                sid: sid::<MessageSid>("IM", n),
+                service_sid: service.sid.clone(),
+                channel_sid: channel.sid.clone(),
+                index: channel.next_message_index,
+                from: identity(from),
+                body: Some(format!("hello from {from}")),
+                attributes: "{}".into(),
+                media: None,
+                was_edited: false,
+                date_created: now,
+                date_updated: now,
+            };
+            state
+                .store
+                .create_message(&channel, &message, None, None)
+                .await
+                .map_err(|e| anyhow::anyhow!("fixture message: {e:?}"))?;
+            channel.next_message_index += 1;
+        }
         Ok(())
     }
 }

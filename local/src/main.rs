@@ -159,12 +159,8 @@ async fn fixture(credentials: Credentials) -> anyhow::Result<()> {
     let state = local_state(credentials, dynamodb_endpoint()?, s3, Settings::from_env()?).await?;
     chat_media_local::fixture::create(&state).await?;
     println!(
-        "fixture ready: service {} channel {} ({}) member {} ({})",
-        chat_media_local::fixture::SERVICE,
-        chat_media_local::fixture::CHANNEL,
-        chat_media_local::fixture::CHANNEL_NAME,
-        chat_media_local::fixture::MEMBER,
-        chat_media_local::fixture::MEMBER_IDENTITY
+        "fixture ready: service {}",
+        chat_media_local::fixture::placeholder("IS", 1)
     );
     Ok(())
 }

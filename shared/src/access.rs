@@ -90,28 +90,36 @@ pub async fn caller_membership(
         .store
         .get_member(&channel.sid, identity)
         .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                http::StatusCode::FORBIDDEN,
-                code::USER_UNAUTHORIZED,
-                format!("{identity} is not a member of channel {}", channel.sid),
-            )
-        })?;
-    // A member whose role vanished holds no permissions: fail closed.
-    let role = state
+        .ok_or_else(|| not_a_member(identity, &channel.sid))?;
+    let role = member_role(state, &member).await?;
+    Ok(Some((member, role)))
+}
+
+/// 403 (code 50107) for a user who is not a member of the channel.
+pub fn not_a_member(identity: &Identity, channel: &ChannelSid) -> ApiError {
+    ApiError::new(
+        http::StatusCode::FORBIDDEN,
+        code::USER_UNAUTHORIZED,
+        format!("{identity} is not a member of channel {channel}"),
+    )
+}
+
+/// A member's role, read strongly consistent. A member whose role vanished holds
+/// no permissions: fail closed.
+pub async fn member_role(state: &AppState, member: &Member) -> ApiResult<Role> {
+    Ok(state
         .store
-        .get_role(&channel.service_sid, &member.role_sid)
+        .get_role(&member.service_sid, &member.role_sid)
         .await?
         .unwrap_or_else(|| Role {
             sid: member.role_sid.clone(),
-            service_sid: channel.service_sid.clone(),
+            service_sid: member.service_sid.clone(),
             friendly_name: "missing role".into(),
             role_type: RoleType::Channel,
             permissions: Default::default(),
             date_created: member.date_created,
             date_updated: member.date_updated,
-        });
-    Ok(Some((member, role)))
+        }))
 }
 
 /// Refuses with 403 (code 50107) naming the missing permission.

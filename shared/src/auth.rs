@@ -127,6 +127,51 @@ impl Credentials {
         }
     }
 
+    /// As [`Credentials::authenticate`], for endpoints that also take the access
+    /// token as a form field `Token`: a Flex plugin posts a form without custom
+    /// headers (a CORS simple request, so no preflight). Header and field are
+    /// equivalent; a request carrying both must carry the same token, and account
+    /// credentials do not mix with a token field.
+    pub fn authenticate_with_form_token(
+        &self,
+        headers: &HeaderMap,
+        form_token: Option<&str>,
+        now: i64,
+    ) -> Result<Principal, ApiError> {
+        let Some(field) = form_token.map(str::trim) else {
+            return self.authenticate(headers, now);
+        };
+        let header_token = headers
+            .get("x-twilio-token")
+            .map(|v| v.to_str().unwrap_or_default().trim().to_owned());
+        let authorization = headers
+            .get(http::header::AUTHORIZATION)
+            .map(|v| v.to_str().unwrap_or_default().trim().to_owned());
+        let bearer = match authorization.as_deref() {
+            None => None,
+            Some(auth) => match auth.split_once(' ') {
+                Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => {
+                    Some(rest.trim().to_owned())
+                }
+                _ => {
+                    return Err(ApiError::unauthenticated(
+                        code::AUTHENTICATE,
+                        "Send either account credentials or an access token, not both",
+                    ))
+                }
+            },
+        };
+        for other in [header_token, bearer].into_iter().flatten() {
+            if other != field {
+                return Err(ApiError::unauthenticated(
+                    code::INVALID_ACCESS_TOKEN,
+                    "The Token field and the token header carry different tokens",
+                ));
+            }
+        }
+        self.verify_token(field, now)
+    }
+
     fn basic(&self, encoded: &str) -> Result<Principal, ApiError> {
         let invalid =
             || ApiError::unauthenticated(code::AUTHENTICATE, "Invalid username or password");
@@ -384,6 +429,58 @@ mod tests {
                 .status,
             403
         );
+    }
+
+    #[test]
+    fn form_token_is_equivalent_to_the_header_and_must_agree_with_it() {
+        let c = creds();
+        let service = ServiceSid::generate();
+        let alice = c.mint_token(&service, &Identity::parse("alice").unwrap(), NOW, 3600);
+        let bob = c.mint_token(&service, &Identity::parse("bob").unwrap(), NOW, 3600);
+        let expected = Principal::User {
+            identity: Identity::parse("alice").unwrap(),
+            service,
+        };
+        let none = HeaderMap::new();
+        let same = headers("x-twilio-token", &alice);
+        let bearer = headers("authorization", &format!("Bearer {alice}"));
+        for h in [&none, &same, &bearer] {
+            assert_eq!(
+                c.authenticate_with_form_token(h, Some(&alice), NOW)
+                    .unwrap(),
+                expected
+            );
+        }
+        // Without the field, the headers alone decide.
+        assert_eq!(
+            c.authenticate_with_form_token(&same, None, NOW).unwrap(),
+            expected
+        );
+        let other = headers("x-twilio-token", &bob);
+        let err = c
+            .authenticate_with_form_token(&other, Some(&alice), NOW)
+            .unwrap_err();
+        assert_eq!(
+            (err.status.as_u16(), err.code),
+            (401, code::INVALID_ACCESS_TOKEN)
+        );
+        let basic = headers(
+            "authorization",
+            &format!(
+                "Basic {}",
+                STANDARD.encode(format!("{}:token", c.account_sid))
+            ),
+        );
+        assert_eq!(
+            c.authenticate_with_form_token(&basic, Some(&alice), NOW)
+                .unwrap_err()
+                .status,
+            401
+        );
+        let err = c
+            .authenticate_with_form_token(&none, Some("garbage"), NOW)
+            .unwrap_err();
+        assert_eq!(err.status, 401);
     }
 
     #[test]

@@ -167,7 +167,8 @@ impl AppState {
         credentials: Credentials,
         settings: Settings,
     ) -> Self {
-        let mut dynamo = aws_sdk_dynamodb::config::Builder::from(sdk);
+        let mut dynamo = aws_sdk_dynamodb::config::Builder::from(sdk)
+            .interceptor(crate::metrics::CountDynamoDbCalls);
         if let Some(endpoint) = &aws.dynamodb_endpoint {
             dynamo = dynamo.endpoint_url(endpoint);
         }

@@ -17,8 +17,9 @@ use crate::error::{code, ApiError};
 use crate::sid::SidError;
 use crate::store::{Page, PageRequest};
 
-/// Largest form body accepted (message bodies are 32 KiB, attributes 16 KiB).
-pub const MAX_FORM_BYTES: usize = 128 * 1024;
+/// Largest form body accepted: a 32 KiB message body and 16 KiB of attributes,
+/// each up to three times longer once percent-encoded, and room for the rest.
+pub const MAX_FORM_BYTES: usize = 192 * 1024;
 
 pub fn unix_now() -> i64 {
     chrono::Utc::now().timestamp()

@@ -6,7 +6,8 @@
 use std::net::SocketAddr;
 
 use chat_media::config::{AwsOptions, Settings};
-use chat_media::sid::{AccountSid, ApiKeySid, ServiceSid};
+use chat_media::model::{Media, MediaStatus};
+use chat_media::sid::{AccountSid, ApiKeySid, MediaSid, ServiceSid};
 use chat_media::{AppState, Credentials, Identity};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
@@ -187,6 +188,205 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// A ready, unbound media as a finished upload leaves it: the bytes in the real
+    /// S3 server at the media's key, and the record (with its expiry) in DynamoDB.
+    pub async fn ready_media(
+        &self,
+        service_sid: &str,
+        author: &str,
+        content_type: &str,
+        filename: Option<&str>,
+        bytes: &[u8],
+    ) -> Media {
+        self.media_with_status(
+            service_sid,
+            author,
+            content_type,
+            filename,
+            bytes,
+            MediaStatus::Ready,
+        )
+        .await
+    }
+
+    /// As [`TestApp::ready_media`], in any status (e.g. still scanning).
+    pub async fn media_with_status(
+        &self,
+        service_sid: &str,
+        author: &str,
+        content_type: &str,
+        filename: Option<&str>,
+        bytes: &[u8],
+        status: MediaStatus,
+    ) -> Media {
+        let service_sid = ServiceSid::parse(service_sid).unwrap();
+        let sid = MediaSid::generate();
+        let object_key = Media::object_key_for(&service_sid, &sid);
+        self.state
+            .blob
+            .put(&object_key, bytes.to_vec().into(), content_type)
+            .await
+            .expect("put the media object");
+        let now = chat_media::model::now();
+        let media = Media {
+            sid,
+            service_sid,
+            author: Identity::parse(author).unwrap(),
+            content_type: content_type.into(),
+            filename: filename.map(str::to_owned),
+            size: bytes.len() as u64,
+            sha256: None,
+            status,
+            status_reason: None,
+            object_key,
+            message_sid: None,
+            channel_sid: None,
+            date_created: now,
+            date_upload_updated: now,
+            date_updated: now,
+            expires_at: Some(now.timestamp() + 24 * 3600),
+        };
+        self.state
+            .store
+            .create_media(&media)
+            .await
+            .expect("record the media");
+        media
+    }
+
+    /// Adds `identity` to the fixture's channel (with `role`, or the default) and
+    /// returns the member JSON and a token for it.
+    pub async fn add_member(
+        &self,
+        f: &Fixture,
+        identity: &str,
+        role: Option<&str>,
+    ) -> (Value, String) {
+        let mut form = vec![("Identity", identity)];
+        if let Some(role) = role {
+            form.push(("RoleSid", role));
+        }
+        let (status, member) = send(
+            self.admin(Method::POST, &format!("{}/Members", f.channel_path()))
+                .form(&form),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{member}");
+        (member, self.token(&f.service_sid(), identity))
+    }
+
+    /// Creates a channel role with these permissions; returns its SID.
+    pub async fn create_channel_role(
+        &self,
+        service_sid: &str,
+        name: &str,
+        permissions: &[&str],
+    ) -> String {
+        let mut form = vec![("FriendlyName", name), ("Type", "channel")];
+        form.extend(permissions.iter().map(|p| ("Permission", *p)));
+        let (status, role) = send(
+            self.admin(Method::POST, &format!("/v2/Services/{service_sid}/Roles"))
+                .form(&form),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{role}");
+        sid(&role)
+    }
+
+    /// Whether the object exists in the real S3 server.
+    pub async fn object_exists(&self, key: &str) -> bool {
+        self.state
+            .blob
+            .size(key)
+            .await
+            .expect("S3 answers")
+            .is_some()
+    }
+
+    /// Whether a pending deletion of `key` is recorded (strongly consistent read).
+    pub async fn deletion_pending(&self, key: &str) -> bool {
+        use chat_media::store::AttributeValue;
+        let out = self
+            .state
+            .store
+            .client()
+            .get_item()
+            .table_name(self.state.store.table())
+            .key("PK", AttributeValue::S(format!("DELETE#{key}")))
+            .key("SK", AttributeValue::S("OBJECT".into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("DynamoDB answers");
+        out.item.is_some()
+    }
+
+    /// Every object key under a service's media prefix in the real S3 server.
+    pub async fn media_objects(&self, service_sid: &str) -> Vec<String> {
+        let mut keys = Vec::new();
+        let mut token = None;
+        loop {
+            let out = self
+                .state
+                .blob
+                .client()
+                .list_objects_v2()
+                .bucket(self.state.blob.bucket())
+                .prefix(format!("services/{service_sid}/media/"))
+                .set_continuation_token(token)
+                .send()
+                .await
+                .expect("S3 lists");
+            keys.extend(
+                out.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_owned)),
+            );
+            match out.next_continuation_token() {
+                Some(t) => token = Some(t.to_owned()),
+                None => return keys,
+            }
+        }
+    }
+
+    /// Runs the pending-deletion sweep until nothing is left to retry.
+    pub async fn sweep(&self) {
+        for _ in 0..100 {
+            let removed = chat_media::cleanup::sweep_pending_deletions(&self.state, 100)
+                .await
+                .expect("sweep reads the table");
+            if removed == 0 {
+                return;
+            }
+        }
+    }
+}
+
+/// The DynamoDB calls the request made, from the local runner's response header.
+pub fn dynamodb_calls(headers: &reqwest::header::HeaderMap) -> u32 {
+    headers
+        .get(chat_media::metrics::DYNAMODB_CALLS_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("the local runner reports DynamoDB calls")
+}
+
+/// Sends and returns status, headers and JSON body.
+pub async fn send_full(req: RequestBuilder) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    let resp: Response = req.send().await.expect("request sent");
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = resp.bytes().await.expect("body read");
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+    };
+    (status, headers, body)
+}
+
 pub struct Fixture {
     pub service: Value,
     pub service_sid: String,
@@ -206,6 +406,14 @@ impl Fixture {
 
     pub fn service_sid(&self) -> ServiceSid {
         ServiceSid::parse(&self.service_sid).unwrap()
+    }
+
+    pub fn messages_path(&self) -> String {
+        format!("{}/Messages", self.channel_path())
+    }
+
+    pub fn media_path(&self, media: &MediaSid) -> String {
+        format!("/v1/Services/{}/Media/{media}", self.service_sid)
     }
 }
 

@@ -64,6 +64,7 @@ pub async fn create(
         members_count: 0,
         messages_count: 0,
         next_message_index: 0,
+        deleting: false,
         date_created: now,
         date_updated: now,
     };
@@ -79,6 +80,9 @@ pub async fn create(
                     channel.unique_name.as_deref().unwrap_or_default()
                 ),
             ),
+            CreateChannelError::ServiceGone => {
+                ApiError::not_found(format!("Service {} not found", channel.service_sid))
+            }
             CreateChannelError::Store(e) => e.into(),
         })?;
     Ok(created(channel.to_json(state.view())))

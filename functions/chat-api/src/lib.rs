@@ -11,7 +11,6 @@ mod users;
 
 use axum::routing::get;
 use axum::Router;
-use chat_media::error::ApiError;
 use chat_media::AppState;
 
 /// The routes of this function, without state or fallbacks (the local runner merges them).
@@ -68,35 +67,4 @@ pub fn router(state: AppState) -> Router {
     chat_media::http::with_fallbacks(routes()).with_state(state)
 }
 
-/// A free-text parameter: at most `max` characters, no control characters.
-pub(crate) fn text_param(name: &str, value: &str, max: usize) -> Result<String, ApiError> {
-    if value.chars().count() > max {
-        return Err(ApiError::invalid(
-            name,
-            format!("must be at most {max} characters"),
-        ));
-    }
-    if value
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t')
-    {
-        return Err(ApiError::invalid(
-            name,
-            "must not contain control characters",
-        ));
-    }
-    Ok(value.to_owned())
-}
-
-/// `Attributes`: a JSON document of at most 16 KiB, kept as the caller sent it.
-pub(crate) fn attributes_param(value: Option<&str>) -> Result<String, ApiError> {
-    let Some(raw) = value else {
-        return Ok("{}".into());
-    };
-    if raw.len() > 16 * 1024 {
-        return Err(ApiError::invalid("Attributes", "must be at most 16 KiB"));
-    }
-    serde_json::from_str::<serde_json::Value>(raw)
-        .map_err(|e| ApiError::invalid("Attributes", format!("must be valid JSON ({e})")))?;
-    Ok(raw.to_owned())
-}
+pub(crate) use chat_media::params::{attributes_param, text_param};

@@ -81,6 +81,7 @@ pub async fn create(
         default_service_role_sid: roles[2].sid.clone(),
         blocked_channel_role_sid: roles[4].sid.clone(),
         media: MediaSettings::default(),
+        deleting: false,
         date_created: now,
         date_updated: now,
     };

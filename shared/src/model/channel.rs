@@ -49,6 +49,10 @@ pub struct Channel {
     pub messages_count: u64,
     /// The index the next message gets; only ever grows.
     pub next_message_index: u64,
+    /// Set when a delete has started: no message or member may be added any more,
+    /// and a repeated delete resumes the cascade.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleting: bool,
     pub date_created: DateTime<Utc>,
     pub date_updated: DateTime<Utc>,
 }

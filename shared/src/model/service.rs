@@ -48,6 +48,10 @@ pub struct Service {
     /// The channel role members are moved to when blocked.
     pub blocked_channel_role_sid: RoleSid,
     pub media: MediaSettings,
+    /// Set when a delete has started: no channel may be added any more, and a
+    /// repeated delete resumes the cascade.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleting: bool,
     pub date_created: DateTime<Utc>,
     pub date_updated: DateTime<Utc>,
 }

@@ -17,13 +17,24 @@ fn channel_item(channel: &Channel) -> super::Item {
 #[derive(Debug)]
 pub enum CreateChannelError {
     UniqueNameTaken,
+    /// The service is gone or being deleted.
+    ServiceGone,
     Store(StoreError),
 }
 
 impl Store {
-    /// Creates a channel and claims its unique name in one transaction.
+    /// Creates a channel and claims its unique name in one transaction, provided its
+    /// service exists and is not being deleted.
     pub async fn create_channel(&self, channel: &Channel) -> Result<(), CreateChannelError> {
-        let mut ops = vec![self.put_op(channel_item(channel), Some("attribute_not_exists(PK)"))];
+        let mut ops = vec![
+            self.put_op(channel_item(channel), Some("attribute_not_exists(PK)")),
+            self.condition_check_op(
+                channel.service_sid.as_str(),
+                keys::SERVICE,
+                "attribute_exists(PK) AND attribute_not_exists(deleting)",
+                vec![],
+            ),
+        ];
         if let Some(name) = &channel.unique_name {
             let pointer = std::collections::HashMap::from([
                 (keys::PK.to_owned(), s(channel.service_sid.as_str())),
@@ -33,7 +44,9 @@ impl Store {
             ops.push(self.put_op(pointer, Some("attribute_not_exists(PK)")));
         }
         self.transact(ops).await.map_err(|e| {
-            if channel.unique_name.is_some() && e.condition_failed_at(1) {
+            if e.condition_failed_at(1) {
+                CreateChannelError::ServiceGone
+            } else if channel.unique_name.is_some() && e.condition_failed_at(2) {
                 CreateChannelError::UniqueNameTaken
             } else {
                 CreateChannelError::Store(e)
@@ -56,15 +69,8 @@ impl Store {
         service: &ServiceSid,
         name: &str,
     ) -> StoreResult<Option<Channel>> {
-        #[derive(serde::Deserialize)]
-        struct Pointer {
-            channel_sid: ChannelSid,
-        }
-        let pointer: Option<Pointer> = self
-            .get(service.as_str(), &keys::channel_name(name), true)
-            .await?;
-        match pointer {
-            Some(p) => self.get_channel(service, &p.channel_sid).await,
+        match self.channel_sid_by_unique_name(service, name).await? {
+            Some(sid) => self.get_channel(service, &sid).await,
             None => Ok(None),
         }
     }
@@ -87,11 +93,59 @@ impl Store {
         .await
     }
 
-    /// Deletes a channel with its members and messages. Media messages go one by one
-    /// through [`Store::delete_message`] so each media record leaves a pending deletion;
-    /// the channel record goes last, so a crash leaves it to delete again.
-    /// Returns the S3 keys whose deletion is now pending.
+    /// The channel with this SID, whatever its service (the plugin endpoints name
+    /// only the channel; the caller checks the service).
+    pub async fn find_channel(&self, sid: &ChannelSid) -> StoreResult<Option<Channel>> {
+        self.get(sid.as_str(), keys::CHANNEL, true).await
+    }
+
+    /// The SID a unique name points at, without reading the channel.
+    pub async fn channel_sid_by_unique_name(
+        &self,
+        service: &ServiceSid,
+        name: &str,
+    ) -> StoreResult<Option<ChannelSid>> {
+        #[derive(serde::Deserialize)]
+        struct Pointer {
+            channel_sid: ChannelSid,
+        }
+        let pointer: Option<Pointer> = self
+            .get(service.as_str(), &keys::channel_name(name), true)
+            .await?;
+        Ok(pointer.map(|p| p.channel_sid))
+    }
+
+    /// Deletes a channel with its members, messages and media. The channel is first
+    /// marked `deleting`, so no message or member can be added meanwhile; media
+    /// messages then go one by one through [`Store::delete_message`] (each leaves a
+    /// pending deletion of its object), the rest of the partition in batches, and the
+    /// channel record last: a crash leaves the marked channel, and deleting it again
+    /// resumes. Returns the S3 keys whose deletion is now pending.
     pub async fn delete_channel(&self, channel: &Channel) -> StoreResult<Vec<String>> {
+        Ok(self.delete_channel_inner(channel).await?.1)
+    }
+
+    /// As [`Store::delete_channel`]; also tells whether the channel still existed.
+    pub(super) async fn delete_channel_inner(
+        &self,
+        channel: &Channel,
+    ) -> StoreResult<(bool, Vec<String>)> {
+        let marked = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(super::key(channel.sid.as_str(), keys::CHANNEL)))
+            .update_expression("SET deleting = :yes")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":yes", super::AttributeValue::Bool(true))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk);
+        match marked {
+            Ok(_) => {}
+            Err(StoreError::ConditionFailed) => return Ok((false, Vec::new())),
+            Err(e) => return Err(e),
+        }
         let mut pending = Vec::new();
         let mut req = PageRequest {
             size: 100,
@@ -100,8 +154,12 @@ impl Store {
         loop {
             let page = self.list_messages_consistent(&channel.sid, &req).await?;
             for message in page.items.iter().filter(|m| m.media.is_some()) {
-                if let Some(key) = self.delete_message(message).await? {
-                    pending.push(key);
+                match self.delete_message(message).await {
+                    Ok(Some(key)) => pending.push(key),
+                    Ok(None) => {}
+                    // Deleted meanwhile by a message delete, which handled its media.
+                    Err(e) if e.condition_failed_at(0) => {}
+                    Err(e) => return Err(e),
                 }
             }
             match page.next_token {
@@ -120,6 +178,6 @@ impl Store {
             ));
         }
         self.transact(ops).await?;
-        Ok(pending)
+        Ok((true, pending))
     }
 }

@@ -40,7 +40,7 @@ impl Store {
                 channel,
                 keys::CHANNEL,
                 "ADD members_count :one",
-                Some("attribute_exists(PK)"),
+                Some("attribute_exists(PK) AND attribute_not_exists(deleting)"),
                 vec![(":one", n(1))],
             )
             .into(),

@@ -2,7 +2,7 @@ use std::collections::HashMap;
 
 use super::page::Query;
 use super::{keyed, keys, n, s, Item, Page, PageRequest, Store, StoreError, StoreResult};
-use crate::model::{Channel, Media, Message};
+use crate::model::{Channel, Media, Member, Message};
 use crate::sid::{ChannelSid, MessageSid};
 
 fn message_item(message: &Message) -> Item {
@@ -18,12 +18,18 @@ fn message_item(message: &Message) -> Item {
 }
 
 /// Why a message could not be written.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 pub enum CreateMessageError {
     /// Another message took the index first: re-read the channel and retry.
     IndexTaken,
+    /// As `IndexTaken`, with the channel as it now is (no need to re-read it); a
+    /// channel being deleted comes back with `deleting` set.
+    ChannelMoved(Box<Channel>),
     /// The media is not ready, is already bound, or belongs elsewhere.
     MediaUnavailable,
+    /// The sender's membership changed (a block, a role change, a removal) since it
+    /// was read: re-read it and check the permissions again.
+    SenderChanged,
     Store(StoreError),
 }
 
@@ -76,29 +82,37 @@ impl Store {
 
     /// Writes a message at `message.index` (which must be the channel's
     /// `next_message_index` as read) and, for media messages, binds the media, all in
-    /// one transaction: the media must be ready, unbound and of the same service.
+    /// one transaction: the media must be ready, unbound and of the same service, and
+    /// the channel not being deleted. With `sender`, the sender's membership must
+    /// still have the role its permissions were checked against, so a block that
+    /// commits before the message refuses it.
     pub async fn create_message(
         &self,
         channel: &Channel,
         message: &Message,
         media: Option<&Media>,
+        sender: Option<&Member>,
     ) -> Result<(), CreateMessageError> {
         let mut ops = vec![
             self.update_op(
                 channel.sid.as_str(),
                 keys::CHANNEL,
                 "SET next_message_index = :next ADD messages_count :one",
-                Some("attribute_exists(PK) AND next_message_index = :expected"),
+                Some(
+                    "attribute_exists(PK) AND next_message_index = :expected \
+                     AND attribute_not_exists(deleting)",
+                ),
                 vec![
                     (":next", n(message.index + 1)),
                     (":one", n(1)),
                     (":expected", n(message.index)),
                 ],
             )
+            .returning_item_on_failure()
             .into(),
             self.put_op(message_item(message), Some("attribute_not_exists(PK)")),
         ];
-        if let Some(media) = media {
+        let media_at = media.map(|media| {
             ops.push(
                 self.update_op(
                     media.sid.as_str(),
@@ -120,11 +134,28 @@ impl Store {
                 .with_name("#status", "status")
                 .into(),
             );
-        }
-        self.transact(ops).await.map_err(|e| {
-            if e.condition_failed_at(2) {
+            ops.len() - 1
+        });
+        let sender_at = sender.map(|member| {
+            ops.push(self.condition_check_op(
+                channel.sid.as_str(),
+                &keys::member(&member.identity),
+                "role_sid = :role",
+                vec![(":role", s(member.role_sid.as_str()))],
+            ));
+            ops.len() - 1
+        });
+        self.transact_returning(ops).await.map_err(|(e, items)| {
+            if media_at.is_some_and(|i| e.condition_failed_at(i)) {
                 CreateMessageError::MediaUnavailable
-            } else if e.condition_failed_at(0) || e.is_conflict() {
+            } else if sender_at.is_some_and(|i| e.condition_failed_at(i)) {
+                CreateMessageError::SenderChanged
+            } else if e.condition_failed_at(0) {
+                match items.into_iter().next().flatten().map(super::from_item) {
+                    Some(Ok(current)) => CreateMessageError::ChannelMoved(Box::new(current)),
+                    _ => CreateMessageError::IndexTaken,
+                }
+            } else if e.is_conflict() {
                 CreateMessageError::IndexTaken
             } else {
                 CreateMessageError::Store(e)
@@ -241,5 +272,36 @@ impl Store {
             ctx.member = None;
         }
         Ok(ctx)
+    }
+}
+
+impl Store {
+    /// A media and its service in one strongly consistent call (get-media's first
+    /// read); a media of another service is `None`.
+    pub async fn load_media_context(
+        &self,
+        service: &crate::sid::ServiceSid,
+        media: &crate::sid::MediaSid,
+    ) -> StoreResult<(Option<crate::model::Service>, Option<Media>)> {
+        let wanted = vec![
+            (service.to_string(), keys::SERVICE.to_owned()),
+            (media.to_string(), keys::MEDIA.to_owned()),
+        ];
+        let (mut found_service, mut found_media) = (None, None);
+        for item in self.batch_get(wanted).await? {
+            match item
+                .get(keys::SK)
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str)
+            {
+                Some(keys::SERVICE) => found_service = Some(super::from_item(item)?),
+                Some(keys::MEDIA) => found_media = Some(super::from_item::<Media>(item)?),
+                _ => {}
+            }
+        }
+        Ok((
+            found_service,
+            found_media.filter(|m| &m.service_sid == service),
+        ))
     }
 }

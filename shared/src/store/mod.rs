@@ -320,6 +320,15 @@ impl Store {
 
     /// Writes all items or none; the error carries one reason per item.
     async fn transact(&self, items: Vec<TransactWriteItem>) -> StoreResult<()> {
+        self.transact_returning(items).await.map_err(|(e, _)| e)
+    }
+
+    /// As [`Store::transact`]; a cancellation also returns, per item, the item as it
+    /// was when its condition failed (for ops that ask for `ALL_OLD`).
+    async fn transact_returning(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<(), (StoreError, Vec<Option<Item>>)> {
         match self
             .client
             .transact_write_items()
@@ -330,20 +339,27 @@ impl Store {
             Ok(_) => Ok(()),
             Err(SdkError::ServiceError(e)) => match e.into_err() {
                 TransactWriteItemsError::TransactionCanceledException(c) => {
-                    Err(StoreError::Cancelled(
-                        c.cancellation_reasons()
-                            .iter()
-                            .map(|r| r.code().filter(|c| *c != "None").map(str::to_owned))
-                            .collect(),
+                    let reasons = c.cancellation_reasons();
+                    Err((
+                        StoreError::Cancelled(
+                            reasons
+                                .iter()
+                                .map(|r| r.code().filter(|c| *c != "None").map(str::to_owned))
+                                .collect(),
+                        ),
+                        reasons.iter().map(|r| r.item().cloned()).collect(),
                     ))
                 }
-                other => Err(StoreError::Other(format!(
-                    "{}: {}",
-                    other.code().unwrap_or_default(),
-                    other.message().unwrap_or_default()
-                ))),
+                other => Err((
+                    StoreError::Other(format!(
+                        "{}: {}",
+                        other.code().unwrap_or_default(),
+                        other.message().unwrap_or_default()
+                    )),
+                    Vec::new(),
+                )),
             },
-            Err(e) => Err(StoreError::from_sdk(e)),
+            Err(e) => Err((StoreError::from_sdk(e), Vec::new())),
         }
     }
 
@@ -370,6 +386,26 @@ impl Store {
                     .build()
                     .expect("table and key are set"),
             )
+            .build()
+    }
+
+    /// A condition on an item the transaction does not write.
+    fn condition_check_op(
+        &self,
+        pk: &str,
+        sk: &str,
+        condition: &str,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> TransactWriteItem {
+        let mut b = aws_sdk_dynamodb::types::ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .condition_expression(condition);
+        for (name, value) in values {
+            b = b.expression_attribute_values(name, value);
+        }
+        TransactWriteItem::builder()
+            .condition_check(b.build().expect("table, key and condition are set"))
             .build()
     }
 
@@ -487,6 +523,13 @@ struct UpdateOp(aws_sdk_dynamodb::types::builders::UpdateBuilder);
 impl UpdateOp {
     fn with_name(self, placeholder: &str, name: &str) -> Self {
         UpdateOp(self.0.expression_attribute_names(placeholder, name))
+    }
+
+    /// A failed condition returns the item as it is (saves a read before a retry).
+    fn returning_item_on_failure(self) -> Self {
+        UpdateOp(self.0.return_values_on_condition_check_failure(
+            aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+        ))
     }
 }
 

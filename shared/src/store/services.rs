@@ -1,5 +1,5 @@
 use super::page::Query;
-use super::{keyed, keys, Page, PageRequest, Store, StoreError, StoreResult};
+use super::{keyed, keys, AttributeValue, Page, PageRequest, Store, StoreError, StoreResult};
 use crate::model::{Role, Service};
 use crate::sid::ServiceSid;
 
@@ -39,19 +39,44 @@ impl Store {
         .await
     }
 
-    /// Replaces a service that still exists.
+    /// Replaces a service that still exists and is not being deleted (a stale
+    /// read must not clear the `deleting` mark).
     pub async fn update_service(&self, service: &Service) -> StoreResult<()> {
-        self.put(service_item(service), Some("attribute_exists(PK)"))
-            .await
+        self.put(
+            service_item(service),
+            Some("attribute_exists(PK) AND attribute_not_exists(deleting)"),
+        )
+        .await
     }
 
-    /// Deletes a service and everything under it: channels (with their members and
-    /// messages), roles, users. Children go first and the service record last, so a
-    /// crash leaves the service in place and a repeated delete finishes the job.
-    /// Returns the S3 keys whose deletion is now pending.
+    /// Deletes a service and everything under it: channels (with their members,
+    /// messages and media), roles, users. The service is first marked `deleting`, so
+    /// no channel can be added meanwhile; children go next and the service record
+    /// last, so a crash leaves the service (still marked) and a repeated delete
+    /// finishes the job. Returns the S3 keys whose deletion is now pending.
     pub async fn delete_service(&self, sid: &ServiceSid) -> StoreResult<Vec<String>> {
+        match self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(super::key(sid.as_str(), keys::SERVICE)))
+            .update_expression("SET deleting = :yes")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)
+        {
+            Ok(_) => {}
+            Err(StoreError::ConditionFailed) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        }
         let mut pending_objects = Vec::new();
-        loop {
+        // The channel list is a GSI, eventually consistent: a channel created just
+        // before the mark may show up late, and one just deleted may linger. Keep
+        // going until two reads a moment apart both find nothing.
+        let mut empty_reads = 0;
+        for _ in 0..MAX_ROUNDS {
             let channels = self
                 .list_channels(
                     sid,
@@ -62,11 +87,28 @@ impl Store {
                 )
                 .await?;
             if channels.items.is_empty() {
-                break;
+                empty_reads += 1;
+                if empty_reads == 2 {
+                    break;
+                }
+                tokio::time::sleep(GSI_SETTLE).await;
+                continue;
             }
-            for channel in channels.items {
-                pending_objects.extend(self.delete_channel(&channel).await?);
+            empty_reads = 0;
+            let mut progressed = false;
+            for channel in &channels.items {
+                let (existed, pending) = self.delete_channel_inner(channel).await?;
+                progressed |= existed;
+                pending_objects.extend(pending);
             }
+            if !progressed {
+                tokio::time::sleep(GSI_SETTLE).await;
+            }
+        }
+        if empty_reads < 2 {
+            return Err(StoreError::Unavailable(
+                "the channel index did not settle; repeat the delete".into(),
+            ));
         }
         self.delete_partition_except(sid.as_str(), keys::SERVICE)
             .await?;
@@ -83,3 +125,9 @@ impl Store {
         }
     }
 }
+
+/// How long a service delete waits for the channel index to catch up before it
+/// concludes that no channel is left.
+const GSI_SETTLE: std::time::Duration = std::time::Duration::from_millis(250);
+/// Rounds of channel listing before a service delete gives up (and can be repeated).
+const MAX_ROUNDS: usize = 10_000;

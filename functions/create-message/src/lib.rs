@@ -1,0 +1,341 @@
+//! create-message: `POST /v2/Services/{ServiceSid}/Channels/{ChannelSid}/Messages`.
+//!
+//! A text message, or a media message that binds a ready upload: the message write,
+//! the channel's index and the media binding commit in one DynamoDB transaction, so
+//! a media is bound to at most one message and only when ready. The common path
+//! makes three DynamoDB calls: one consistent BatchGetItem (service, channel, the
+//! sender's membership, the media), one GetItem (the sender's role) and the
+//! TransactWriteItems, which also checks the sender's role is still the one whose
+//! permissions were checked (a block applies to messages not yet committed).
+
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::post;
+use axum::Router;
+use chat_media::access;
+use chat_media::error::{code, ApiResult};
+use chat_media::http::{created, parse_sid, TwilioForm};
+use chat_media::model::{self, Channel, Media, MediaStatus, Member, Message, MessageMedia, Role};
+use chat_media::params::attributes_param;
+use chat_media::permission::Permission;
+use chat_media::sid::{ChannelSid, MediaSid, MessageSid, ServiceSid};
+use chat_media::store::{CreateMessageError, SendContext};
+use chat_media::{ApiError, AppState, Identity, Principal};
+use rand::Rng;
+
+/// Largest message body, as Twilio: 32 KiB of UTF-8.
+pub const MAX_BODY_BYTES: usize = 32 * 1024;
+
+/// How long a send keeps retrying when other messages take the channel's next
+/// index first (each retry costs one call: the cancelled transaction returns the
+/// channel as it now is). Past it, the channel is too busy: 429.
+const RETRY_BUDGET: Duration = Duration::from_secs(8);
+
+/// The routes of this function, without state or fallbacks (the local runner merges them).
+pub fn routes() -> Router<AppState> {
+    Router::new().route(
+        "/v2/Services/{service}/Channels/{channel}/Messages",
+        post(create),
+    )
+}
+
+/// The function's full router, as Lambda serves it.
+pub fn router(state: AppState) -> Router {
+    chat_media::http::with_fallbacks(routes()).with_state(state)
+}
+
+/// What the message carries: exactly one of a body and a media.
+enum Content {
+    Text(String),
+    Media(MediaSid),
+}
+
+/// The form, parsed and checked before any I/O.
+struct Request {
+    from: Identity,
+    content: Content,
+    attributes: String,
+}
+
+fn parse_request(who: &Principal, form: &TwilioForm) -> ApiResult<Request> {
+    let content = match (form.get("Body"), form.get("MediaSid")) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "Body and MediaSid are mutually exclusive: send exactly one of them",
+            ))
+        }
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "Missing required parameter Body or MediaSid in the post body",
+            ))
+        }
+        (Some(body), None) => Content::Text(parse_body(body)?),
+        (None, Some(sid)) => Content::Media(parse_sid("MediaSid", sid)?),
+    };
+    let attributes = attributes_param(form.get("Attributes"))?;
+    let from = match (who, form.get("From")) {
+        (Principal::Admin, None) => Identity::system(),
+        (Principal::Admin, Some(from)) => {
+            Identity::parse(from).map_err(|e| ApiError::invalid("From", e))?
+        }
+        (Principal::User { identity, .. }, None) => identity.clone(),
+        (Principal::User { identity, .. }, Some(from)) => {
+            if from != identity.as_str() {
+                return Err(ApiError::forbidden(format!(
+                    "Users may only send as themselves: From must be {identity}"
+                )));
+            }
+            identity.clone()
+        }
+    };
+    Ok(Request {
+        from,
+        content,
+        attributes,
+    })
+}
+
+fn parse_body(body: &str) -> ApiResult<String> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            code::MESSAGE_BODY_TOO_LONG,
+            format!(
+                "The message body is {} bytes; the limit is {MAX_BODY_BYTES} bytes (32 KiB)",
+                body.len()
+            ),
+        ));
+    }
+    if body.is_empty() {
+        return Err(ApiError::invalid("Body", "must not be empty"));
+    }
+    if body
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(ApiError::invalid(
+            "Body",
+            "must not contain control characters",
+        ));
+    }
+    Ok(body.to_owned())
+}
+
+/// The records a send was checked against; kept across retries of the transaction.
+struct Checked {
+    service_body: String,
+    channel: Channel,
+    member: Option<Member>,
+    media: Option<Media>,
+}
+
+/// Turns what was read into a decision: every refusal of the send is here.
+async fn check(
+    state: &AppState,
+    who: &Principal,
+    service_sid: &ServiceSid,
+    channel_ref: &str,
+    req: &Request,
+    ctx: SendContext,
+) -> ApiResult<Checked> {
+    let service = ctx
+        .service
+        .ok_or_else(|| ApiError::not_found(format!("Service {service_sid} not found")))?;
+    let channel = ctx
+        .channel
+        .filter(|c| !c.deleting)
+        .ok_or_else(|| ApiError::not_found(format!("Channel {channel_ref} not found")))?;
+    let member = match who {
+        Principal::Admin => None,
+        Principal::User { identity, .. } => {
+            let member = ctx
+                .member
+                .ok_or_else(|| access::not_a_member(identity, &channel.sid))?;
+            let role: Role = access::member_role(state, &member).await?;
+            access::require(&role, Permission::SendMessage, identity)?;
+            if matches!(req.content, Content::Media(_)) {
+                access::require(&role, Permission::SendMediaMessage, identity)?;
+            }
+            Some(member)
+        }
+    };
+    let media = match &req.content {
+        Content::Text(_) => None,
+        Content::Media(sid) => Some(check_media(who, service_sid, sid, ctx.media)?),
+    };
+    Ok(Checked {
+        service_body: service.media.compatibility_message,
+        channel,
+        member,
+        media,
+    })
+}
+
+/// The binding rules: same service, the sender's own upload (admins: any), not
+/// bound yet, ready. Another service's media does not exist for this one (404).
+fn check_media(
+    who: &Principal,
+    service_sid: &ServiceSid,
+    sid: &MediaSid,
+    media: Option<Media>,
+) -> ApiResult<Media> {
+    let media = media
+        .filter(|m| &m.service_sid == service_sid)
+        .ok_or_else(|| ApiError::not_found(format!("Media {sid} not found")))?;
+    if let Some(identity) = who.identity() {
+        if &media.author != identity {
+            return Err(ApiError::forbidden(format!(
+                "Media {sid} was uploaded by another identity; only its uploader may attach it"
+            )));
+        }
+    }
+    if let Some(message) = &media.message_sid {
+        return Err(ApiError::conflict(
+            code::CONFLICT,
+            format!("Media {sid} is already attached to message {message}"),
+        ));
+    }
+    if media.status != MediaStatus::Ready {
+        return Err(ApiError::conflict(
+            code::CONFLICT,
+            format!(
+                "Media {sid} is not ready to be attached (status {})",
+                media.status.as_str()
+            ),
+        ));
+    }
+    Ok(media)
+}
+
+/// POST .../Messages: `From`, `Body` or `MediaSid`, `Attributes`.
+pub async fn create(
+    State(state): State<AppState>,
+    who: Principal,
+    Path((service, channel_ref)): Path<(String, String)>,
+    form: TwilioForm,
+) -> ApiResult<Response> {
+    let service_sid: ServiceSid = parse_sid("ServiceSid", &service)?;
+    who.require_service(&service_sid)?;
+    let req = parse_request(&who, &form)?;
+    let channel_sid = match ChannelSid::parse(&channel_ref) {
+        Ok(sid) => sid,
+        Err(_) => state
+            .store
+            .channel_sid_by_unique_name(&service_sid, &channel_ref)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("Channel {channel_ref} not found")))?,
+    };
+    let media_sid = match &req.content {
+        Content::Media(sid) => Some(sid),
+        Content::Text(_) => None,
+    };
+    let load = || {
+        state
+            .store
+            .load_send_context(&service_sid, &channel_sid, who.identity(), media_sid)
+    };
+    let mut checked = check(
+        &state,
+        &who,
+        &service_sid,
+        &channel_ref,
+        &req,
+        load().await?,
+    )
+    .await?;
+    let message_sid = MessageSid::generate();
+    let started = std::time::Instant::now();
+    let mut attempt = 0;
+    while started.elapsed() < RETRY_BUDGET {
+        attempt += 1;
+        let now = model::now();
+        let message = Message {
+            sid: message_sid.clone(),
+            service_sid: service_sid.clone(),
+            channel_sid: checked.channel.sid.clone(),
+            index: checked.channel.next_message_index,
+            from: req.from.clone(),
+            body: Some(match &req.content {
+                Content::Text(body) => body.clone(),
+                Content::Media(_) => checked.service_body.clone(),
+            }),
+            attributes: req.attributes.clone(),
+            media: checked.media.as_ref().map(|m| MessageMedia {
+                sid: m.sid.clone(),
+                size: m.size,
+                content_type: m.content_type.clone(),
+                filename: m.filename.clone(),
+            }),
+            was_edited: false,
+            date_created: now,
+            date_updated: now,
+        };
+        match state
+            .store
+            .create_message(
+                &checked.channel,
+                &message,
+                checked.media.as_ref(),
+                checked.member.as_ref(),
+            )
+            .await
+        {
+            Ok(()) => {
+                tracing::info!(message = %message.sid, channel = %message.channel_sid, index = message.index, media = ?media_sid, attempts = attempt, "message created");
+                return Ok(created(message.to_json(state.view())));
+            }
+            Err(CreateMessageError::IndexTaken) => {
+                pause(attempt).await;
+                checked.channel = state
+                    .store
+                    .get_channel(&service_sid, &channel_sid)
+                    .await?
+                    .filter(|c| !c.deleting)
+                    .ok_or_else(|| {
+                        ApiError::not_found(format!("Channel {channel_ref} not found"))
+                    })?;
+            }
+            Err(CreateMessageError::ChannelMoved(current)) => {
+                pause(attempt).await;
+                checked.channel = Some(*current).filter(|c| !c.deleting).ok_or_else(|| {
+                    ApiError::not_found(format!("Channel {channel_ref} not found"))
+                })?;
+            }
+            Err(CreateMessageError::SenderChanged) => {
+                checked = check(
+                    &state,
+                    &who,
+                    &service_sid,
+                    &channel_ref,
+                    &req,
+                    load().await?,
+                )
+                .await?;
+            }
+            Err(CreateMessageError::MediaUnavailable) => {
+                let sid = media_sid.map(ToString::to_string).unwrap_or_default();
+                return Err(ApiError::conflict(
+                    code::CONFLICT,
+                    format!(
+                        "Media {sid} is no longer available: another message attached it first, or it was removed"
+                    ),
+                ));
+            }
+            Err(CreateMessageError::Store(e)) => return Err(e.into()),
+        }
+    }
+    tracing::warn!(channel = %channel_sid, attempts = attempt, "channel too busy");
+    Err(ApiError::too_many_requests(format!(
+        "Channel {channel_ref} is receiving too many messages at once; try again shortly"
+    )))
+}
+
+/// A random pause whose ceiling doubles with each lost race (5 ms up to 400 ms),
+/// so racing senders spread out instead of colliding again.
+async fn pause(attempt: u32) {
+    let ceiling_ms = (5u64 << attempt.min(7)).min(400);
+    let ms = rand::rng().random_range(0..=ceiling_ms);
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}

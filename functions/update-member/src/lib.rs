@@ -1,0 +1,385 @@
+//! update-member: moderation.
+//!
+//! - `POST /v2/Services/{ServiceSid}/Channels/{ChannelSid}/Members/{MemberSid}` with
+//!   `RoleSid` (Twilio's member update; member by SID or identity) → Member JSON.
+//! - `POST /block-user` and `POST /unblock-user` with form fields `chatChannelSid`
+//!   and `memberSid`, as the Flex plugin sends them; the token may come as the form
+//!   field `Token`. Block moves the member to the service's blocked role and keeps
+//!   the role it had; unblock restores it (or the default channel role).
+//!
+//! Who may: admins, and users whose role in the channel has `removeMember`. Nobody
+//! changes their own role; only admins change the role of a member whose role has
+//! `removeMember`, or give a role with `removeMember` (moderators are made and
+//! unmade by admins). Role changes are conditional writes on the role read, so
+//! concurrent changes never lose one; every change logs one structured line
+//! (target `audit`).
+
+use axum::extract::{Path, Request, State};
+use axum::http::{Extensions, HeaderMap};
+use axum::response::IntoResponse;
+use axum::routing::post;
+use axum::{Json, Router};
+use chat_media::access;
+use chat_media::error::{code, ApiResult};
+use chat_media::http::{parse_sid, read_body_limited, unix_now, TwilioForm, MAX_FORM_BYTES};
+use chat_media::model::{self, Channel, Member, Role, Service};
+use chat_media::permission::{Permission, RoleType};
+use chat_media::sid::{ChannelSid, RoleSid, ServiceSid};
+use chat_media::store::StoreError;
+use chat_media::{ApiError, AppState, Principal};
+use serde_json::{json, Value};
+
+/// Attempts at a role change when another change to the same member wins the race.
+const MAX_ATTEMPTS: usize = 5;
+
+/// The routes of this function, without state or fallbacks (the local runner merges them).
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v2/Services/{service}/Channels/{channel}/Members/{member}",
+            post(update),
+        )
+        .route("/block-user", post(block))
+        .route("/unblock-user", post(unblock))
+}
+
+/// The function's full router, as Lambda serves it.
+pub fn router(state: AppState) -> Router {
+    chat_media::http::with_fallbacks(routes()).with_state(state)
+}
+
+/// What a request asks for the member's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Update,
+    Block,
+    Unblock,
+}
+
+impl Action {
+    fn as_str(self) -> &'static str {
+        match self {
+            Action::Update => "update",
+            Action::Block => "block",
+            Action::Unblock => "unblock",
+        }
+    }
+}
+
+/// The request id for the audit line: API Gateway's, else Lambda's, else the
+/// caller's `X-Request-Id`, else a fresh one.
+fn request_id(headers: &HeaderMap, extensions: &Extensions) -> String {
+    use lambda_http::request::RequestContext;
+    use lambda_http::RequestExt;
+    if let Some(RequestContext::ApiGatewayV2(ctx)) = extensions.request_context_ref() {
+        if let Some(id) = &ctx.request_id {
+            return id.clone();
+        }
+    }
+    if let Some(ctx) = extensions.lambda_context_ref() {
+        return ctx.request_id.clone();
+    }
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .map(str::to_owned)
+        .unwrap_or_else(|| hex::encode(rand::random::<[u8; 12]>()))
+}
+
+/// The caller may change roles in `channel` at all: admins, and members whose role
+/// has `removeMember`. Checked before the target is even looked up, so nobody else
+/// learns who is a member. Returns the caller's membership (none for admins).
+async fn authorize_caller(
+    state: &AppState,
+    who: &Principal,
+    channel: &Channel,
+) -> ApiResult<Option<Member>> {
+    let Some((caller, caller_role)) = access::caller_membership(state, who, channel).await? else {
+        return Ok(None);
+    };
+    access::require(&caller_role, Permission::RemoveMember, &caller.identity)?;
+    Ok(Some(caller))
+}
+
+/// The change itself is allowed: nobody changes their own role, and only admins
+/// change a moderator's role or make one (a role with `removeMember`).
+fn authorize_change(
+    caller: Option<&Member>,
+    target: &Member,
+    current: &Role,
+    new_role: &Role,
+) -> ApiResult<()> {
+    let Some(caller) = caller else {
+        return Ok(());
+    };
+    if caller.identity == target.identity {
+        return Err(ApiError::forbidden("Nobody may change their own role"));
+    }
+    if current.has(Permission::RemoveMember) {
+        return Err(ApiError::forbidden(format!(
+            "{} holds removeMember (role {}); only an admin may change that member's role",
+            target.identity, current.sid
+        )));
+    }
+    if new_role.has(Permission::RemoveMember) {
+        return Err(ApiError::forbidden(format!(
+            "Role {} holds removeMember; only an admin may give it",
+            new_role.sid
+        )));
+    }
+    Ok(())
+}
+
+/// A channel role of the service, or `None` if it is gone or of another kind.
+async fn channel_role(
+    state: &AppState,
+    service: &ServiceSid,
+    sid: &RoleSid,
+) -> ApiResult<Option<Role>> {
+    Ok(state
+        .store
+        .get_role(service, sid)
+        .await?
+        .filter(|r| r.role_type == RoleType::Channel))
+}
+
+/// The outcome of one role change, for the response and the audit line.
+struct Change {
+    member: Member,
+    previous_role: RoleSid,
+}
+
+/// Reads the member, decides its new role, checks the caller may make the change
+/// and writes it on the condition that the role is still the one read; a lost race
+/// starts over from a fresh read.
+async fn change_role(
+    state: &AppState,
+    who: &Principal,
+    service: &Service,
+    channel: &Channel,
+    member_ref: &str,
+    action: Action,
+    requested: Option<&Role>,
+) -> ApiResult<Change> {
+    let caller = authorize_caller(state, who, channel).await?;
+    for _ in 0..MAX_ATTEMPTS {
+        let member = access::member(state, channel, member_ref).await?;
+        let current = access::member_role(state, &member).await?;
+        let blocked_role = &service.blocked_channel_role_sid;
+        let (new_role, role_before_block) = match action {
+            Action::Update => {
+                let role = requested.expect("an update names its role").clone();
+                let before = if &role.sid == blocked_role {
+                    member
+                        .role_before_block
+                        .clone()
+                        .or(Some(member.role_sid.clone()))
+                        .filter(|r| r != blocked_role)
+                } else {
+                    None
+                };
+                (role, before)
+            }
+            Action::Block => {
+                let role = channel_role(state, &service.sid, blocked_role)
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::unprocessable(format!(
+                            "The service's blocked role {blocked_role} is missing or not a channel role"
+                        ))
+                    })?;
+                let before = member
+                    .role_before_block
+                    .clone()
+                    .or(Some(member.role_sid.clone()))
+                    .filter(|r| r != blocked_role);
+                (role, before)
+            }
+            Action::Unblock => {
+                let is_blocked =
+                    &member.role_sid == blocked_role || member.role_before_block.is_some();
+                if !is_blocked {
+                    (current.clone(), None)
+                } else {
+                    let restored = match &member.role_before_block {
+                        Some(sid) => channel_role(state, &service.sid, sid).await?,
+                        None => None,
+                    };
+                    let role = match restored {
+                        Some(role) => role,
+                        None => {
+                            channel_role(state, &service.sid, &service.default_channel_role_sid)
+                                .await?
+                                .ok_or_else(|| {
+                                    ApiError::unprocessable(format!(
+                                        "The service's default channel role {} is missing",
+                                        service.default_channel_role_sid
+                                    ))
+                                })?
+                        }
+                    };
+                    (role, None)
+                }
+            }
+        };
+        if new_role.sid == member.role_sid && role_before_block == member.role_before_block {
+            // Nothing to change: idempotent, but still only for those who may ask.
+            authorize_change(caller.as_ref(), &member, &current, &new_role)?;
+            return Ok(Change {
+                previous_role: member.role_sid.clone(),
+                member,
+            });
+        }
+        authorize_change(caller.as_ref(), &member, &current, &new_role)?;
+        let previous_role = member.role_sid.clone();
+        let updated = Member {
+            role_sid: new_role.sid.clone(),
+            role_before_block,
+            date_updated: model::now(),
+            ..member
+        };
+        match state.store.replace_member(&updated, &previous_role).await {
+            Ok(()) => {
+                return Ok(Change {
+                    member: updated,
+                    previous_role,
+                })
+            }
+            // Changed or removed meanwhile: read again and decide again.
+            Err(StoreError::ConditionFailed) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::conflict(
+        code::CONFLICT,
+        "The member's role kept changing; try again",
+    ))
+}
+
+/// One structured line per role change: who, whom, where, from, to, when, request.
+fn audit(who: &Principal, channel: &Channel, change: &Change, action: Action, request_id: &str) {
+    if change.previous_role == change.member.role_sid {
+        return;
+    }
+    let (actor_type, actor) = match who {
+        Principal::Admin => ("admin", "admin".to_owned()),
+        Principal::User { identity, .. } => ("user", identity.to_string()),
+    };
+    tracing::info!(
+        target: "audit",
+        event = "member_role_changed",
+        action = action.as_str(),
+        actor_type,
+        actor = %actor,
+        member_sid = %change.member.sid,
+        member_identity = %change.member.identity,
+        channel_sid = %channel.sid,
+        service_sid = %channel.service_sid,
+        from_role_sid = %change.previous_role,
+        to_role_sid = %change.member.role_sid,
+        time = %model::iso(&change.member.date_updated),
+        request_id = %request_id,
+        "member role changed"
+    );
+}
+
+/// POST .../Members/{MemberSid}: Twilio's member update, `RoleSid` only.
+pub async fn update(
+    State(state): State<AppState>,
+    who: Principal,
+    Path((service, channel, member)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    extensions: Extensions,
+    form: TwilioForm,
+) -> ApiResult<Json<Value>> {
+    let service_sid: ServiceSid = parse_sid("ServiceSid", &service)?;
+    let role_sid: RoleSid = parse_sid("RoleSid", form.required("RoleSid")?)?;
+    let service = access::service(&state, &who, &service_sid).await?;
+    let channel = access::channel(&state, &service_sid, &channel).await?;
+    let role = access::role_of_type(
+        &state,
+        &service_sid,
+        "RoleSid",
+        &role_sid,
+        RoleType::Channel,
+    )
+    .await?;
+    let change = change_role(
+        &state,
+        &who,
+        &service,
+        &channel,
+        &member,
+        Action::Update,
+        Some(&role),
+    )
+    .await?;
+    audit(
+        &who,
+        &channel,
+        &change,
+        Action::Update,
+        &request_id(&headers, &extensions),
+    );
+    Ok(Json(change.member.to_json(state.view())))
+}
+
+pub async fn block(State(state): State<AppState>, req: Request) -> ApiResult<impl IntoResponse> {
+    plugin(state, req, Action::Block).await
+}
+
+pub async fn unblock(State(state): State<AppState>, req: Request) -> ApiResult<impl IntoResponse> {
+    plugin(state, req, Action::Unblock).await
+}
+
+/// The plugin endpoints: the channel names the service, the token may be a form field.
+async fn plugin(state: AppState, req: Request, action: Action) -> ApiResult<Json<Value>> {
+    let (parts, body) = req.into_parts();
+    let headers = parts.headers;
+    if !chat_media::http::has_content_type(&headers, "application/x-www-form-urlencoded") {
+        return Err(ApiError::unsupported_media_type(
+            "Request body must be application/x-www-form-urlencoded",
+        ));
+    }
+    let body = read_body_limited(Request::new(body), MAX_FORM_BYTES).await?;
+    let form = TwilioForm::parse(&body);
+    let who =
+        state
+            .credentials
+            .authenticate_with_form_token(&headers, form.get("Token"), unix_now())?;
+    let channel_sid: ChannelSid = parse_sid("chatChannelSid", form.required("chatChannelSid")?)?;
+    let member_ref = form.required("memberSid")?;
+    let not_found = || ApiError::not_found(format!("Channel {channel_sid} not found"));
+    let channel = state
+        .store
+        .find_channel(&channel_sid)
+        .await?
+        .filter(|c| !c.deleting)
+        .ok_or_else(not_found)?;
+    // A channel of another service does not exist for this caller.
+    if who.require_service(&channel.service_sid).is_err() {
+        return Err(not_found());
+    }
+    let service = state
+        .store
+        .get_service(&channel.service_sid)
+        .await?
+        .ok_or_else(not_found)?;
+    let change = change_role(&state, &who, &service, &channel, member_ref, action, None).await?;
+    audit(
+        &who,
+        &channel,
+        &change,
+        action,
+        &request_id(&headers, &parts.extensions),
+    );
+    let blocked = change.member.role_sid == service.blocked_channel_role_sid;
+    Ok(Json(json!({
+        "member_sid": change.member.sid,
+        "channel_sid": channel.sid,
+        "role_sid": change.member.role_sid,
+        "previous_role_sid": change.previous_role,
+        "blocked": blocked,
+    })))
+}

@@ -1,0 +1,240 @@
+#!/usr/bin/env python3
+"""Writes events/<function>/<case>-<status>.json: HTTP API (payload v2) events as API
+Gateway delivers them (form bodies base64-encoded), one per route and case, for
+`cargo lambda invoke <fn> --data-file ...` and `sam local invoke -e ...`.
+
+SIDs are fixed placeholders (IS...01, CH...01, ...); user tokens are minted with the
+local runner's default API key (scripts/dev) and live 24 h: run this again to
+refresh them. tests/tests/events.rs replays every file against seeded data (mapping
+the placeholders to real SIDs and re-minting tokens) and checks the status in its name.
+"""
+import base64
+import hashlib
+import hmac
+import json
+import os
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ACCOUNT = "AC00000000000000000000000000000001"
+AUTH_TOKEN = "local-auth-token-0001"
+API_KEY = "SK00000000000000000000000000000001"
+API_SECRET = "local-api-key-secret-0001"
+
+
+def sid(prefix, n):
+    return f"{prefix}{n:032x}"
+
+
+SERVICE = sid("IS", 1)
+CHANNEL = sid("CH", 1)
+MEDIA = sid("ME", 1)
+UNKNOWN_MEDIA = sid("ME", 0x99)
+OWN_MESSAGE = sid("IM", 1)
+OTHERS_MESSAGE = sid("IM", 2)
+UNKNOWN_MESSAGE = sid("IM", 0x99)
+ALICE_MEMBER = sid("MB", 1)
+BOB_MEMBER = sid("MB", 2)
+AGENT_MEMBER = sid("MB", 3)
+CHANNEL_ADMIN_ROLE = sid("RL", 1)
+OTHER_SERVICE_ROLE = sid("RL", 2)
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def token(identity, service=SERVICE, ttl=24 * 3600 - 60):
+    now = int(time.time())
+    header = {"typ": "JWT", "alg": "HS256", "cty": "twilio-fpa;v=1"}
+    claims = {
+        "jti": f"{API_KEY}-{now}",
+        "iss": API_KEY,
+        "sub": ACCOUNT,
+        "iat": now,
+        "nbf": now,
+        "exp": now + ttl,
+        "grants": {"identity": identity, "chat": {"service_sid": service}},
+    }
+    signing = b64url(json.dumps(header, separators=(",", ":")).encode()) + "." + b64url(
+        json.dumps(claims, separators=(",", ":")).encode()
+    )
+    sig = hmac.new(API_SECRET.encode(), signing.encode(), hashlib.sha256).digest()
+    return signing + "." + b64url(sig)
+
+
+BASIC = "Basic " + base64.b64encode(f"{ACCOUNT}:{AUTH_TOKEN}".encode()).decode()
+
+
+def event(method, route, params, auth=None, form=None, headers=None):
+    """An HTTP API v2 event for `route` (with {Name} placeholders) and `params`."""
+    path = route
+    for k, v in params.items():
+        path = path.replace("{" + k + "}", v)
+    h = {
+        "accept": "application/json",
+        "host": "abcdef1234.execute-api.us-east-1.amazonaws.com",
+        "user-agent": "twilio-node/5.0",
+        "x-amzn-trace-id": "Root=1-65f00000-0123456789abcdef01234567",
+        "x-forwarded-for": "203.0.113.7",
+        "x-forwarded-port": "443",
+        "x-forwarded-proto": "https",
+    }
+    if auth == "admin":
+        h["authorization"] = BASIC
+    elif auth is not None:
+        h["x-twilio-token"] = token(auth)
+    body = None
+    if form is not None:
+        raw = "&".join(f"{k}={v}" for k, v in form)
+        body = base64.b64encode(raw.encode()).decode()
+        h["content-type"] = "application/x-www-form-urlencoded"
+        h["content-length"] = str(len(raw.encode()))
+    h.update(headers or {})
+    ev = {
+        "version": "2.0",
+        "routeKey": f"{method} {route}",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": h,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abcdef1234",
+            "domainName": "abcdef1234.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "abcdef1234",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.7",
+                "userAgent": h["user-agent"],
+            },
+            "requestId": "Ab1Cd2Ef3Gh4Ij=",
+            "routeKey": f"{method} {route}",
+            "stage": "$default",
+            "time": "12/Mar/2024:10:00:00 +0000",
+            "timeEpoch": 1710237600000,
+        },
+        "isBase64Encoded": body is not None,
+    }
+    if params:
+        ev["pathParameters"] = params
+    if body is not None:
+        ev["body"] = body
+    return ev
+
+
+# Routes as template.yaml names them (HTTP API path parameters).
+SERVICES = "/v2/Services"
+SERVICE_ROUTE = SERVICES + "/{service}"
+ROLES = SERVICE_ROUTE + "/Roles"
+CHANNELS = SERVICE_ROUTE + "/Channels"
+CHANNEL_ROUTE = CHANNELS + "/{channel}"
+MEMBERS = CHANNEL_ROUTE + "/Members"
+USERS = SERVICE_ROUTE + "/Users"
+MESSAGES = CHANNEL_ROUTE + "/Messages"
+MESSAGE = MESSAGES + "/{message}"
+MEDIA_ROUTE = "/v1/Services/{service}/Media/{media}"
+CONTENT = MEDIA_ROUTE + "/Content"
+MEMBER = MEMBERS + "/{member}"
+SV = {"service": SERVICE}
+CH = {"service": SERVICE, "channel": CHANNEL}
+PLUGIN_HEADERS = {
+    "content-type": "application/x-www-form-urlencoded;charset=UTF-8",
+    "origin": "https://flex.twilio.com",
+    "referer": "https://flex.twilio.com/",
+    "user-agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/124.0",
+}
+
+EVENTS = {
+    "chat-api": {
+        "create-service-201": event("POST", SERVICES, {}, "admin", [("FriendlyName", "Demo")]),
+        "list-services-200": event("GET", SERVICES, {}, "admin"),
+        "list-services-unauthenticated-401": event("GET", SERVICES, {}, None),
+        "fetch-service-200": event("GET", SERVICE_ROUTE, SV, "admin"),
+        "fetch-service-malformed-sid-400": event("GET", SERVICE_ROUTE, {"service": "IS123"}, "admin"),
+        "update-service-media-200": event("POST", SERVICE_ROUTE, SV, "admin", [("Media.CompatibilityMessage", "Sent%20a%20file"), ("Media.SizeLimitMb", "100")]),
+        "update-service-size-limit-400": event("POST", SERVICE_ROUTE, SV, "admin", [("Media.SizeLimitMb", "151")]),
+        "list-roles-200": event("GET", ROLES, SV, "admin"),
+        "create-role-201": event("POST", ROLES, SV, "admin", [("FriendlyName", "moderator"), ("Type", "channel"), ("Permission", "sendMessage"), ("Permission", "removeMember")]),
+        "create-channel-201": event("POST", CHANNELS, SV, "admin", [("UniqueName", "support"), ("FriendlyName", "Support")]),
+        "create-channel-duplicate-name-409": event("POST", CHANNELS, SV, "admin", [("UniqueName", "general")]),
+        "list-channels-200": event("GET", CHANNELS, SV, "admin"),
+        "fetch-channel-by-name-as-member-200": event("GET", CHANNEL_ROUTE, {"service": SERVICE, "channel": "general"}, "alice"),
+        "fetch-channel-as-non-member-403": event("GET", CHANNEL_ROUTE, CH, "mallory"),
+        "add-member-201": event("POST", MEMBERS, CH, "admin", [("Identity", "carol")]),
+        "add-member-twice-409": event("POST", MEMBERS, CH, "admin", [("Identity", "alice")]),
+        "fetch-member-200": event("GET", MEMBER, {**CH, "member": "alice"}, "admin"),
+        "list-messages-as-member-200": event("GET", MESSAGES, CH, "alice"),
+        "create-user-201": event("POST", USERS, SV, "admin", [("Identity", "carol")]),
+        "admin-only-as-user-403": event("GET", ROLES, SV, "alice"),
+    },
+    "create-message": {
+        "text-201": event("POST", MESSAGES, CH, "alice", [("Body", "Hello%20from%20alice"), ("Attributes", "%7B%22k%22%3A1%7D")]),
+        "media-201": event("POST", MESSAGES, CH, "alice", [("MediaSid", MEDIA)]),
+        "admin-as-bot-201": event("POST", MESSAGES, CH, "admin", [("From", "bot"), ("Body", "Welcome")]),
+        "body-and-media-400": event("POST", MESSAGES, CH, "alice", [("Body", "x"), ("MediaSid", MEDIA)]),
+        "body-too-long-400": event("POST", MESSAGES, CH, "alice", [("Body", "x" * (32 * 1024 + 1))]),
+        "not-a-member-403": event("POST", MESSAGES, CH, "mallory", [("Body", "hi")]),
+        "from-someone-else-403": event("POST", MESSAGES, CH, "alice", [("From", "bob"), ("Body", "hi")]),
+        "no-credentials-401": event("POST", MESSAGES, CH, None, [("Body", "hi")]),
+    },
+    "get-media": {
+        "fetch-200": event("GET", MEDIA_ROUTE, {"service": SERVICE, "media": MEDIA}, "alice"),
+        "content-302": event("GET", CONTENT, {"service": SERVICE, "media": MEDIA}, "alice"),
+        "admin-fetch-200": event("GET", MEDIA_ROUTE, {"service": SERVICE, "media": MEDIA}, "admin"),
+        "another-users-upload-403": event("GET", MEDIA_ROUTE, {"service": SERVICE, "media": MEDIA}, "bob"),
+        "unknown-404": event("GET", MEDIA_ROUTE, {"service": SERVICE, "media": UNKNOWN_MEDIA}, "alice"),
+    },
+    "update-member": {
+        "role-update-200": event("POST", MEMBER, {**CH, "member": ALICE_MEMBER}, "admin", [("RoleSid", CHANNEL_ADMIN_ROLE)]),
+        "role-of-another-service-400": event("POST", MEMBER, {**CH, "member": ALICE_MEMBER}, "admin", [("RoleSid", OTHER_SERVICE_ROLE)]),
+        "own-role-403": event("POST", MEMBER, {**CH, "member": AGENT_MEMBER}, "agent", [("RoleSid", CHANNEL_ADMIN_ROLE)]),
+        # The Flex plugin's request: a form with the token in it, no auth headers.
+        "plugin-block-user-200": event(
+            "POST", "/block-user", {}, None,
+            [("chatChannelSid", CHANNEL), ("memberSid", ALICE_MEMBER), ("Token", token("agent"))],
+            PLUGIN_HEADERS,
+        ),
+        "plugin-unblock-user-200": event(
+            "POST", "/unblock-user", {}, None,
+            [("chatChannelSid", CHANNEL), ("memberSid", ALICE_MEMBER), ("Token", token("agent"))],
+            PLUGIN_HEADERS,
+        ),
+        "plugin-block-without-removemember-403": event(
+            "POST", "/block-user", {}, None,
+            [("chatChannelSid", CHANNEL), ("memberSid", ALICE_MEMBER), ("Token", token("bob"))],
+            PLUGIN_HEADERS,
+        ),
+        "plugin-unknown-channel-404": event(
+            "POST", "/block-user", {}, None,
+            [("chatChannelSid", sid("CH", 0x99)), ("memberSid", ALICE_MEMBER), ("Token", token("agent"))],
+            PLUGIN_HEADERS,
+        ),
+    },
+    "delete-message": {
+        "own-204": event("DELETE", MESSAGE, {**CH, "message": OWN_MESSAGE}, "alice"),
+        "admin-204": event("DELETE", MESSAGE, {**CH, "message": OTHERS_MESSAGE}, "admin"),
+        "someone-elses-403": event("DELETE", MESSAGE, {**CH, "message": OTHERS_MESSAGE}, "alice"),
+        "unknown-404": event("DELETE", MESSAGE, {**CH, "message": UNKNOWN_MESSAGE}, "admin"),
+    },
+}
+
+
+def main():
+    only = set(sys.argv[1:])
+    for function, cases in EVENTS.items():
+        if only and function not in only:
+            continue
+        folder = os.path.join(ROOT, "events", function)
+        os.makedirs(folder, exist_ok=True)
+        for name, ev in cases.items():
+            with open(os.path.join(folder, f"{name}.json"), "w") as f:
+                json.dump(ev, f, indent=2)
+                f.write("\n")
+        print(f"events/{function}: {len(cases)} events", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

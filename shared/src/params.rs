@@ -1,0 +1,39 @@
+//! Free-text form parameters shared by every function that accepts them.
+
+use crate::error::ApiError;
+
+/// Largest `Attributes` document, as Twilio (16 KiB).
+pub const MAX_ATTRIBUTES_BYTES: usize = 16 * 1024;
+
+/// A free-text parameter: at most `max` characters, no control characters.
+pub fn text_param(name: &str, value: &str, max: usize) -> Result<String, ApiError> {
+    if value.chars().count() > max {
+        return Err(ApiError::invalid(
+            name,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(ApiError::invalid(
+            name,
+            "must not contain control characters",
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// `Attributes`: a JSON document of at most 16 KiB, kept as the caller sent it.
+pub fn attributes_param(value: Option<&str>) -> Result<String, ApiError> {
+    let Some(raw) = value else {
+        return Ok("{}".into());
+    };
+    if raw.len() > MAX_ATTRIBUTES_BYTES {
+        return Err(ApiError::invalid("Attributes", "must be at most 16 KiB"));
+    }
+    serde_json::from_str::<serde_json::Value>(raw)
+        .map_err(|e| ApiError::invalid("Attributes", format!("must be valid JSON ({e})")))?;
+    Ok(raw.to_owned())
+}
