@@ -11,9 +11,11 @@ pub mod http;
 pub mod identity;
 pub mod model;
 pub mod permission;
+pub mod policy;
 pub mod sid;
 pub mod store;
 pub mod telemetry;
+pub mod upload;
 
 pub use auth::{Credentials, Principal};
 pub use config::{AppState, Settings};
