@@ -13,7 +13,9 @@ use tokio::net::TcpListener;
 
 /// Every function's routes merged, with the shared fallbacks, ready to serve.
 pub fn app(state: AppState) -> Router {
-    let routes = Router::new().merge(chat_api::routes());
+    let routes = Router::new()
+        .merge(chat_api::routes())
+        .merge(upload_media::routes());
     chat_media::http::with_fallbacks(routes).with_state(state)
 }
 
@@ -54,4 +56,20 @@ pub fn spawn_s3(
         }
     });
     Ok((addr, handle))
+}
+
+/// Runs the media-events sweep every `every` (what the schedule does in AWS), until
+/// the task is dropped.
+pub fn spawn_sweeper(state: AppState, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let now = chrono::Utc::now().timestamp();
+            if let Err(e) = media_events::sweep(&state, now).await {
+                tracing::warn!(error = %e, "sweep failed; next tick retries");
+            }
+        }
+    })
 }
