@@ -53,6 +53,8 @@ pub fn rejection_error(media: &Media) -> ApiError {
         code::TOO_LARGE => http::StatusCode::PAYLOAD_TOO_LARGE,
         code::UNSUPPORTED_MEDIA_TYPE => http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
         code::INVALID_PARAMETER => http::StatusCode::BAD_REQUEST,
+        code::UNAVAILABLE => http::StatusCode::SERVICE_UNAVAILABLE,
+        code::INTERNAL => http::StatusCode::INTERNAL_SERVER_ERROR,
         _ => http::StatusCode::UNPROCESSABLE_ENTITY,
     };
     let reason = media
