@@ -67,7 +67,7 @@ def token(identity, service=SERVICE, ttl=24 * 3600 - 60):
 BASIC = "Basic " + base64.b64encode(f"{ACCOUNT}:{AUTH_TOKEN}".encode()).decode()
 
 
-def event(method, route, params, auth=None, form=None, headers=None):
+def event(method, route, params, auth=None, form=None, headers=None, raw=None, query=""):
     """An HTTP API v2 event for `route` (with {Name} placeholders) and `params`."""
     path = route
     for k, v in params.items():
@@ -87,16 +87,17 @@ def event(method, route, params, auth=None, form=None, headers=None):
         h["x-twilio-token"] = token(auth)
     body = None
     if form is not None:
-        raw = "&".join(f"{k}={v}" for k, v in form)
-        body = base64.b64encode(raw.encode()).decode()
+        raw = "&".join(f"{k}={v}" for k, v in form).encode()
         h["content-type"] = "application/x-www-form-urlencoded"
-        h["content-length"] = str(len(raw.encode()))
+    if raw is not None:
+        body = base64.b64encode(raw).decode()
+        h["content-length"] = str(len(raw))
     h.update(headers or {})
     ev = {
         "version": "2.0",
         "routeKey": f"{method} {route}",
         "rawPath": path,
-        "rawQueryString": "",
+        "rawQueryString": query,
         "headers": h,
         "requestContext": {
             "accountId": "123456789012",
@@ -118,6 +119,8 @@ def event(method, route, params, auth=None, form=None, headers=None):
         },
         "isBase64Encoded": body is not None,
     }
+    if query:
+        ev["queryStringParameters"] = dict(p.split("=", 1) for p in query.split("&"))
     if params:
         ev["pathParameters"] = params
     if body is not None:
@@ -139,6 +142,21 @@ MEDIA_ROUTE = "/v1/Services/{service}/Media/{media}"
 CONTENT = MEDIA_ROUTE + "/Content"
 MEMBER = MEMBERS + "/{member}"
 SV = {"service": SERVICE}
+UPLOADS = "/v1/Services/{service}/Media"
+SESSIONS = "/v1/Services/{service}/MediaUploads"
+COMPLETE = MEDIA_ROUTE + "/Complete"
+PENDING_UPLOAD = sid("ME", 2)
+# A 1x1 PNG, as a phone would upload it.
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000105a1e3d5a20000000049454e44ae426082"
+)
+BOUNDARY = "----chatmediaFormBoundary7MA4YWxkTrZu0gW"
+FORM_DATA = (
+    f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"dot.png\"\r\n"
+    f"Content-Type: image/png\r\n\r\n"
+).encode() + PNG + f"\r\n--{BOUNDARY}--\r\n".encode()
+EXE = b"MZ\x90\x00" + b"\x00" * 60 + b"This program cannot be run in DOS mode"
 CH = {"service": SERVICE, "channel": CHANNEL}
 PLUGIN_HEADERS = {
     "content-type": "application/x-www-form-urlencoded;charset=UTF-8",
@@ -148,6 +166,17 @@ PLUGIN_HEADERS = {
 }
 
 EVENTS = {
+    "upload-media": {
+        "direct-raw-201": event("POST", UPLOADS, SV, "alice", headers={"content-type": "image/png", "content-disposition": "attachment; filename=\"dot.png\""}, raw=PNG),
+        "direct-raw-filename-query-201": event("POST", UPLOADS, SV, "admin", headers={"content-type": "image/png"}, raw=PNG, query="Filename=dot.png"),
+        "direct-form-data-201": event("POST", UPLOADS, SV, "alice", headers={"content-type": f"multipart/form-data; boundary={BOUNDARY}"}, raw=FORM_DATA),
+        "disguised-executable-415": event("POST", UPLOADS, SV, "alice", headers={"content-type": "image/png", "content-disposition": "attachment; filename=\"cat.png\""}, raw=EXE),
+        "no-credentials-401": event("POST", UPLOADS, SV, None, headers={"content-type": "image/png"}, raw=PNG),
+        "create-session-single-201": event("POST", SESSIONS, SV, "alice", [("Size", "5242880"), ("ContentType", "video/mp4"), ("Filename", "clip.mp4")]),
+        "create-session-multipart-201": event("POST", SESSIONS, SV, "alice", [("Size", "104857600"), ("ContentType", "video/mp4"), ("Filename", "talk.mp4")]),
+        "create-session-too-large-413": event("POST", SESSIONS, SV, "alice", [("Size", "157286401"), ("ContentType", "video/mp4")]),
+        "complete-single-200": event("POST", COMPLETE, {"service": SERVICE, "media": PENDING_UPLOAD}, "alice", []),
+    },
     "chat-api": {
         "create-service-201": event("POST", SERVICES, {}, "admin", [("FriendlyName", "Demo")]),
         "list-services-200": event("GET", SERVICES, {}, "admin"),
@@ -222,6 +251,32 @@ EVENTS = {
 }
 
 
+def s3_object_created(key, size):
+    """What S3 sends media-events when an object appears (one record)."""
+    return {"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventTime": "2026-11-22T18:00:00.000Z", "eventName": "ObjectCreated:Put",
+        "userIdentity": {"principalId": "AWS:AROAEXAMPLE:upload"},
+        "requestParameters": {"sourceIPAddress": "203.0.113.7"},
+        "responseElements": {"x-amz-request-id": "C3D13FE58DE4C810", "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S"},
+        "s3": {"s3SchemaVersion": "1.0", "configurationId": "media-object-created",
+               "bucket": {"name": "chat-media", "ownerIdentity": {"principalId": "A3NL1KOZZKExample"}, "arn": "arn:aws:s3:::chat-media"},
+               "object": {"key": key, "size": size, "eTag": "d41d8cd98f00b204e9800998ecf8427e", "sequencer": "0055AED6DCD90281E5"}},
+    }]}
+
+
+EVENTS["media-events"] = {
+    # Not HTTP: the invoke check only requires a JSON answer.
+    "s3-object-created": s3_object_created(f"services/{SERVICE}/media/{PENDING_UPLOAD}", len(PNG)),
+    "scheduled-sweep": {
+        "version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa", "detail-type": "Scheduled Event",
+        "source": "aws.events", "account": "123456789012", "time": "2026-11-22T18:00:00Z",
+        "region": "us-east-1", "resources": ["arn:aws:events:us-east-1:123456789012:rule/chat-media-sweep"],
+        "detail": {},
+    },
+}
+
+
 def main():
     only = set(sys.argv[1:])
     for function, cases in EVENTS.items():
@@ -229,6 +284,9 @@ def main():
             continue
         folder = os.path.join(ROOT, "events", function)
         os.makedirs(folder, exist_ok=True)
+        for stale in os.listdir(folder):
+            if stale.endswith(".json") and stale[:-5] not in cases:
+                os.remove(os.path.join(folder, stale))
         for name, ev in cases.items():
             with open(os.path.join(folder, f"{name}.json"), "w") as f:
                 json.dump(ev, f, indent=2)

@@ -77,7 +77,8 @@ pub fn app_with_cors(state: AppState, origins: &[String]) -> Router {
         .merge(create_message::routes())
         .merge(delete_message::routes())
         .merge(get_media::routes())
-        .merge(update_member::routes());
+        .merge(update_member::routes())
+        .merge(upload_media::routes());
     chat_media::http::with_fallbacks(routes)
         .with_state(state)
         .layer(axum::middleware::from_fn(count_dynamodb_calls))
@@ -148,6 +149,22 @@ pub fn spawn_s3(
     Ok((addr, handle))
 }
 
+/// Runs the media-events sweep every `every` (what the schedule does in AWS), until
+/// the task is dropped.
+pub fn spawn_sweeper(state: AppState, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let now = chrono::Utc::now().timestamp();
+            if let Err(e) = media_events::sweep(&state, now).await {
+                tracing::warn!(error = %e, "sweep failed; next tick retries");
+            }
+        }
+    })
+}
+
 /// The `response-content-type` and `response-content-disposition` overrides of a
 /// signed GET, which S3 applies to its answer and s3s-fs 0.14 ignores. s3s checks
 /// the signature (which covers them) before anything is returned.
@@ -175,7 +192,7 @@ fn response_overrides(
 pub mod fixture {
     use chat_media::model::{
         self, Channel, ChannelType, Media, MediaSettings, MediaStatus, Member, Message, Role,
-        Service,
+        Service, UploadSession,
     };
     use chat_media::permission::{DefaultRoles, RoleType};
     use chat_media::sid::{ChannelSid, MediaSid, MemberSid, MessageSid, RoleSid, ServiceSid};
@@ -251,9 +268,23 @@ pub mod fixture {
         Ok((service, roles))
     }
 
+    async fn drop_media(state: &AppState, sid: &MediaSid) -> anyhow::Result<()> {
+        state
+            .store
+            .client()
+            .delete_item()
+            .table_name(state.store.table())
+            .key(keys::PK, AttributeValue::S(sid.to_string()))
+            .key(keys::SK, AttributeValue::S(keys::MEDIA.into()))
+            .send()
+            .await?;
+        Ok(())
+    }
+
     /// Recreates, dropping any earlier copy: service `IS…01` (channel admin role
     /// `RL…01`), channel `CH…01` ("general") with members alice `MB…01`, bob `MB…02`
     /// and agent `MB…03` (channel admin); alice's ready upload `ME…01` (a PNG);
+    /// alice's pending single-PUT upload `ME…02` (bytes in S3, never completed);
     /// messages `IM…01` by alice and `IM…02` by bob; and service `IS…02` whose channel
     /// role `RL…02` belongs elsewhere.
     pub async fn create(state: &AppState) -> anyhow::Result<()> {
@@ -305,15 +336,7 @@ pub mod fixture {
 
         let media_sid: MediaSid = sid("ME", 1);
         let object_key = Media::object_key_for(&service.sid, &media_sid);
-        state
-            .store
-            .client()
-            .delete_item()
-            .table_name(state.store.table())
-            .key(keys::PK, AttributeValue::S(media_sid.to_string()))
-            .key(keys::SK, AttributeValue::S(keys::MEDIA.into()))
-            .send()
-            .await?;
+        drop_media(state, &media_sid).await?;
         const PNG: &[u8] =
             b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
         state
@@ -337,8 +360,35 @@ pub mod fixture {
             date_upload_updated: now,
             date_updated: now,
             expires_at: Some(now.timestamp() + 24 * 3600),
+            upload: None,
+            finalizing_until: None,
+            holds_slot: false,
+            rejection_code: None,
         };
         state.store.create_media(&media).await?;
+
+        // ME…02: alice's single-PUT upload session, bytes already in S3, not completed.
+        let pending_sid: MediaSid = sid("ME", 2);
+        drop_media(state, &pending_sid).await?;
+        let pending_key = Media::object_key_for(&service.sid, &pending_sid);
+        state
+            .blob
+            .put(&pending_key, PNG.to_vec().into(), "image/png")
+            .await?;
+        let pending = Media {
+            sid: pending_sid,
+            status: MediaStatus::Uploading,
+            object_key: pending_key,
+            filename: Some("upload.png".into()),
+            upload: Some(UploadSession {
+                multipart_upload_id: None,
+                part_size: PNG.len() as u64,
+                part_count: 1,
+            }),
+            expires_at: Some(now.timestamp() + 3600),
+            ..media
+        };
+        state.store.create_media(&pending).await?;
 
         for (n, from) in [(1, "alice"), (2, "bob")] {
             let message = Message {

@@ -183,6 +183,14 @@ async fn serve(credentials: Credentials) -> anyhow::Result<()> {
     let listener = TcpListener::bind(("127.0.0.1", app_port)).await?;
     let addr = listener.local_addr()?;
     tracing::info!(s3 = %s3_addr, table = state.store.table(), bucket = state.blob.bucket(), "local stack ready");
+    let sweep_every = std::time::Duration::from_secs(
+        std::env::var("SWEEP_INTERVAL_SECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|s: &u64| *s > 0)
+            .unwrap_or(60),
+    );
+    let _sweeper = chat_media_local::spawn_sweeper(state.clone(), sweep_every);
     println!("READY http://{addr}");
     axum::serve(listener, chat_media_local::app(state))
         .with_graceful_shutdown(shutdown_signal())

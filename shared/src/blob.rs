@@ -5,8 +5,11 @@ use std::time::Duration;
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
-use aws_sdk_s3::primitives::ByteStream;
+pub use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 
@@ -70,6 +73,48 @@ pub type BlobResult<T> = Result<T, BlobError>;
 pub struct DownloadHeaders {
     pub content_type: String,
     pub content_disposition: String,
+}
+
+/// A presigned request a client sends straight to S3: the URL and the headers it
+/// must carry exactly (they are part of the signature).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PresignedRequest {
+    pub method: String,
+    pub url: String,
+    pub headers: std::collections::BTreeMap<String, String>,
+}
+
+impl PresignedRequest {
+    fn from_sdk(p: aws_sdk_s3::presigning::PresignedRequest) -> Self {
+        Self {
+            method: p.method().to_owned(),
+            url: p.uri().to_owned(),
+            headers: p
+                .headers()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.to_owned()))
+                .collect(),
+        }
+    }
+}
+
+/// Why S3 refused to complete a multipart upload.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CompleteUploadError {
+    /// The parts do not match what was uploaded (missing part, wrong ETag, part too small).
+    #[error("the parts do not match the upload: {0}")]
+    InvalidParts(String),
+    /// No such multipart upload: already completed, aborted, or never created.
+    #[error("no such multipart upload")]
+    NoSuchUpload,
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+}
+
+/// An object's SHA-256 and length, read through once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Digested {
+    pub sha256: String,
+    pub size: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -181,5 +226,202 @@ impl Blob {
             .await
             .map_err(BlobError::from_sdk)?;
         Ok(request.uri().to_string())
+    }
+
+    fn presigning(expires_in: Duration) -> BlobResult<PresigningConfig> {
+        PresigningConfig::expires_in(expires_in)
+            .map_err(|e| BlobError::Other(format!("presigning config: {e}")))
+    }
+
+    /// A presigned PUT of exactly `content_length` bytes that creates the object
+    /// only if it does not exist yet (`If-None-Match: *`), so a URL can never
+    /// replace bytes that were already checked.
+    pub async fn presign_put(
+        &self,
+        key: &str,
+        content_length: u64,
+        expires_in: Duration,
+    ) -> BlobResult<PresignedRequest> {
+        let request = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_length(content_length as i64)
+            .if_none_match("*")
+            .presigned(Self::presigning(expires_in)?)
+            .await
+            .map_err(BlobError::from_sdk)?;
+        Ok(PresignedRequest::from_sdk(request))
+    }
+
+    /// Starts a multipart upload; returns its upload id.
+    pub async fn create_multipart(&self, key: &str, content_type: &str) -> BlobResult<String> {
+        let out = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .send()
+            .await
+            .map_err(BlobError::from_sdk)?;
+        out.upload_id
+            .ok_or_else(|| BlobError::Other("S3 returned no upload id".into()))
+    }
+
+    /// A presigned PUT of one part (1-based) of exactly `content_length` bytes.
+    pub async fn presign_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part_number: u32,
+        content_length: u64,
+        expires_in: Duration,
+    ) -> BlobResult<PresignedRequest> {
+        let request = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(part_number as i32)
+            .content_length(content_length as i64)
+            .presigned(Self::presigning(expires_in)?)
+            .await
+            .map_err(BlobError::from_sdk)?;
+        Ok(PresignedRequest::from_sdk(request))
+    }
+
+    /// Completes a multipart upload from its parts' ETags, in part order; refuses
+    /// to replace an existing object.
+    pub async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        etags: &[String],
+    ) -> Result<(), CompleteUploadError> {
+        let parts = etags
+            .iter()
+            .enumerate()
+            .map(|(i, etag)| {
+                CompletedPart::builder()
+                    .part_number(i as i32 + 1)
+                    .e_tag(etag)
+                    .build()
+            })
+            .collect();
+        match self
+            .client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .if_none_match("*")
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => match e.code() {
+                Some("NoSuchUpload") => Err(CompleteUploadError::NoSuchUpload),
+                Some(
+                    code @ ("InvalidPart" | "InvalidPartOrder" | "EntityTooSmall"
+                    | "InvalidRequest" | "MalformedXML"),
+                ) => Err(CompleteUploadError::InvalidParts(format!(
+                    "{code}: {}",
+                    e.message().unwrap_or_default()
+                ))),
+                _ => Err(BlobError::from_sdk(e).into()),
+            },
+        }
+    }
+
+    /// Aborts a multipart upload and frees its parts; a missing upload is fine.
+    pub async fn abort_multipart(&self, key: &str, upload_id: &str) -> BlobResult<()> {
+        match self
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => match BlobError::from_sdk(e) {
+                BlobError::NotFound => Ok(()),
+                // s3s-fs answers an unknown upload id with AccessDenied.
+                BlobError::Other(m) if m.starts_with("AccessDenied") => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// The first `len` bytes of an object (fewer if it is shorter), or `None` if
+    /// it does not exist: what the sniffer needs, without reading the rest.
+    pub async fn head_bytes(&self, key: &str, len: usize) -> BlobResult<Option<Bytes>> {
+        let out = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .range(format!("bytes=0-{}", len.saturating_sub(1)))
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) => {
+                return match BlobError::from_sdk(e) {
+                    BlobError::NotFound => Ok(None),
+                    other => Err(other),
+                }
+            }
+        };
+        let body = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| BlobError::Unavailable(format!("reading S3 body: {e}")))?;
+        Ok(Some(body.into_bytes()))
+    }
+
+    /// Streams an object through SHA-256 (constant memory); `None` if it is missing.
+    pub async fn digest(&self, key: &str) -> BlobResult<Option<Digested>> {
+        let out = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) => {
+                return match BlobError::from_sdk(e) {
+                    BlobError::NotFound => Ok(None),
+                    other => Err(other),
+                }
+            }
+        };
+        let mut body = out.body;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        while let Some(chunk) = body
+            .try_next()
+            .await
+            .map_err(|e| BlobError::Unavailable(format!("reading S3 body: {e}")))?
+        {
+            hasher.update(&chunk);
+            size += chunk.len() as u64;
+        }
+        Ok(Some(Digested {
+            sha256: hex::encode(hasher.finalize()),
+            size,
+        }))
     }
 }

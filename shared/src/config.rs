@@ -24,6 +24,20 @@ pub struct Settings {
     pub unbound_media_ttl: Duration,
     /// Unbound uploads one identity may hold at once (`MAX_UNBOUND_UPLOADS`, 20).
     pub max_unbound_uploads: u32,
+    /// Largest direct upload body (`DIRECT_UPLOAD_MAX_BYTES`, 4 MiB): API Gateway hands
+    /// Lambda binary bodies base64-encoded inside a 6 MB payload. Larger files use
+    /// upload sessions.
+    pub direct_upload_max_bytes: u64,
+    /// Largest upload session served by one presigned PUT (`UPLOAD_SINGLE_PUT_MAX_BYTES`,
+    /// 16 MiB); larger sessions get multipart part URLs.
+    pub single_put_max_bytes: u64,
+    /// Bytes per multipart part (`UPLOAD_PART_SIZE_BYTES`, 8 MiB; 5 MiB to 5 GiB).
+    pub upload_part_size: u64,
+    /// Lifetime of presigned upload URLs (`UPLOAD_URL_TTL_SECS`, 900).
+    pub upload_url_ttl: Duration,
+    /// How long an upload session may stay unfinished before it is swept
+    /// (`UPLOAD_SESSION_TTL_SECS`, 3600; more than `UPLOAD_URL_TTL_SECS`).
+    pub upload_session_ttl: Duration,
 }
 
 impl Default for Settings {
@@ -33,6 +47,11 @@ impl Default for Settings {
             download_url_ttl: Duration::from_secs(300),
             unbound_media_ttl: Duration::from_secs(24 * 3600),
             max_unbound_uploads: 20,
+            direct_upload_max_bytes: 4 * 1024 * 1024,
+            single_put_max_bytes: 16 * 1024 * 1024,
+            upload_part_size: 8 * 1024 * 1024,
+            upload_url_ttl: Duration::from_secs(900),
+            upload_session_ttl: Duration::from_secs(3600),
         }
     }
 }
@@ -66,6 +85,15 @@ fn var(name: &str) -> Option<String> {
 
 fn required(name: &str) -> Result<String, ConfigError> {
     var(name).ok_or_else(|| ConfigError(format!("{name} must be set")))
+}
+
+fn bytes(name: &str, default: u64) -> Result<u64, ConfigError> {
+    match var(name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<u64>()
+            .map_err(|_| ConfigError(format!("{name} must be a whole number of bytes"))),
+    }
 }
 
 fn secs(name: &str, default: Duration) -> Result<Duration, ConfigError> {
@@ -106,7 +134,7 @@ impl Credentials {
 impl Settings {
     pub fn from_env() -> Result<Self, ConfigError> {
         let d = Settings::default();
-        Ok(Self {
+        Self {
             base_url: var("PUBLIC_BASE_URL")
                 .map(|u| u.trim_end_matches('/').to_owned())
                 .unwrap_or_default(),
@@ -118,7 +146,40 @@ impl Settings {
                     .parse()
                     .map_err(|_| ConfigError("MAX_UNBOUND_UPLOADS must be a number".into()))?,
             },
-        })
+            direct_upload_max_bytes: bytes("DIRECT_UPLOAD_MAX_BYTES", d.direct_upload_max_bytes)?,
+            single_put_max_bytes: bytes("UPLOAD_SINGLE_PUT_MAX_BYTES", d.single_put_max_bytes)?,
+            upload_part_size: bytes("UPLOAD_PART_SIZE_BYTES", d.upload_part_size)?,
+            upload_url_ttl: secs("UPLOAD_URL_TTL_SECS", d.upload_url_ttl)?,
+            upload_session_ttl: secs("UPLOAD_SESSION_TTL_SECS", d.upload_session_ttl)?,
+        }
+        .checked()
+    }
+
+    /// Refuses upload settings S3 or the sweep cannot honour.
+    pub fn checked(self) -> Result<Self, ConfigError> {
+        const MIB: u64 = 1024 * 1024;
+        if !(5 * MIB..=5 * 1024 * MIB).contains(&self.upload_part_size) {
+            return Err(ConfigError(
+                "UPLOAD_PART_SIZE_BYTES must be from 5 MiB to 5 GiB (S3's part sizes)".into(),
+            ));
+        }
+        if self.single_put_max_bytes == 0 || self.direct_upload_max_bytes == 0 {
+            return Err(ConfigError(
+                "DIRECT_UPLOAD_MAX_BYTES and UPLOAD_SINGLE_PUT_MAX_BYTES must be positive".into(),
+            ));
+        }
+        // A session must outlive its URLs, or the sweep could delete an object that a
+        // still-valid URL then recreates.
+        if self.upload_session_ttl <= self.upload_url_ttl
+            || self.upload_url_ttl.is_zero()
+            || self.upload_url_ttl > Duration::from_secs(7 * 24 * 3600)
+        {
+            return Err(ConfigError(
+                "UPLOAD_URL_TTL_SECS must be from 1 s to 7 days and less than UPLOAD_SESSION_TTL_SECS"
+                    .into(),
+            ));
+        }
+        Ok(self)
     }
 }
 

@@ -14,9 +14,11 @@ pub mod metrics;
 pub mod model;
 pub mod params;
 pub mod permission;
+pub mod policy;
 pub mod sid;
 pub mod store;
 pub mod telemetry;
+pub mod upload;
 
 pub use auth::{Credentials, Principal};
 pub use config::{AppState, Settings};

@@ -246,6 +246,10 @@ impl TestApp {
             date_upload_updated: now,
             date_updated: now,
             expires_at: Some(now.timestamp() + 24 * 3600),
+            upload: None,
+            finalizing_until: None,
+            holds_slot: false,
+            rejection_code: None,
         };
         self.state
             .store

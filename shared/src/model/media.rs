@@ -57,6 +57,41 @@ pub struct Media {
     /// When an unbound media is swept (epoch seconds); cleared when bound.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
+    /// The upload session while the bytes go straight to S3 (`uploading` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload: Option<UploadSession>,
+    /// Lease (epoch seconds) of whoever is finalizing the upload, so the complete
+    /// call and the S3 event never both do the work; an expired lease is free.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finalizing_until: Option<i64>,
+    /// Whether the media counts against its author's unbound-upload limit; cleared
+    /// (and the author's counter decremented) in the transaction that binds,
+    /// rejects or sweeps it. Admin uploads hold no slot.
+    #[serde(default)]
+    pub holds_slot: bool,
+    /// The Twilio error code a rejection answered with, so a repeated complete
+    /// call answers the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejection_code: Option<u32>,
+}
+
+/// How the bytes of an upload session reach S3.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadSession {
+    /// The S3 multipart upload, or `None` for a single presigned PUT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multipart_upload_id: Option<String>,
+    /// Bytes per part (the last part holds the rest).
+    pub part_size: u64,
+    pub part_count: u32,
+}
+
+impl UploadSession {
+    /// Length of part `n` (1-based) of an upload of `size` bytes.
+    pub fn part_len(&self, size: u64, n: u32) -> u64 {
+        let start = self.part_size * u64::from(n - 1);
+        self.part_size.min(size.saturating_sub(start))
+    }
 }
 
 impl Media {

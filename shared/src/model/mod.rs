@@ -9,7 +9,7 @@ mod service;
 mod user;
 
 pub use channel::{Channel, ChannelType};
-pub use media::{Media, MediaStatus};
+pub use media::{Media, MediaStatus, UploadSession};
 pub use member::Member;
 pub use message::{Message, MessageMedia};
 pub use role::Role;

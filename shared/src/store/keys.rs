@@ -12,6 +12,7 @@
 //! | member SID pointer | `CH…`     | `MEMBERSID#MB…`        |                   |                     |
 //! | message            | `CH…`     | `MESSAGE#IM…`          | `CH…#MESSAGES`    | `<index, 20 digits>`|
 //! | media              | `ME…`     | `MEDIA`                | `UNBOUND` (sparse)| `<expires>#ME…`     |
+//! | upload slots       | `IS…`     | `UPLOADS#<identity>`   |                   |                     |
 
 use crate::identity::Identity;
 use crate::sid::{ChannelSid, MediaSid, MemberSid, MessageSid, RoleSid, ServiceSid, UserSid};
@@ -63,6 +64,10 @@ pub fn messages_of(channel: &ChannelSid) -> String {
 }
 pub fn message_order(index: u64) -> String {
     format!("{index:020}")
+}
+/// The counter of an identity's unbound uploads in a service (`unbound`).
+pub fn upload_slots(identity: &Identity) -> String {
+    format!("UPLOADS#{identity}")
 }
 pub fn unbound_order(expires_at: i64, sid: &MediaSid) -> String {
     format!("{expires_at:012}#{sid}")

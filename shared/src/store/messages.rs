@@ -1,7 +1,9 @@
 use std::collections::HashMap;
 
 use super::page::Query;
-use super::{keyed, keys, n, s, Item, Page, PageRequest, Store, StoreError, StoreResult};
+use super::{
+    keyed, keys, n, s, AttributeValue, Item, Page, PageRequest, Store, StoreError, StoreResult,
+};
 use crate::model::{Channel, Media, Member, Message};
 use crate::sid::{ChannelSid, MessageSid};
 
@@ -117,24 +119,37 @@ impl Store {
                 self.update_op(
                     media.sid.as_str(),
                     keys::MEDIA,
-                    "SET message_sid = :message, channel_sid = :channel, date_updated = :now \
+                    "SET message_sid = :message, channel_sid = :channel, date_updated = :now, \
+                 holds_slot = :unheld \
                  REMOVE GSI1PK, GSI1SK, expires_at",
-                    Some(
+                    Some(&format!(
                         "attribute_exists(PK) AND #status = :ready \
-                     AND attribute_not_exists(message_sid) AND service_sid = :service",
-                    ),
+                     AND attribute_not_exists(message_sid) AND service_sid = :service AND {}",
+                        super::uploads::held_condition(media.holds_slot)
+                    )),
                     vec![
                         (":message", s(message.sid.as_str())),
                         (":channel", s(channel.sid.as_str())),
                         (":now", s(message.date_created.to_rfc3339())),
                         (":ready", s("ready")),
                         (":service", s(channel.service_sid.as_str())),
+                        (":held", AttributeValue::Bool(media.holds_slot)),
+                        (":unheld", AttributeValue::Bool(false)),
                     ],
                 )
                 .with_name("#status", "status")
                 .into(),
             );
-            ops.len() - 1
+            let at = ops.len() - 1;
+            // Binding frees the uploader's unbound-upload slot.
+            if media.holds_slot {
+                ops.push(self.release_slot_op(
+                    &media.service_sid,
+                    &media.author,
+                    message.date_created.timestamp(),
+                ));
+            }
+            at
         });
         let sender_at = sender.map(|member| {
             ops.push(self.condition_check_op(

@@ -10,6 +10,7 @@ mod members;
 mod messages;
 mod roles;
 mod services;
+mod uploads;
 mod users;
 
 pub use channels::CreateChannelError;
@@ -17,6 +18,7 @@ pub use media::PendingDeletion;
 pub use members::AddMemberError;
 pub use messages::{CreateMessageError, SendContext};
 pub use page::{Page, PageRequest, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+pub use uploads::{CreateUploadError, UNBOUND_COUNT};
 
 use std::collections::HashMap;
 

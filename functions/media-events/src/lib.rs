@@ -1,0 +1,231 @@
+//! media-events: the non-HTTP side of the media lifecycle.
+//!
+//! - S3 `ObjectCreated:*` events: finalize an upload whose client never called
+//!   complete, with the same checks (`chat_media::upload::finalize`); an object
+//!   under a media key with no record is an orphan and is deleted.
+//! - Scheduled events (EventBridge, e.g. every 5 minutes): sweep expired unbound
+//!   media, object and record (DynamoDB TTL is only a backstop), aborting the
+//!   multipart upload of sessions that never completed; then retry pending object
+//!   deletions.
+//!
+//! The handlers take `now` so tests drive time; `main.rs` passes the clock.
+
+use aws_lambda_events::s3::S3Event;
+use chat_media::config::AppState;
+use chat_media::model::Media;
+use chat_media::sid::{MediaSid, ServiceSid};
+use chat_media::upload::{self, Outcome, Trigger};
+use serde::Serialize;
+use serde_json::Value;
+
+/// Expired media handled per page, and pages per sweep (bounds one invocation).
+const SWEEP_PAGE: i32 = 100;
+const SWEEP_PAGES: usize = 20;
+/// Pending deletions retried per sweep.
+const PENDING_BATCH: i32 = 200;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    #[error("unrecognised event: {0}")]
+    Unrecognised(String),
+    /// A dependency failed; Lambda retries the event.
+    #[error("{0}")]
+    Retry(String),
+}
+
+/// Handles one Lambda event, recognised by its shape; returns a summary.
+pub async fn handle(state: &AppState, event: Value, now: i64) -> Result<Value, EventError> {
+    let is_s3 = event["Records"]
+        .as_array()
+        .is_some_and(|r| r.iter().any(|r| r["eventSource"] == "aws:s3"));
+    if is_s3 {
+        let event: S3Event = serde_json::from_value(event)
+            .map_err(|e| EventError::Unrecognised(format!("S3 event: {e}")))?;
+        let report = on_s3_event(state, &event, now).await?;
+        return Ok(serde_json::to_value(report).unwrap_or_default());
+    }
+    if event["detail-type"] == "Scheduled Event" || event["source"] == "aws.events" {
+        let report = sweep(state, now).await?;
+        return Ok(serde_json::to_value(report).unwrap_or_default());
+    }
+    Err(EventError::Unrecognised(
+        "expected an S3 event or a scheduled event".into(),
+    ))
+}
+
+/// What happened to the objects of one S3 event.
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct S3Report {
+    pub finalized: Vec<String>,
+    pub refused: Vec<String>,
+    /// Another finalizer (the complete call) holds the upload.
+    pub in_progress: Vec<String>,
+    /// Objects with no media record, deleted.
+    pub orphans_deleted: Vec<String>,
+    /// Keys that are not media objects of this bucket, or nothing to do.
+    pub ignored: Vec<String>,
+}
+
+/// The media SID of an object key `services/IS…/media/ME…`.
+pub fn media_of_key(key: &str) -> Option<MediaSid> {
+    let rest = key.strip_prefix("services/")?;
+    let (service, rest) = rest.split_once('/')?;
+    let media = rest.strip_prefix("media/")?;
+    let service = ServiceSid::parse(service).ok()?;
+    let media = MediaSid::parse(media).ok()?;
+    (Media::object_key_for(&service, &media) == key).then_some(media)
+}
+
+/// S3 event keys are URL-encoded with `+` for spaces.
+fn decode_key(raw: &str) -> String {
+    let spaced = raw.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// Finalizes the uploads S3 reports created. Transient failures fail the whole
+/// event (after the other records are done) so Lambda retries it; finalizing is
+/// idempotent.
+pub async fn on_s3_event(
+    state: &AppState,
+    event: &S3Event,
+    now: i64,
+) -> Result<S3Report, EventError> {
+    let mut report = S3Report::default();
+    let mut failures = Vec::new();
+    for record in &event.records {
+        let key = decode_key(record.s3.object.key.as_deref().unwrap_or_default());
+        let created = record
+            .event_name
+            .as_deref()
+            .is_some_and(|n| n.starts_with("ObjectCreated"));
+        let ours = record.s3.bucket.name.as_deref() == Some(state.blob.bucket());
+        let Some(sid) = media_of_key(&key).filter(|_| created && ours) else {
+            report.ignored.push(key);
+            continue;
+        };
+        match upload::finalize(state, &sid, Trigger::ObjectCreated, now).await {
+            Ok(Outcome::Finished(_)) => report.finalized.push(key),
+            Ok(Outcome::InProgress(_)) => report.in_progress.push(key),
+            Ok(Outcome::Refused(..)) => {
+                // Refused now (object already deleted) or earlier (an object written
+                // again afterwards): either way no object may stay.
+                delete_object(state, &key).await;
+                report.refused.push(key);
+            }
+            Err(e) if e.status.as_u16() == 404 => {
+                // No record (or an expired session): nothing may keep this object.
+                delete_object(state, &key).await;
+                report.orphans_deleted.push(key);
+            }
+            Err(e) if e.status.as_u16() == 409 => report.ignored.push(key),
+            Err(e) => {
+                tracing::warn!(object = %key, error = %e, "finalizing failed; the event will be retried");
+                failures.push(format!("{key}: {}", e.message));
+            }
+        }
+    }
+    tracing::info!(?report, "S3 event handled");
+    if failures.is_empty() {
+        Ok(report)
+    } else {
+        Err(EventError::Retry(failures.join("; ")))
+    }
+}
+
+async fn delete_object(state: &AppState, key: &str) {
+    match state.store.add_pending_deletion(key).await {
+        Ok(()) => {
+            chat_media::cleanup::delete_objects(state, &[key.to_owned()]).await;
+        }
+        Err(e) => tracing::warn!(object = %key, error = %e, "could not record the deletion"),
+    }
+}
+
+/// What one sweep did.
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Expired unbound media whose records were deleted.
+    pub expired_media: usize,
+    /// Objects deleted (of expired media, and pending deletions retried).
+    pub objects_deleted: usize,
+    /// Multipart uploads of never-completed sessions aborted.
+    pub uploads_aborted: usize,
+}
+
+/// One sweep: expired unbound media (record, object, slot, multipart upload), then
+/// pending deletions left by earlier failures. Bounded per invocation; the next
+/// run continues.
+pub async fn sweep(state: &AppState, now: i64) -> Result<SweepReport, EventError> {
+    let retry = |e: chat_media::store::StoreError| EventError::Retry(e.to_string());
+    let mut report = SweepReport::default();
+    for _ in 0..SWEEP_PAGES {
+        let expired = state
+            .store
+            .expired_unbound_media(now, SWEEP_PAGE)
+            .await
+            .map_err(retry)?;
+        let mut keys = Vec::new();
+        for media in &expired {
+            if let Some(id) = media
+                .upload
+                .as_ref()
+                .and_then(|u| u.multipart_upload_id.as_deref())
+            {
+                match state.blob.abort_multipart(&media.object_key, id).await {
+                    Ok(()) => report.uploads_aborted += 1,
+                    Err(e) => {
+                        tracing::warn!(media = %media.sid, error = %e, "abort failed; next sweep retries");
+                        continue;
+                    }
+                }
+            }
+            if state
+                .store
+                .delete_expired_media(media, now)
+                .await
+                .map_err(retry)?
+            {
+                report.expired_media += 1;
+                keys.push(media.object_key.clone());
+            }
+        }
+        report.objects_deleted += chat_media::cleanup::delete_objects(state, &keys).await;
+        if keys.is_empty() || expired.len() < SWEEP_PAGE as usize {
+            break;
+        }
+    }
+    report.objects_deleted += chat_media::cleanup::sweep_pending_deletions(state, PENDING_BATCH)
+        .await
+        .map_err(retry)?;
+    tracing::info!(?report, "sweep done");
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_keys_are_recognised_exactly() {
+        let key =
+            "services/IS0123456789abcdef0123456789abcdef/media/ME0123456789abcdef0123456789abcdef";
+        assert_eq!(
+            media_of_key(key).map(|s| s.to_string()).as_deref(),
+            Some("ME0123456789abcdef0123456789abcdef")
+        );
+        assert_eq!(media_of_key("other/key"), None);
+        assert_eq!(media_of_key(&format!("{key}/x")), None);
+        assert_eq!(
+            media_of_key("services/IS0123456789ABCDEF0123456789ABCDEF/media/ME0123456789abcdef0123456789abcdef"),
+            None,
+            "keys are written lower-case; anything else was not written by us"
+        );
+    }
+
+    #[test]
+    fn event_keys_are_url_decoded() {
+        assert_eq!(decode_key("a+b%2Fc"), "a b/c");
+    }
+}

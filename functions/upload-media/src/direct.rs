@@ -1,0 +1,357 @@
+//! `POST /v1/Services/{ServiceSid}/Media`: a small file in the request itself, as
+//! the raw body (type from `Content-Type`, name from `Content-Disposition` or the
+//! `Filename` query parameter) or as the one file part of a `multipart/form-data`
+//! body (what a browser's FormData sends).
+//!
+//! The declared type and name are checked before the body is read, the body is
+//! read once into one buffer (at most the direct limit), sniffed and hashed, then
+//! stored. The record is written first (`uploading`, holding the author's slot and
+//! the finalization lease), so a crash at any point leaves something the sweep
+//! removes, never an orphan object.
+
+use axum::extract::{Path, Request, State};
+use axum::http::header;
+use axum::response::Response;
+use bytes::{Bytes, BytesMut};
+use chat_media::blob::ByteStream;
+use chat_media::error::ApiResult;
+use chat_media::http::{created, parse_sid, TwilioForm};
+use chat_media::model::{Media, MediaStatus};
+use chat_media::policy::{self, MediaType, Refusal};
+use chat_media::sid::{MediaSid, ServiceSid};
+use chat_media::upload::{self, Outcome, Passed, FINALIZE_LEASE_SECS};
+use chat_media::{access, ApiError, AppState, Principal};
+use futures::{Stream, StreamExt};
+use sha2::{Digest, Sha256};
+
+use crate::{author_of, create_record, disposition};
+
+/// Room for the multipart framing around the file part.
+const FORM_OVERHEAD: u64 = 64 * 1024;
+
+/// The two ceilings on a direct upload and how to explain each.
+struct Limits {
+    direct: u64,
+    service: u64,
+    service_sid: ServiceSid,
+}
+
+impl Limits {
+    fn max(&self) -> u64 {
+        self.direct.min(self.service)
+    }
+
+    /// The 413 for a body of `size` bytes (or "more than the limit" when unknown).
+    fn refuse(&self, size: Option<u64>) -> ApiError {
+        if self.direct < self.service {
+            let what = size.map_or_else(
+                || "The request body is larger".to_owned(),
+                |s| format!("The request body is {s} bytes,"),
+            );
+            ApiError::too_large(format!(
+                "{what} more than the {} bytes a direct upload may carry; upload larger files \
+                 with an upload session: POST /v1/Services/{}/MediaUploads",
+                self.direct, self.service_sid
+            ))
+        } else {
+            Refusal::TooLarge {
+                size: size.unwrap_or(self.service + 1),
+                limit: self.service,
+            }
+            .into()
+        }
+    }
+
+    fn check_declared_length(&self, len: Option<u64>) -> ApiResult<()> {
+        match len {
+            Some(len) if len > self.max() => Err(self.refuse(Some(len))),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A file as received: declared type, name, and its bytes.
+struct Received {
+    content_type: MediaType,
+    filename: Option<String>,
+    bytes: Bytes,
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(service): Path<String>,
+    req: Request,
+) -> ApiResult<Response> {
+    let service_sid: ServiceSid = parse_sid("ServiceSid", &service)?;
+    let service = access::service(&state, &who, &service_sid).await?;
+    let limits = Limits {
+        direct: state.settings.direct_upload_max_bytes,
+        service: policy::size_limit(&service.media),
+        service_sid: service_sid.clone(),
+    };
+    let received = if is_form_data(&req) {
+        read_form_data(req, &service.media, &limits).await?
+    } else {
+        read_raw(req, &service.media, &limits).await?
+    };
+    policy::check_size(&service.media, received.bytes.len() as u64)?;
+    policy::check_content(&service.media, &received.content_type, &received.bytes)?;
+    let sha256 = hex::encode(Sha256::digest(&received.bytes));
+    store(&state, &who, service_sid, received, sha256).await
+}
+
+fn is_form_data(req: &Request) -> bool {
+    chat_media::http::has_content_type(req.headers(), "multipart/form-data")
+}
+
+fn declared_length(req: &Request) -> Option<u64> {
+    req.headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+async fn read_raw(
+    req: Request,
+    settings: &chat_media::model::MediaSettings,
+    limits: &Limits,
+) -> ApiResult<Received> {
+    let raw_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or_default().to_owned())
+        .unwrap_or_default();
+    let content_type = MediaType::parse(&raw_type)?;
+    if content_type.as_str() == "application/x-www-form-urlencoded" {
+        return Err(ApiError::bad_request(
+            "Send the file as the raw body with its media type as Content-Type \
+             (application/x-www-form-urlencoded is a form, not media), or as multipart/form-data",
+        ));
+    }
+    let query = TwilioForm::parse(req.uri().query().unwrap_or_default().as_bytes());
+    let named = match query.get("Filename") {
+        Some(f) => Some(f.to_owned()),
+        None => req
+            .headers()
+            .get(header::CONTENT_DISPOSITION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(disposition::filename),
+    };
+    let filename = named
+        .as_deref()
+        .map(policy::sanitize_filename)
+        .transpose()?
+        .flatten();
+    policy::check_declared(settings, &content_type, filename.as_deref())?;
+    let expected = declared_length(&req);
+    limits.check_declared_length(expected)?;
+    let bytes = collect(req.into_body().into_data_stream(), expected, limits).await?;
+    Ok(Received {
+        content_type,
+        filename,
+        bytes,
+    })
+}
+
+async fn read_form_data(
+    req: Request,
+    settings: &chat_media::model::MediaSettings,
+    limits: &Limits,
+) -> ApiResult<Received> {
+    let raw_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let boundary = multer::parse_boundary(&raw_type)
+        .map_err(|_| ApiError::bad_request("multipart/form-data needs a boundary parameter"))?;
+    let whole = limits.max() + FORM_OVERHEAD;
+    if declared_length(&req).is_some_and(|len| len > whole) {
+        return Err(limits.refuse(declared_length(&req)));
+    }
+    let constraints =
+        multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(whole));
+    let mut form = multer::Multipart::with_constraints(
+        req.into_body().into_data_stream(),
+        boundary,
+        constraints,
+    );
+    let mut found: Option<Received> = None;
+    while let Some(field) = form.next_field().await.map_err(|e| form_error(e, limits))? {
+        let disposition_name = field
+            .headers()
+            .get(header::CONTENT_DISPOSITION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(disposition::filename)
+            .or_else(|| field.file_name().map(str::to_owned));
+        let part_type = field
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        // A file part has a filename or a type; plain text fields are skipped.
+        if disposition_name.is_none() && part_type.is_none() {
+            drain(field, limits).await?;
+            continue;
+        }
+        if found.is_some() {
+            return Err(ApiError::bad_request(
+                "multipart/form-data must carry exactly one file part",
+            ));
+        }
+        let content_type = MediaType::parse(part_type.as_deref().unwrap_or_default())?;
+        let filename = disposition_name
+            .as_deref()
+            .map(policy::sanitize_filename)
+            .transpose()?
+            .flatten();
+        policy::check_declared(settings, &content_type, filename.as_deref())?;
+        let bytes = collect(
+            field.map(|c| c.map_err(|e| form_error(e, limits))),
+            None,
+            limits,
+        )
+        .await?;
+        found = Some(Received {
+            content_type,
+            filename,
+            bytes,
+        });
+    }
+    found.ok_or_else(|| ApiError::bad_request("multipart/form-data carried no file part"))
+}
+
+async fn drain(mut field: multer::Field<'_>, limits: &Limits) -> ApiResult<()> {
+    while field
+        .chunk()
+        .await
+        .map_err(|e| form_error(e, limits))?
+        .is_some()
+    {}
+    Ok(())
+}
+
+fn form_error(e: multer::Error, limits: &Limits) -> ApiError {
+    match e {
+        multer::Error::StreamSizeExceeded { .. } | multer::Error::FieldSizeExceeded { .. } => {
+            limits.refuse(None)
+        }
+        other => ApiError::bad_request(format!("Malformed multipart/form-data body: {other}")),
+    }
+}
+
+/// Reads a body stream into one buffer, refusing past the limit.
+async fn collect<S, E>(stream: S, expected: Option<u64>, limits: &Limits) -> ApiResult<Bytes>
+where
+    S: Stream<Item = Result<Bytes, E>>,
+    E: Into<ApiErrorOrRead>,
+{
+    let max = limits.max();
+    let mut buf = BytesMut::with_capacity(expected.unwrap_or(64 * 1024).min(max) as usize);
+    let mut stream = std::pin::pin!(stream);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| e.into().0)?;
+        if (buf.len() + chunk.len()) as u64 > max {
+            return Err(limits.refuse(None));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+/// A body read failure as the caller's 400 (or an already-mapped error).
+struct ApiErrorOrRead(ApiError);
+
+impl From<ApiError> for ApiErrorOrRead {
+    fn from(e: ApiError) -> Self {
+        Self(e)
+    }
+}
+
+impl From<axum::Error> for ApiErrorOrRead {
+    fn from(e: axum::Error) -> Self {
+        Self(ApiError::bad_request(format!(
+            "Could not read the request body: {e}"
+        )))
+    }
+}
+
+/// Records, stores and finalizes a checked direct upload.
+async fn store(
+    state: &AppState,
+    who: &Principal,
+    service_sid: ServiceSid,
+    received: Received,
+    sha256: String,
+) -> ApiResult<Response> {
+    let now = chrono::Utc::now().timestamp();
+    let lease = now + FINALIZE_LEASE_SECS;
+    let sid = MediaSid::generate();
+    let today = chat_media::model::now();
+    let media = Media {
+        object_key: Media::object_key_for(&service_sid, &sid),
+        sid,
+        service_sid,
+        author: author_of(who),
+        content_type: received.content_type.to_string(),
+        filename: received.filename,
+        size: received.bytes.len() as u64,
+        sha256: None,
+        status: MediaStatus::Uploading,
+        status_reason: None,
+        message_sid: None,
+        channel_sid: None,
+        date_created: today,
+        date_upload_updated: today,
+        date_updated: today,
+        expires_at: Some(now + state.settings.upload_session_ttl.as_secs() as i64),
+        upload: None,
+        finalizing_until: Some(lease),
+        holds_slot: who.identity().is_some(),
+        rejection_code: None,
+    };
+    create_record(state, &media, now).await?;
+
+    let size = received.bytes.len() as u64;
+    let stored = state
+        .blob
+        .put(
+            &media.object_key,
+            ByteStream::from(received.bytes),
+            &media.content_type,
+        )
+        .await;
+    let outcome = match stored {
+        Err(e) => Err(ApiError::from(e)),
+        Ok(()) => match upload::scan_hook(state, &media).await {
+            Err(e) => Err(e),
+            Ok(Some(refusal)) => {
+                upload::reject_with(state, &media, lease, refusal, MediaStatus::Rejected, now).await
+            }
+            Ok(None) => {
+                let passed = Passed {
+                    sha256,
+                    size,
+                    status: MediaStatus::Ready,
+                };
+                upload::finish(state, &media, lease, passed, now).await
+            }
+        },
+    };
+    match outcome {
+        Ok(Outcome::Finished(m)) => Ok(created(m.to_json(state.view(), None))),
+        Ok(Outcome::Refused(_, e)) => Err(e),
+        Ok(Outcome::InProgress(_)) => Err(ApiError::internal("upload lease lost")),
+        Err(e) => {
+            // Give the slot back and remove whatever was stored.
+            if let Err(fail) =
+                upload::reject_with(state, &media, lease, e.clone(), MediaStatus::Failed, now).await
+            {
+                tracing::warn!(media = %media.sid, error = %fail, "failed upload left to the sweep");
+            }
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,953 @@
+//! Media uploads against the real DynamoDB and S3 servers: direct uploads (raw and
+//! multipart/form-data), upload sessions (single PUT and 150 MiB multipart), the
+//! content policy, the unbound-upload limit, the S3-event finalization and the sweep.
+
+use chat_media::config::Settings;
+use chat_media::model::{Media, MediaStatus};
+use chat_media::sid::MediaSid;
+use chat_media_tests::reqwest::{Method, StatusCode};
+use chat_media_tests::{assert_error, json, send, sid, TestApp};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+const PNG: &[u8] =
+    b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\
+\0\0\0\rIDATx\x9cc\xf8\xff\xff?\0\x05\xfe\x02\xfe\xa7\x35\x81\x84\0\0\0\0IEND\xaeB`\x82";
+
+fn exe() -> Vec<u8> {
+    let mut b = b"MZ\x90\0\x03\0\0\0\x04\0\0\0\xff\xff\0\0\xb8\0\0\0\0\0\0\0@\0".to_vec();
+    b.resize(2048, 0x90);
+    b
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn media_path(service: &str) -> String {
+    format!("/v1/Services/{service}/Media")
+}
+
+fn sessions_path(service: &str) -> String {
+    format!("/v1/Services/{service}/MediaUploads")
+}
+
+async fn object(app: &TestApp, key: &str) -> Option<Vec<u8>> {
+    match app
+        .state
+        .blob
+        .client()
+        .get_object()
+        .bucket(app.state.blob.bucket())
+        .key(key)
+        .send()
+        .await
+    {
+        Ok(out) => Some(out.body.collect().await.unwrap().into_bytes().to_vec()),
+        Err(_) => None,
+    }
+}
+
+/// Every object key stored under a service.
+async fn objects_of(app: &TestApp, service: &str) -> Vec<String> {
+    let out = app
+        .state
+        .blob
+        .client()
+        .list_objects_v2()
+        .bucket(app.state.blob.bucket())
+        .prefix(format!("services/{service}/"))
+        .send()
+        .await
+        .unwrap();
+    out.contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect()
+}
+
+/// Every media record of a service (a test-only scan, to prove nothing was left).
+async fn media_records_of(app: &TestApp, service: &str) -> Vec<Media> {
+    use chat_media::store::AttributeValue;
+    let out = app
+        .state
+        .store
+        .client()
+        .scan()
+        .table_name(app.state.store.table())
+        .filter_expression("SK = :media AND service_sid = :service")
+        .expression_attribute_values(":media", AttributeValue::S("MEDIA".into()))
+        .expression_attribute_values(":service", AttributeValue::S(service.into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    out.items()
+        .iter()
+        .map(|i| serde_dynamo::from_item(i.clone()).unwrap())
+        .collect()
+}
+
+async fn record(app: &TestApp, media: &str) -> Option<Media> {
+    app.state
+        .store
+        .get_media(&MediaSid::parse(media).unwrap())
+        .await
+        .unwrap()
+}
+
+async fn slots(app: &TestApp, service: &str, identity: &str) -> i64 {
+    app.state
+        .store
+        .unbound_uploads(
+            &chat_media::sid::ServiceSid::parse(service).unwrap(),
+            &chat_media::Identity::parse(identity).unwrap(),
+        )
+        .await
+        .unwrap()
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Sends one presigned request from an upload session's `parts` entry.
+async fn put_part(app: &TestApp, part: &Value, body: Vec<u8>) -> (StatusCode, Option<String>) {
+    let mut req = app.http.put(part["url"].as_str().unwrap());
+    for (k, v) in part["headers"].as_object().unwrap() {
+        req = req.header(k, v.as_str().unwrap());
+    }
+    let resp = req.body(body).send().await.unwrap();
+    let status = resp.status();
+    let etag = resp
+        .headers()
+        .get("etag")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, etag)
+}
+
+#[tokio::test]
+async fn raw_upload_round_trips_with_its_hash_and_filename() {
+    let app = TestApp::spawn().await;
+    let service = sid(&app.create_service().await);
+    let (status, body) = send(
+        app.admin(Method::POST, &media_path(&service))
+            .header("Content-Type", "image/png")
+            .header(
+                "Content-Disposition",
+                "attachment; filename=\"EUR cat.png\"; filename*=UTF-8''%e2%82%ac%20cat.png",
+            )
+            .body(PNG.to_vec()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let media = sid(&body);
+    assert!(media.starts_with("ME"), "{body}");
+    assert_eq!(body["service_sid"], service.as_str());
+    assert_eq!(body["status"], "ready");
+    assert_eq!(body["size"], PNG.len());
+    assert_eq!(body["content_type"], "image/png");
+    assert_eq!(body["filename"], "€ cat.png");
+    assert_eq!(body["author"], "system");
+    assert_eq!(body["category"], "media");
+    assert_eq!(body["sha256"], sha256_hex(PNG));
+    assert_eq!(body["message_sid"], Value::Null);
+    assert_eq!(body["channel_sid"], Value::Null);
+    assert_eq!(
+        body["url"],
+        app.url(&format!("/v1/Services/{service}/Media/{media}"))
+    );
+    assert_eq!(
+        body["links"]["content"],
+        app.url(&format!("/v1/Services/{service}/Media/{media}/Content"))
+    );
+    for date in ["date_created", "date_upload_updated", "date_updated"] {
+        assert!(
+            body[date].as_str().is_some_and(|d| d.ends_with('Z')),
+            "{body}"
+        );
+    }
+
+    let stored = record(&app, &media).await.expect("record");
+    assert_eq!(stored.status, MediaStatus::Ready);
+    assert!(!stored.holds_slot, "admin uploads hold no slot");
+    assert_eq!(stored.finalizing_until, None);
+    assert!(stored.expires_at.unwrap() > now() + 23 * 3600);
+    assert_eq!(object(&app, &stored.object_key).await.unwrap(), PNG);
+}
+
+#[tokio::test]
+async fn form_data_upload_by_a_user_round_trips() {
+    let app = TestApp::spawn().await;
+    let f = app.service_with_member("alice").await;
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let form = chat_media_tests::reqwest::multipart::Form::new()
+        .text("note", "ignored text field")
+        .part(
+            "media",
+            chat_media_tests::reqwest::multipart::Part::bytes(data.clone())
+                .file_name("blob.bin")
+                .mime_str("application/octet-stream")
+                .unwrap(),
+        );
+    let (status, body) = send(
+        app.user(&f.token, Method::POST, &media_path(&f.service_sid))
+            .multipart(form),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["author"], "alice");
+    assert_eq!(body["filename"], "blob.bin");
+    assert_eq!(body["content_type"], "application/octet-stream");
+    assert_eq!(body["size"], data.len());
+    assert_eq!(body["sha256"], sha256_hex(&data));
+    let stored = record(&app, &sid(&body)).await.unwrap();
+    assert_eq!(object(&app, &stored.object_key).await.unwrap(), data);
+    assert!(stored.holds_slot);
+    assert_eq!(slots(&app, &f.service_sid, "alice").await, 1);
+}
+
+#[tokio::test]
+async fn filename_query_parameter_and_bad_requests() {
+    let app = TestApp::spawn().await;
+    let service = sid(&app.create_service().await);
+    let (status, body) = send(
+        app.admin(
+            Method::POST,
+            &format!("{}?Filename=notes%20v2.txt", media_path(&service)),
+        )
+        .header("Content-Type", "text/plain; charset=utf-8")
+        .body("hello"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["filename"], "notes v2.txt");
+    assert_eq!(body["content_type"], "text/plain");
+
+    // Empty body, missing type, a form posted by mistake, two file parts.
+    let (status, body) = send(
+        app.admin(Method::POST, &media_path(&service))
+            .header("Content-Type", "image/png")
+            .body(Vec::new()),
+    )
+    .await;
+    assert_error(status, &body, 400, Some(20001));
+    assert!(
+        body["message"].as_str().unwrap().contains("empty"),
+        "{body}"
+    );
+    let (status, body) = send(
+        app.admin(Method::POST, &media_path(&service))
+            .body(PNG.to_vec()),
+    )
+    .await;
+    assert_error(status, &body, 400, Some(20001));
+    let (status, body) = send(
+        app.admin(Method::POST, &media_path(&service))
+            .form(&[("a", "b")]),
+    )
+    .await;
+    assert_error(status, &body, 400, Some(20001));
+    let two = chat_media_tests::reqwest::multipart::Form::new()
+        .part(
+            "a",
+            chat_media_tests::reqwest::multipart::Part::bytes(PNG.to_vec())
+                .file_name("a.png")
+                .mime_str("image/png")
+                .unwrap(),
+        )
+        .part(
+            "b",
+            chat_media_tests::reqwest::multipart::Part::bytes(PNG.to_vec())
+                .file_name("b.png")
+                .mime_str("image/png")
+                .unwrap(),
+        );
+    let (status, body) = send(
+        app.admin(Method::POST, &media_path(&service))
+            .multipart(two),
+    )
+    .await;
+    assert_error(status, &body, 400, Some(20001));
+    assert!(
+        objects_of(&app, &service).await.len() == 1,
+        "only the text file is stored"
+    );
+}
+
+#[tokio::test]
+async fn direct_uploads_above_the_direct_limit_point_to_upload_sessions() {
+    let settings = Settings {
+        direct_upload_max_bytes: 64 * 1024,
+        ..Settings::default()
+    };
+    let app = TestApp::spawn_with(chat_media_tests::aws_options(), settings).await;
+    let service = sid(&app.create_service().await);
+    let mut big = PNG.to_vec();
+    big.resize(64 * 1024 + 1, 0);
+    let (status, body) = send(
+        app.admin(Method::POST, &media_path(&service))
+            .header("Content-Type", "image/png")
+            .body(big.clone()),
+    )
+    .await;
+    assert_error(status, &body, 413, Some(20413));
+    assert!(
+        body["message"].as_str().unwrap().contains("MediaUploads"),
+        "{body}"
+    );
+    // Without a Content-Length (chunked), the limit holds while reading.
+    let stream = futures::stream::iter(
+        big.chunks(4096)
+            .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
+            .collect::<Vec<_>>(),
+    );
+    let (status, body) = send(
+        app.admin(Method::POST, &media_path(&service))
+            .header("Content-Type", "image/png")
+            .body(chat_media_tests::reqwest::Body::wrap_stream(stream)),
+    )
+    .await;
+    assert_error(status, &body, 413, Some(20413));
+    // In a form too.
+    let form = chat_media_tests::reqwest::multipart::Form::new().part(
+        "file",
+        chat_media_tests::reqwest::multipart::Part::bytes(big)
+            .file_name("big.png")
+            .mime_str("image/png")
+            .unwrap(),
+    );
+    let (status, body) = send(
+        app.admin(Method::POST, &media_path(&service))
+            .multipart(form),
+    )
+    .await;
+    assert_error(status, &body, 413, Some(20413));
+    assert!(objects_of(&app, &service).await.is_empty());
+    assert!(media_records_of(&app, &service).await.is_empty());
+}
+
+#[tokio::test]
+async fn disguised_executable_is_refused_and_leaves_nothing() {
+    let app = TestApp::spawn().await;
+    let f = app.service_with_member("mallory").await;
+    for (ct, name) in [
+        ("image/png", "cat.png"),
+        ("application/octet-stream", "data.bin"),
+    ] {
+        let (status, body) = send(
+            app.user(&f.token, Method::POST, &media_path(&f.service_sid))
+                .header("Content-Type", ct)
+                .header(
+                    "Content-Disposition",
+                    format!("attachment; filename={name}"),
+                )
+                .body(exe()),
+        )
+        .await;
+        assert_error(status, &body, 415, Some(20415));
+        assert!(
+            body["message"].as_str().unwrap().contains("executable"),
+            "{body}"
+        );
+    }
+    // HTML disguised as an image, in a form.
+    let form = chat_media_tests::reqwest::multipart::Form::new().part(
+        "file",
+        chat_media_tests::reqwest::multipart::Part::bytes(
+            b"<html><body><script>alert(1)</script></body></html>".to_vec(),
+        )
+        .file_name("cat.jpg")
+        .mime_str("image/jpeg")
+        .unwrap(),
+    );
+    let (status, body) = send(
+        app.user(&f.token, Method::POST, &media_path(&f.service_sid))
+            .multipart(form),
+    )
+    .await;
+    assert_error(status, &body, 415, Some(20415));
+    assert!(
+        body["message"].as_str().unwrap().contains("text/html"),
+        "{body}"
+    );
+    assert!(objects_of(&app, &f.service_sid).await.is_empty());
+    assert!(media_records_of(&app, &f.service_sid).await.is_empty());
+    assert_eq!(slots(&app, &f.service_sid, "mallory").await, 0);
+}
+
+#[tokio::test]
+async fn allow_list_and_block_list_refusals() {
+    let app = TestApp::spawn().await;
+    let service = sid(&app.create_service().await);
+    let upload = |ct: &'static str, name: &'static str, bytes: Vec<u8>| {
+        app.admin(Method::POST, &media_path(&service))
+            .header("Content-Type", ct)
+            .header(
+                "Content-Disposition",
+                format!("attachment; filename=\"{name}\""),
+            )
+            .body(bytes)
+    };
+    // Default block list: executables and scripts by extension, whatever the type.
+    let (status, body) = send(upload("text/plain", "run.SH", b"echo hi".to_vec())).await;
+    assert_error(status, &body, 415, Some(20415));
+    assert!(body["message"].as_str().unwrap().contains(".sh"), "{body}");
+
+    let (status, body) = send(
+        app.admin(Method::POST, &format!("/v2/Services/{service}"))
+            .form(&[
+                ("Media.AllowedTypes", "image/*"),
+                ("Media.AllowedTypes", "application/pdf"),
+                ("Media.BlockedExtensions", "txt"),
+            ]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = send(upload("video/mp4", "clip.mp4", vec![0; 64])).await;
+    assert_error(status, &body, 415, Some(20415));
+    assert!(
+        body["message"].as_str().unwrap().contains("video/mp4"),
+        "{body}"
+    );
+    let (status, body) = send(upload("image/png", "notes.txt", PNG.to_vec())).await;
+    assert_error(status, &body, 415, Some(20415));
+    // The service's own block list replaced the default one.
+    let (status, body) = send(upload("image/png", "tool.exe.png", PNG.to_vec())).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // The same rules hold for upload sessions, before any URL is handed out.
+    let (status, body) = send(
+        app.admin(Method::POST, &sessions_path(&service))
+            .form(&[("Size", "10000000"), ("ContentType", "video/mp4")]),
+    )
+    .await;
+    assert_error(status, &body, 415, Some(20415));
+    assert_eq!(objects_of(&app, &service).await.len(), 1);
+    assert_eq!(media_records_of(&app, &service).await.len(), 1);
+}
+
+#[tokio::test]
+async fn auth_refusals() {
+    let app = TestApp::spawn().await;
+    let f = app.service_with_member("alice").await;
+    let other = app.service_with_member("bob").await;
+    let (status, body) = send(
+        app.anon(Method::POST, &media_path(&f.service_sid))
+            .header("Content-Type", "image/png")
+            .body(PNG.to_vec()),
+    )
+    .await;
+    assert_error(status, &body, 401, Some(20003));
+    let (status, body) = send(
+        app.user(&other.token, Method::POST, &media_path(&f.service_sid))
+            .header("Content-Type", "image/png")
+            .body(PNG.to_vec()),
+    )
+    .await;
+    assert_error(status, &body, 403, Some(20403));
+    let (status, body) = send(
+        app.user(&other.token, Method::POST, &sessions_path(&f.service_sid))
+            .form(&[("Size", "100"), ("ContentType", "image/png")]),
+    )
+    .await;
+    assert_error(status, &body, 403, Some(20403));
+    let (status, body) = send(
+        app.anon(Method::POST, &sessions_path(&f.service_sid))
+            .form(&[("Size", "100"), ("ContentType", "image/png")]),
+    )
+    .await;
+    assert_error(status, &body, 401, Some(20003));
+
+    // Completing someone else's upload: 403; an unknown one: 404.
+    let (status, session) = send(
+        app.user(&f.token, Method::POST, &sessions_path(&f.service_sid))
+            .form(&[("Size", "100"), ("ContentType", "image/png")]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+    let intruder = app.token(&f.service_sid(), "eve");
+    let complete = format!("{}/{}/Complete", media_path(&f.service_sid), sid(&session));
+    let (status, body) = send(app.user(&intruder, Method::POST, &complete)).await;
+    assert_error(status, &body, 403, Some(20403));
+    let (status, body) = send(app.user(&other.token, Method::POST, &complete)).await;
+    assert_error(status, &body, 403, Some(20403));
+    let unknown = format!(
+        "{}/{}/Complete",
+        media_path(&f.service_sid),
+        MediaSid::generate()
+    );
+    let (status, body) = send(app.admin(Method::POST, &unknown)).await;
+    assert_error(status, &body, 404, Some(20404));
+    assert!(objects_of(&app, &f.service_sid).await.is_empty());
+}
+
+#[tokio::test]
+async fn too_many_unbound_uploads_is_429_and_binding_frees_a_slot() {
+    let settings = Settings {
+        max_unbound_uploads: 2,
+        ..Settings::default()
+    };
+    let app = TestApp::spawn_with(chat_media_tests::aws_options(), settings).await;
+    let f = app.service_with_member("carol").await;
+    let upload = || {
+        app.user(&f.token, Method::POST, &media_path(&f.service_sid))
+            .header("Content-Type", "image/png")
+            .body(PNG.to_vec())
+    };
+    let (status, first) = send(upload()).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    let (status, body) = send(
+        app.user(&f.token, Method::POST, &sessions_path(&f.service_sid))
+            .form(&[("Size", "100"), ("ContentType", "image/png")]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = send(upload()).await;
+    assert_error(status, &body, 429, Some(20429));
+    assert!(
+        body["message"].as_str().unwrap().contains("carol"),
+        "{body}"
+    );
+    let (status, body) = send(
+        app.user(&f.token, Method::POST, &sessions_path(&f.service_sid))
+            .form(&[("Size", "100"), ("ContentType", "image/png")]),
+    )
+    .await;
+    assert_error(status, &body, 429, Some(20429));
+    assert_eq!(slots(&app, &f.service_sid, "carol").await, 2);
+    // Admins are not limited; other identities have their own slots.
+    let (status, _) = send(
+        app.admin(Method::POST, &media_path(&f.service_sid))
+            .header("Content-Type", "image/png")
+            .body(PNG.to_vec()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    // Binding the first upload to a message gives its slot back, in the same
+    // transaction that writes the message.
+    let media = record(&app, &sid(&first)).await.unwrap();
+    let channel = app
+        .state
+        .store
+        .get_channel(
+            &f.service_sid(),
+            &chat_media::sid::ChannelSid::parse(&f.channel_sid).unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let today = chat_media::model::now();
+    let message = chat_media::model::Message {
+        sid: chat_media::sid::MessageSid::generate(),
+        service_sid: f.service_sid(),
+        channel_sid: channel.sid.clone(),
+        index: channel.next_message_index,
+        from: chat_media::Identity::parse("carol").unwrap(),
+        body: Some("Media message".into()),
+        attributes: "{}".into(),
+        media: Some(chat_media::model::MessageMedia {
+            sid: media.sid.clone(),
+            size: media.size,
+            content_type: media.content_type.clone(),
+            filename: media.filename.clone(),
+        }),
+        was_edited: false,
+        date_created: today,
+        date_updated: today,
+    };
+    app.state
+        .store
+        .create_message(&channel, &message, Some(&media), None)
+        .await
+        .unwrap();
+    assert_eq!(slots(&app, &f.service_sid, "carol").await, 1);
+    let bound = record(&app, media.sid.as_ref()).await.unwrap();
+    assert_eq!(bound.message_sid.as_ref(), Some(&message.sid));
+    assert!(!bound.holds_slot);
+    assert_eq!(bound.expires_at, None);
+    let (status, body) = send(upload()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+#[tokio::test]
+async fn single_put_session_completes_and_its_url_cannot_overwrite() {
+    let app = TestApp::spawn().await;
+    let f = app.service_with_member("dave").await;
+    let data: Vec<u8> = [PNG, &vec![7u8; 100_000]].concat();
+    let (status, session) = send(
+        app.user(&f.token, Method::POST, &sessions_path(&f.service_sid))
+            .form(&[
+                ("Size", data.len().to_string().as_str()),
+                ("ContentType", "image/png"),
+                ("Filename", "big.png"),
+            ]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+    assert_eq!(session["status"], "uploading");
+    assert_eq!(session["author"], "dave");
+    assert_eq!(session["size"], data.len());
+    assert_eq!(session["sha256"], Value::Null);
+    let upload = &session["upload"];
+    assert_eq!(upload["type"], "single", "{session}");
+    assert_eq!(upload["part_count"], 1);
+    let part = &upload["parts"][0];
+    assert_eq!(part["method"], "PUT");
+    assert_eq!(part["size"], data.len());
+    assert_eq!(part["headers"]["if-none-match"], "*", "{part}");
+    eprintln!("PART {part}");
+
+    // Completing before uploading: 409, and nothing changes.
+    let complete = upload["complete_url"].as_str().unwrap().to_owned();
+    assert_eq!(complete, session["links"]["complete"]);
+    let (status, body) = send(app.user(
+        &f.token,
+        Method::POST,
+        complete.trim_start_matches(&app.base),
+    ))
+    .await;
+    assert_error(status, &body, 409, None);
+
+    // The length is part of the signature: a longer body (with its true
+    // Content-Length) is refused by S3.
+    let longer = app
+        .http
+        .put(part["url"].as_str().unwrap())
+        .header("if-none-match", "*")
+        .body([data.clone(), vec![0; 10]].concat())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        longer.status().as_u16(),
+        403,
+        "a longer body must be refused"
+    );
+    let key = record(&app, &sid(&session)).await.unwrap().object_key;
+    assert_eq!(app.state.blob.size(&key).await.unwrap(), None);
+    let (status, _) = put_part(&app, part, data.clone()).await;
+    assert!(status.is_success(), "{status}");
+    let (status, body) = send(app.user(
+        &f.token,
+        Method::POST,
+        complete.trim_start_matches(&app.base),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "ready");
+    assert_eq!(body["sha256"], sha256_hex(&data));
+    assert_eq!(body["filename"], "big.png");
+    // Media is immutable: the URL cannot replace the checked bytes.
+    let (status, _) = put_part(&app, part, data.iter().rev().copied().collect()).await;
+    assert_eq!(
+        status.as_u16(),
+        412,
+        "If-None-Match: * must refuse an overwrite"
+    );
+    let stored = record(&app, &sid(&session)).await.unwrap();
+    assert_eq!(object(&app, &stored.object_key).await.unwrap(), data);
+    assert_eq!(stored.upload, None);
+    // Completing again answers the same.
+    let (status, again) = send(app.user(
+        &f.token,
+        Method::POST,
+        complete.trim_start_matches(&app.base),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(again["sha256"], body["sha256"]);
+}
+
+#[tokio::test]
+async fn upload_session_of_150_mib_completes_through_multipart() {
+    const SIZE: u64 = 157_286_400;
+    let app = TestApp::spawn().await;
+    let service = sid(&app.create_service().await);
+    let (status, session) = send(app.admin(Method::POST, &sessions_path(&service)).form(&[
+        ("Size", SIZE.to_string().as_str()),
+        ("ContentType", "video/mp4"),
+        ("Filename", "talk.mp4"),
+    ]))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+    let upload = &session["upload"];
+    assert_eq!(upload["type"], "multipart");
+    let part_size = upload["part_size"].as_u64().unwrap();
+    assert!((8 << 20..=16 << 20).contains(&part_size), "{upload}");
+    let parts = upload["parts"].as_array().unwrap();
+    assert_eq!(parts.len() as u64, SIZE.div_ceil(part_size));
+
+    // Parts are generated one at a time; the whole file is never in memory.
+    let mut hasher = Sha256::new();
+    let mut etags = Vec::new();
+    for part in parts {
+        let n = part["part_number"].as_u64().unwrap();
+        let len = part["size"].as_u64().unwrap() as usize;
+        let mut body: Vec<u8> = (0..len)
+            .map(|i| ((i as u64 * 31 + n * 17) % 253) as u8)
+            .collect();
+        if n == 1 {
+            let ftyp = b"\0\0\0\x18ftypmp42\0\0\0\0mp42isom";
+            body[..ftyp.len()].copy_from_slice(ftyp);
+        }
+        hasher.update(&body);
+        let (status, etag) = put_part(&app, part, body).await;
+        assert!(status.is_success(), "part {n}: {status}");
+        etags.push(etag.expect("S3 returns an ETag per part"));
+    }
+    let expected = hex::encode(hasher.finalize());
+    let complete = format!("{}/{}/Complete", media_path(&service), sid(&session));
+    // Wrong number of ETags: the caller's 400, and the upload stays open.
+    let (status, body) = send(
+        app.admin(Method::POST, &complete)
+            .form(&[("PartETag", etags[0].as_str())]),
+    )
+    .await;
+    assert_error(status, &body, 400, Some(20001));
+    let form: Vec<(&str, &str)> = etags.iter().map(|e| ("PartETag", e.as_str())).collect();
+    let (status, body) = send(app.admin(Method::POST, &complete).form(&form)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "ready");
+    assert_eq!(body["size"], SIZE);
+    assert_eq!(body["sha256"], expected);
+    let stored = record(&app, &sid(&session)).await.unwrap();
+    assert_eq!(
+        app.state.blob.size(&stored.object_key).await.unwrap(),
+        Some(SIZE)
+    );
+}
+
+#[tokio::test]
+async fn declared_sizes_above_150_mib_are_refused() {
+    let app = TestApp::spawn().await;
+    let service = sid(&app.create_service().await);
+    let (status, body) = send(
+        app.admin(Method::POST, &sessions_path(&service))
+            .form(&[("Size", "157286401"), ("ContentType", "video/mp4")]),
+    )
+    .await;
+    assert_error(status, &body, 413, Some(20413));
+    assert!(
+        body["message"].as_str().unwrap().contains("157286400"),
+        "{body}"
+    );
+    // A service limit below 150 MiB applies too.
+    send(
+        app.admin(Method::POST, &format!("/v2/Services/{service}"))
+            .form(&[("Media.SizeLimitMb", "1")]),
+    )
+    .await;
+    let (status, body) = send(
+        app.admin(Method::POST, &sessions_path(&service))
+            .form(&[("Size", "1048577"), ("ContentType", "image/png")]),
+    )
+    .await;
+    assert_error(status, &body, 413, Some(20413));
+    for bad in ["0", "-1", "ten"] {
+        let (status, body) = send(
+            app.admin(Method::POST, &sessions_path(&service))
+                .form(&[("Size", bad), ("ContentType", "image/png")]),
+        )
+        .await;
+        assert_error(status, &body, 400, Some(20001));
+    }
+    let (status, body) = send(
+        app.admin(Method::POST, &sessions_path(&service))
+            .form(&[("Size", "10"), ("ContentType", "png")]),
+    )
+    .await;
+    assert_error(status, &body, 400, Some(20001));
+    assert!(
+        body["message"].as_str().unwrap().contains("ContentType"),
+        "{body}"
+    );
+    assert!(media_records_of(&app, &service).await.is_empty());
+}
+
+#[tokio::test]
+async fn more_bytes_than_declared_are_caught_at_complete_and_deleted() {
+    let app = TestApp::spawn().await;
+    let f = app.service_with_member("erin").await;
+    let (status, session) = send(
+        app.user(&f.token, Method::POST, &sessions_path(&f.service_sid))
+            .form(&[("Size", "1000"), ("ContentType", "image/png")]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+    let stored = record(&app, &sid(&session)).await.unwrap();
+    // The presigned URL signs the length, so the 2000 bytes reach the key another
+    // way (any writer with bucket access); complete must still catch it.
+    let mut body = PNG.to_vec();
+    body.resize(2000, 0);
+    app.state
+        .blob
+        .put(
+            &stored.object_key,
+            chat_media::blob::ByteStream::from(body),
+            "image/png",
+        )
+        .await
+        .unwrap();
+    let complete = format!("{}/{}/Complete", media_path(&f.service_sid), sid(&session));
+    let (status, body) = send(app.user(&f.token, Method::POST, &complete)).await;
+    assert_error(status, &body, 413, Some(20413));
+    assert!(body["message"].as_str().unwrap().contains("1000"), "{body}");
+    assert_eq!(
+        object(&app, &stored.object_key).await,
+        None,
+        "object deleted"
+    );
+    let rejected = record(&app, &sid(&session)).await.unwrap();
+    assert_eq!(rejected.status, MediaStatus::Rejected);
+    assert!(rejected.status_reason.unwrap().contains("declared"));
+    assert!(!rejected.holds_slot);
+    assert_eq!(slots(&app, &f.service_sid, "erin").await, 0);
+    // Asking again gives the same answer.
+    let (status, again) = send(app.user(&f.token, Method::POST, &complete)).await;
+    assert_error(status, &again, 413, Some(20413));
+}
+
+#[tokio::test]
+async fn the_s3_event_finalizes_an_upload_nobody_completed() {
+    let app = TestApp::spawn().await;
+    let f = app.service_with_member("frank").await;
+    let new_session = |size: usize, ct: &'static str| {
+        app.user(&f.token, Method::POST, &sessions_path(&f.service_sid))
+            .form(&[("Size", size.to_string()), ("ContentType", ct.to_owned())])
+    };
+    let s3_event = |key: &str| {
+        json!({"Records": [{
+            "eventVersion": "2.1",
+            "eventSource": "aws:s3",
+            "awsRegion": "us-east-1",
+            "eventTime": "2025-01-01T00:00:00.000Z",
+            "eventName": "ObjectCreated:Put",
+            "userIdentity": {"principalId": "AWS:EXAMPLE"},
+            "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+            "responseElements": {"x-amz-request-id": "1", "x-amz-id-2": "2"},
+            "s3": {
+                "s3SchemaVersion": "1.0",
+                "configurationId": "media-created",
+                "bucket": {"name": app.state.blob.bucket(), "arn": "arn:aws:s3:::b"},
+                "object": {"key": key, "size": 1, "eTag": "x", "sequencer": "1"}
+            }
+        }]})
+    };
+
+    // A good upload: finalized by the event alone.
+    let (_, good) = send(new_session(PNG.len(), "image/png")).await;
+    put_part(&app, &good["upload"]["parts"][0], PNG.to_vec()).await;
+    let key = record(&app, &sid(&good)).await.unwrap().object_key;
+    let report = media_events::handle(&app.state, s3_event(&key), now())
+        .await
+        .unwrap();
+    assert_eq!(report["finalized"], json!([key]), "{report}");
+    let ready = record(&app, &sid(&good)).await.unwrap();
+    assert_eq!(ready.status, MediaStatus::Ready);
+    assert_eq!(ready.sha256.as_deref(), Some(sha256_hex(PNG).as_str()));
+    // The client's late complete call sees the same result.
+    let complete = format!("{}/{}/Complete", media_path(&f.service_sid), sid(&good));
+    let (status, body) = send(app.user(&f.token, Method::POST, &complete)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "ready");
+
+    // A disguised executable: refused by the event, object deleted.
+    let bad_bytes = exe();
+    let (_, bad) = send(new_session(bad_bytes.len(), "image/gif")).await;
+    put_part(&app, &bad["upload"]["parts"][0], bad_bytes).await;
+    let bad_key = record(&app, &sid(&bad)).await.unwrap().object_key;
+    let report = media_events::handle(&app.state, s3_event(&bad_key), now())
+        .await
+        .unwrap();
+    assert_eq!(report["refused"], json!([bad_key]), "{report}");
+    assert_eq!(object(&app, &bad_key).await, None);
+    let (status, body) = send(app.user(
+        &f.token,
+        Method::POST,
+        &format!("{}/{}/Complete", media_path(&f.service_sid), sid(&bad)),
+    ))
+    .await;
+    assert_error(status, &body, 415, Some(20415));
+
+    // An object under a media key with no record is an orphan: deleted.
+    let orphan = Media::object_key_for(&f.service_sid(), &MediaSid::generate());
+    app.state
+        .blob
+        .put(
+            &orphan,
+            chat_media::blob::ByteStream::from(PNG.to_vec()),
+            "image/png",
+        )
+        .await
+        .unwrap();
+    let report = media_events::handle(&app.state, s3_event(&orphan), now())
+        .await
+        .unwrap();
+    assert_eq!(report["orphans_deleted"], json!([orphan]), "{report}");
+    assert_eq!(object(&app, &orphan).await, None);
+    // Keys that are not media objects are left alone.
+    let report = media_events::handle(&app.state, s3_event("elsewhere/file.txt"), now())
+        .await
+        .unwrap();
+    assert_eq!(report["ignored"], json!(["elsewhere/file.txt"]));
+    assert_eq!(
+        slots(&app, &f.service_sid, "frank").await,
+        1,
+        "only the good one"
+    );
+}
+
+#[tokio::test]
+async fn expired_unbound_media_and_abandoned_sessions_are_swept() {
+    // Short lifetimes so this test's media expire at once; every other test's
+    // media live for hours, so this sweep cannot touch them.
+    let settings = Settings {
+        unbound_media_ttl: std::time::Duration::from_secs(1),
+        upload_session_ttl: std::time::Duration::from_secs(120),
+        upload_url_ttl: std::time::Duration::from_secs(60),
+        single_put_max_bytes: 5 << 20,
+        upload_part_size: 5 << 20,
+        ..Settings::default()
+    };
+    let app = TestApp::spawn_with(chat_media_tests::aws_options(), settings).await;
+    let f = app.service_with_member("gina").await;
+    let (status, ready) = send(
+        app.user(&f.token, Method::POST, &media_path(&f.service_sid))
+            .header("Content-Type", "image/png")
+            .body(PNG.to_vec()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{ready}");
+    let (status, abandoned) = send(
+        app.user(&f.token, Method::POST, &sessions_path(&f.service_sid))
+            .form(&[("Size", "12000000"), ("ContentType", "video/mp4")]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{abandoned}");
+    assert_eq!(abandoned["upload"]["type"], "multipart");
+    let first_part = abandoned["upload"]["parts"][0].clone();
+    let (status, _) = put_part(&app, &first_part, vec![1; 5 << 20]).await;
+    assert!(status.is_success());
+    assert_eq!(slots(&app, &f.service_sid, "gina").await, 2);
+    let ready_key = record(&app, &sid(&ready)).await.unwrap().object_key;
+
+    // Nothing has expired yet at the real "now".
+    let report = media_events::sweep(&app.state, now() - 5).await.unwrap();
+    assert_eq!(
+        media_records_of(&app, &f.service_sid).await.len(),
+        2,
+        "{report:?}"
+    );
+
+    let report = media_events::sweep(&app.state, now() + 200).await.unwrap();
+    assert!(report.expired_media >= 2, "{report:?}");
+    assert!(report.uploads_aborted >= 1, "{report:?}");
+    assert!(media_records_of(&app, &f.service_sid).await.is_empty());
+    assert!(objects_of(&app, &f.service_sid).await.is_empty());
+    assert_eq!(object(&app, &ready_key).await, None);
+    assert_eq!(slots(&app, &f.service_sid, "gina").await, 0);
+    // The aborted multipart upload takes no more parts.
+    let (status, _) = put_part(&app, &first_part, vec![1; 16]).await;
+    assert!(status.is_client_error(), "{status}");
+}
