@@ -11,6 +11,7 @@ pub mod http;
 pub mod identity;
 pub mod model;
 pub mod permission;
+pub mod scan;
 pub mod sid;
 pub mod store;
 pub mod telemetry;
