@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixStream};
+use tokio::sync::mpsc;
 use tokio::time::timeout;
 
 use crate::blob::{Blob, BlobError};
@@ -362,42 +363,63 @@ impl Scanner {
         }
     }
 
+    /// Sends `content` as INSTREAM chunks. Two buffers take turns so reading the
+    /// next chunk (from S3, say) overlaps with writing the last one to clamd.
     async fn send_stream<R: AsyncRead + Unpin>(
         &self,
         socket: &mut Box<dyn Socket>,
         content: &mut R,
     ) -> Result<(), ScanError> {
         self.write(socket, b"zINSTREAM\0").await?;
-        // One buffer: 4 bytes of length prefix, then the chunk, sent with one write.
         let chunk = self.config.chunk_size;
-        let mut buf = vec![0u8; 4 + chunk];
-        loop {
-            let mut filled = 0;
-            while filled < chunk {
-                let read = timeout(
-                    self.config.read_timeout,
-                    content.read(&mut buf[4 + filled..]),
-                )
+        let (full_tx, mut full) = mpsc::channel::<(Vec<u8>, usize)>(2);
+        let (empty_tx, mut empty) = mpsc::channel::<Vec<u8>>(2);
+        for _ in 0..2 {
+            // Each buffer: 4 bytes of length prefix, then the chunk, sent with one write.
+            let _ = empty_tx.try_send(vec![0u8; 4 + chunk]);
+        }
+        let reading = async move {
+            while let Some(mut buf) = empty.recv().await {
+                let filled = self.fill(content, &mut buf[4..]).await?;
+                if filled == 0 || full_tx.send((buf, filled)).await.is_err() || filled < chunk {
+                    break;
+                }
+            }
+            Ok::<_, ScanError>(())
+            // Dropping `full_tx` here tells the writer the stream is complete.
+        };
+        let writing = async move {
+            while let Some((mut buf, filled)) = full.recv().await {
+                buf[..4].copy_from_slice(&(filled as u32).to_be_bytes());
+                self.write(socket, &buf[..4 + filled]).await?;
+                let _ = empty_tx.send(buf).await;
+            }
+            self.write(socket, &0u32.to_be_bytes()).await
+        };
+        // The first error wins and abandons the other side.
+        tokio::try_join!(reading, writing).map(|_| ())
+    }
+
+    /// Reads until `buf` is full or the content ends; the byte count read.
+    async fn fill<R: AsyncRead + Unpin>(
+        &self,
+        content: &mut R,
+        buf: &mut [u8],
+    ) -> Result<usize, ScanError> {
+        let mut filled = 0;
+        while filled < buf.len() {
+            let read = timeout(self.config.read_timeout, content.read(&mut buf[filled..]))
                 .await
                 .map_err(|_| {
                     ScanError::Source(format!("no data for {:?}", self.config.read_timeout))
                 })?
                 .map_err(|e| ScanError::Source(e.to_string()))?;
-                if read == 0 {
-                    break;
-                }
-                filled += read;
-            }
-            if filled == 0 {
+            if read == 0 {
                 break;
             }
-            buf[..4].copy_from_slice(&(filled as u32).to_be_bytes());
-            self.write(socket, &buf[..4 + filled]).await?;
-            if filled < chunk {
-                break;
-            }
+            filled += read;
         }
-        self.write(socket, &0u32.to_be_bytes()).await
+        Ok(filled)
     }
 
     /// Scans `bytes` already in memory (a small direct upload).
