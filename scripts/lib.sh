@@ -90,17 +90,10 @@ ensure_clamd() {
 # clamd reports it as ChatMedia.Test.EICAR.UNOFFICIAL. ClamAV itself ships none.
 EICAR_HEX="58354f2150254041505b345c505a58353428505e2937434329377d2445494341522d5354414e444152442d414e544956495255532d544553542d46494c452124482b482a"
 
-# PING -> PONG on 127.0.0.1:PORT; succeeds when clamd answers.
+# PING -> PONG on 127.0.0.1:PORT; succeeds when clamd answers (bash /dev/tcp, no tools).
 clamd_ping() {
-  python3 -c '
-import socket, sys
-try:
-    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1)
-    s.sendall(b"zPING\0")
-    sys.exit(0 if s.recv(16) == b"PONG\0" else 1)
-except OSError:
-    sys.exit(1)
-' "$1"
+  ( exec 3<>"/dev/tcp/127.0.0.1/$1" && printf 'zPING\0' >&3 \
+      && IFS= read -r -d '' -t 2 reply <&3 && [ "$reply" = PONG ] ) 2>/dev/null
 }
 
 # Starts clamd on 127.0.0.1:PORT with config, signatures, pid file and temp files
@@ -132,7 +125,7 @@ start_clamd() {
   "$CLAMD_BIN" --config-file="$dir/clamd.conf" >"$dir/clamd.out" 2>&1 &
   pid=$!
   PIDS+=("$pid")
-  for i in $(seq 1 300); do
+  for i in $(seq 1 1500); do
     if clamd_ping "$port"; then
       local ms=$(( ($(date +%s%N) - started) / 1000000 ))
       local rss; rss=$(awk '/VmRSS/ {print int($2/1024)}' "/proc/$pid/status" 2>/dev/null || echo "?")
@@ -140,7 +133,7 @@ start_clamd() {
       return 0
     fi
     kill -0 "$pid" 2>/dev/null || break
-    sleep 0.05
+    sleep 0.02
   done
   log "clamd did not start; its output and log:"
   cat "$dir/clamd.out" "$logfile" >&2 2>/dev/null || true
