@@ -69,6 +69,83 @@ start_dynamodb() {
   log "DynamoDB (ministack $MINISTACK_VERSION) on 127.0.0.1:$port, pid ${PIDS[-1]}"
 }
 
+# clamd from Debian's clamav-daemon. The package's own services stay stopped
+# (policy-rc.d) and no official signatures are downloaded: tests bring their own.
+CLAMD_BIN=""
+ensure_clamd() {
+  CLAMD_BIN="$(command -v clamd || true)"
+  [ -z "$CLAMD_BIN" ] && [ -x /usr/sbin/clamd ] && CLAMD_BIN=/usr/sbin/clamd
+  [ -n "$CLAMD_BIN" ] && return 0
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  local policy=/usr/sbin/policy-rc.d added_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null \
+      && $sudo chmod +x "$policy" && added_policy=1
+  fi
+  log "installing clamav-daemon (Debian)"
+  local rc=0
+  { $sudo apt-get update -qq \
+      && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq clamav-daemon >/dev/null; } || rc=$?
+  [ "$added_policy" -eq 1 ] && $sudo rm -f "$policy"
+  [ "$rc" -eq 0 ] || { log "installing clamav-daemon failed"; return "$rc"; }
+  CLAMD_BIN="$(command -v clamd || echo /usr/sbin/clamd)"
+}
+
+# Our only signature: the EICAR test string (hex below) as an .ndb body signature;
+# clamd reports it as ChatMedia.Test.EICAR.UNOFFICIAL. ClamAV itself ships none.
+EICAR_HEX="58354f2150254041505b345c505a58353428505e2937434329377d2445494341522d5354414e444152442d414e544956495255532d544553542d46494c452124482b482a"
+
+# PING -> PONG on 127.0.0.1:PORT; succeeds when clamd answers (bash /dev/tcp, no tools).
+clamd_ping() {
+  ( exec 3<>"/dev/tcp/127.0.0.1/$1" && printf 'zPING\0' >&3 \
+      && IFS= read -r -d '' -t 2 reply <&3 && [ "$reply" = PONG ] ) 2>/dev/null
+}
+
+# Starts clamd on 127.0.0.1:PORT with config, signatures, pid file and temp files
+# in DIR, logging to LOG. MAX (default 200M) is StreamMaxLength and MaxFileSize:
+# keep it above the largest upload (150 MB), or large files pass unscanned.
+# AlertExceedsMax turns anything beyond the limits into a detection, never "OK".
+# Runs as the current user (no User directive), root included.
+start_clamd() {
+  local port="$1" dir="$2" logfile="$3" max="${4:-200M}"
+  [ -n "$CLAMD_BIN" ] || ensure_clamd
+  mkdir -p "$dir/tmp"
+  echo "ChatMedia.Test.EICAR:0:*:$EICAR_HEX" >"$dir/chat-media-test.ndb"
+  printf '%s\n' \
+    "TCPAddr 127.0.0.1" \
+    "TCPSocket $port" \
+    "Foreground yes" \
+    "DatabaseDirectory $dir" \
+    "TemporaryDirectory $dir/tmp" \
+    "PidFile $dir/clamd.pid" \
+    "LogFile $logfile" \
+    "LogTime yes" \
+    "StreamMaxLength $max" \
+    "MaxFileSize $max" \
+    "MaxScanSize 400M" \
+    "AlertExceedsMax yes" \
+    "ConcurrentDatabaseReload no" >"$dir/clamd.conf"
+  local started pid i
+  started=$(date +%s%N)
+  "$CLAMD_BIN" --config-file="$dir/clamd.conf" >"$dir/clamd.out" 2>&1 &
+  pid=$!
+  PIDS+=("$pid")
+  for i in $(seq 1 1500); do
+    if clamd_ping "$port"; then
+      local ms=$(( ($(date +%s%N) - started) / 1000000 ))
+      local rss; rss=$(awk '/VmRSS/ {print int($2/1024)}' "/proc/$pid/status" 2>/dev/null || echo "?")
+      log "clamd ($("$CLAMD_BIN" --version)) on 127.0.0.1:$port, pid $pid, ready in ${ms} ms, RSS ${rss} MB"
+      return 0
+    fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.02
+  done
+  log "clamd did not start; its output and log:"
+  cat "$dir/clamd.out" "$logfile" >&2 2>/dev/null || true
+  return 1
+}
+
 stop_all() {
   local pid
   for pid in "${PIDS[@]}"; do

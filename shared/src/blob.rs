@@ -24,7 +24,7 @@ pub enum BlobError {
 }
 
 impl BlobError {
-    fn from_sdk<E, R>(err: SdkError<E, R>) -> Self
+    pub(crate) fn from_sdk<E, R>(err: SdkError<E, R>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,

@@ -10,6 +10,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 use crate::auth::Credentials;
 use crate::blob::Blob;
+use crate::scan::Scanner;
 use crate::sid::{AccountSid, ApiKeySid};
 use crate::store::Store;
 
@@ -73,6 +74,8 @@ pub struct AppState {
     pub blob: Blob,
     pub credentials: Arc<Credentials>,
     pub settings: Arc<Settings>,
+    /// clamd, when configured; then no media becomes ready without a clean scan.
+    pub scanner: Option<Scanner>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -242,21 +245,38 @@ impl AppState {
             blob: Blob::new(aws_sdk_s3::Client::from_conf(s3.build()), bucket),
             credentials: Arc::new(credentials),
             settings: Arc::new(settings),
+            scanner: None,
         }
     }
 
-    /// The state a Lambda cold start builds: `TABLE_NAME`, `BUCKET_NAME` and the above.
+    /// Makes scanning mandatory with this clamd.
+    pub fn with_scanner(mut self, scanner: Scanner) -> Self {
+        self.scanner = Some(scanner);
+        self
+    }
+
+    /// The state a Lambda cold start builds: `TABLE_NAME`, `BUCKET_NAME`, the above,
+    /// and the scanner (`CLAMD_ADDRESS`, see [`Scanner::from_env`]; `SCAN_REQUIRED=true`
+    /// refuses to start without one).
     pub async fn from_env() -> Result<Self, ConfigError> {
         let aws = AwsOptions::from_env();
         let sdk = aws.sdk_config().await;
-        Ok(Self::new(
+        let scanner = Scanner::from_env()?;
+        if scanner.is_none() && var("SCAN_REQUIRED").is_some_and(|v| v == "true") {
+            return Err(ConfigError(
+                "SCAN_REQUIRED is true but CLAMD_ADDRESS is not set".into(),
+            ));
+        }
+        let mut state = Self::new(
             &sdk,
             &aws,
             &required("TABLE_NAME")?,
             &required("BUCKET_NAME")?,
             Credentials::from_env()?,
             Settings::from_env()?,
-        ))
+        );
+        state.scanner = scanner;
+        Ok(state)
     }
 
     pub fn view(&self) -> crate::model::ViewCtx<'_> {

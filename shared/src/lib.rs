@@ -15,6 +15,7 @@ pub mod model;
 pub mod params;
 pub mod permission;
 pub mod policy;
+pub mod scan;
 pub mod sid;
 pub mod store;
 pub mod telemetry;

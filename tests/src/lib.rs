@@ -13,6 +13,8 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
+pub mod clamd;
+
 pub use reqwest;
 pub use serde_json::json;
 
