@@ -19,6 +19,14 @@ pub async fn service(state: &AppState, who: &Principal, sid: &ServiceSid) -> Api
         .ok_or_else(|| ApiError::not_found(format!("Service {sid} not found")))
 }
 
+/// The service of an admin-only request: the caller is an admin, the path SID parses,
+/// the service exists.
+pub async fn admin_service(state: &AppState, who: &Principal, raw: &str) -> ApiResult<Service> {
+    who.require_admin()?;
+    let sid = crate::http::parse_sid("ServiceSid", raw)?;
+    service(state, who, &sid).await
+}
+
 /// A channel by SID or by unique name, as Twilio accepts both in the path.
 pub async fn channel(
     state: &AppState,

@@ -204,6 +204,27 @@ pub fn page_response(
     }))
 }
 
+impl AppState {
+    /// A Twilio list page of `page`'s records under `key`, each rendered by `view`.
+    pub fn page_json<T>(
+        &self,
+        path: &str,
+        key: &str,
+        req: &PageRequest,
+        page: Page<T>,
+        view: impl Fn(&T, crate::model::ViewCtx<'_>) -> Value,
+    ) -> Json<Value> {
+        let ctx = self.view();
+        page_response(
+            &self.settings.base_url,
+            path,
+            key,
+            req,
+            page.map(|r| view(&r, ctx)),
+        )
+    }
+}
+
 /// 201 with a JSON body.
 pub fn created(body: Value) -> Response {
     (StatusCode::CREATED, Json(body)).into_response()

@@ -4,7 +4,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chat_media::access;
 use chat_media::error::{code, ApiResult};
-use chat_media::http::{created, page_response, parse_sid, Paging, TwilioForm};
+use chat_media::http::{created, parse_sid, Paging, TwilioForm};
 use chat_media::model::{self, Channel, ChannelType};
 use chat_media::sid::{ChannelSid, ServiceSid};
 use chat_media::store::CreateChannelError;
@@ -94,19 +94,10 @@ pub async fn list(
     Path(service): Path<String>,
     Paging(req): Paging,
 ) -> ApiResult<Json<Value>> {
-    who.require_admin()?;
-    let service_sid: ServiceSid = parse_sid("ServiceSid", &service)?;
-    access::service(&state, &who, &service_sid).await?;
-    let page = state.store.list_channels(&service_sid, &req).await?;
-    let view = state.view();
-    let path = format!("/v2/Services/{service_sid}/Channels");
-    Ok(page_response(
-        &state.settings.base_url,
-        &path,
-        "channels",
-        &req,
-        page.map(|c| c.to_json(view)),
-    ))
+    let service = access::admin_service(&state, &who, &service).await?;
+    let page = state.store.list_channels(&service.sid, &req).await?;
+    let path = format!("/v2/Services/{}/Channels", service.sid);
+    Ok(state.page_json(&path, "channels", &req, page, |r, ctx| r.to_json(ctx)))
 }
 
 /// GET a channel: admins, and users who are members of it.

@@ -4,7 +4,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chat_media::access;
 use chat_media::error::{code, ApiResult};
-use chat_media::http::{created, page_response, parse_sid, Paging, TwilioForm};
+use chat_media::http::{created, parse_sid, Paging, TwilioForm};
 use chat_media::model::{self, Member};
 use chat_media::permission::RoleType;
 use chat_media::sid::{MemberSid, RoleSid, ServiceSid};
@@ -80,18 +80,11 @@ pub async fn list(
     let channel = access::channel(&state, &service_sid, &channel).await?;
     access::caller_membership(&state, &who, &channel).await?;
     let page = state.store.list_members(&channel.sid, &req).await?;
-    let view = state.view();
     let path = format!(
         "/v2/Services/{service_sid}/Channels/{}/Members",
         channel.sid
     );
-    Ok(page_response(
-        &state.settings.base_url,
-        &path,
-        "members",
-        &req,
-        page.map(|m| m.to_json(view)),
-    ))
+    Ok(state.page_json(&path, "members", &req, page, |r, ctx| r.to_json(ctx)))
 }
 
 /// GET a member: admins, and users fetching their own membership.

@@ -2,7 +2,7 @@ use axum::extract::{Path, Query, State};
 use axum::Json;
 use chat_media::access;
 use chat_media::error::ApiResult;
-use chat_media::http::{page_response, parse_sid, Paging};
+use chat_media::http::{parse_sid, Paging};
 use chat_media::sid::{MessageSid, ServiceSid};
 use chat_media::{ApiError, AppState, Principal};
 use serde::Deserialize;
@@ -40,18 +40,11 @@ pub async fn list(
         .store
         .list_messages(&channel.sid, &req, forward)
         .await?;
-    let view = state.view();
     let path = format!(
         "/v2/Services/{service_sid}/Channels/{}/Messages",
         channel.sid
     );
-    Ok(page_response(
-        &state.settings.base_url,
-        &path,
-        "messages",
-        &req,
-        page.map(|m| m.to_json(view)),
-    ))
+    Ok(state.page_json(&path, "messages", &req, page, |r, ctx| r.to_json(ctx)))
 }
 
 pub async fn fetch(

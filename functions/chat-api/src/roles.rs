@@ -4,7 +4,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chat_media::access;
 use chat_media::error::{code, ApiResult};
-use chat_media::http::{created, page_response, parse_sid, Paging, TwilioForm};
+use chat_media::http::{created, parse_sid, Paging, TwilioForm};
 use chat_media::model::{self, Role, Service};
 use chat_media::permission::{PermissionSet, RoleType};
 use chat_media::sid::{RoleSid, ServiceSid};
@@ -74,19 +74,10 @@ pub async fn list(
     Path(service): Path<String>,
     Paging(req): Paging,
 ) -> ApiResult<Json<Value>> {
-    who.require_admin()?;
-    let service_sid: ServiceSid = parse_sid("ServiceSid", &service)?;
-    access::service(&state, &who, &service_sid).await?;
-    let page = state.store.list_roles(&service_sid, &req).await?;
-    let view = state.view();
-    let path = format!("/v2/Services/{service_sid}/Roles");
-    Ok(page_response(
-        &state.settings.base_url,
-        &path,
-        "roles",
-        &req,
-        page.map(|r| r.to_json(view)),
-    ))
+    let service = access::admin_service(&state, &who, &service).await?;
+    let page = state.store.list_roles(&service.sid, &req).await?;
+    let path = format!("/v2/Services/{}/Roles", service.sid);
+    Ok(state.page_json(&path, "roles", &req, page, |r, ctx| r.to_json(ctx)))
 }
 
 pub async fn fetch(

@@ -4,7 +4,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chat_media::access;
 use chat_media::error::ApiResult;
-use chat_media::http::{created, page_response, parse_sid, Paging, TwilioForm};
+use chat_media::http::{created, parse_sid, Paging, TwilioForm};
 use chat_media::model::{self, MediaSettings, Role, Service, MAX_MEDIA_SIZE_MB};
 use chat_media::permission::{DefaultRoles, PermissionSet, RoleType};
 use chat_media::sid::{RoleSid, ServiceSid};
@@ -98,14 +98,11 @@ pub async fn list(
 ) -> ApiResult<Json<serde_json::Value>> {
     who.require_admin()?;
     let page = state.store.list_services(&req).await?;
-    let view = state.view();
-    Ok(page_response(
-        &state.settings.base_url,
-        "/v2/Services",
-        "services",
-        &req,
-        page.map(|s| s.to_json(view)),
-    ))
+    Ok(
+        state.page_json("/v2/Services", "services", &req, page, |r, ctx| {
+            r.to_json(ctx)
+        }),
+    )
 }
 
 pub async fn fetch(
@@ -113,9 +110,7 @@ pub async fn fetch(
     who: Principal,
     Path(service): Path<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    who.require_admin()?;
-    let sid = parse_sid("ServiceSid", &service)?;
-    let service = access::service(&state, &who, &sid).await?;
+    let service = access::admin_service(&state, &who, &service).await?;
     Ok(Json(service.to_json(state.view())))
 }
 
@@ -216,9 +211,8 @@ pub async fn update(
     Path(service): Path<String>,
     form: TwilioForm,
 ) -> ApiResult<Json<serde_json::Value>> {
-    who.require_admin()?;
-    let sid = parse_sid("ServiceSid", &service)?;
-    let mut service = access::service(&state, &who, &sid).await?;
+    let mut service = access::admin_service(&state, &who, &service).await?;
+    let sid = service.sid.clone();
     if let Some(name) = form.get("FriendlyName") {
         service.friendly_name = text_param("FriendlyName", name, 256)?;
     }
@@ -288,9 +282,7 @@ pub async fn delete(
     who: Principal,
     Path(service): Path<String>,
 ) -> ApiResult<Response> {
-    who.require_admin()?;
-    let sid = parse_sid("ServiceSid", &service)?;
-    access::service(&state, &who, &sid).await?;
+    let sid = access::admin_service(&state, &who, &service).await?.sid;
     let pending = state.store.delete_service(&sid).await?;
     chat_media::cleanup::delete_objects(&state, &pending).await;
     tracing::info!(service = %sid, objects = pending.len(), "service deleted");

@@ -3,7 +3,7 @@ use axum::response::Response;
 use axum::Json;
 use chat_media::access;
 use chat_media::error::{code, ApiResult};
-use chat_media::http::{created, page_response, parse_sid, Paging, TwilioForm};
+use chat_media::http::{created, parse_sid, Paging, TwilioForm};
 use chat_media::model::{self, User};
 use chat_media::permission::RoleType;
 use chat_media::sid::{RoleSid, ServiceSid, UserSid};
@@ -70,19 +70,10 @@ pub async fn list(
     Path(service): Path<String>,
     Paging(req): Paging,
 ) -> ApiResult<Json<Value>> {
-    who.require_admin()?;
-    let service_sid: ServiceSid = parse_sid("ServiceSid", &service)?;
-    access::service(&state, &who, &service_sid).await?;
-    let page = state.store.list_users(&service_sid, &req).await?;
-    let view = state.view();
-    let path = format!("/v2/Services/{service_sid}/Users");
-    Ok(page_response(
-        &state.settings.base_url,
-        &path,
-        "users",
-        &req,
-        page.map(|u| u.to_json(view)),
-    ))
+    let service = access::admin_service(&state, &who, &service).await?;
+    let page = state.store.list_users(&service.sid, &req).await?;
+    let path = format!("/v2/Services/{}/Users", service.sid);
+    Ok(state.page_json(&path, "users", &req, page, |r, ctx| r.to_json(ctx)))
 }
 
 /// GET a user by SID or identity: admins, and users fetching themselves.
