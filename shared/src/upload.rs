@@ -143,8 +143,8 @@ fn settled(media: &Media) -> Outcome {
 /// `sha256` never passed the checks (its upload itself failed, its object is gone):
 /// nothing to scan.
 pub fn awaits_scan(state: &AppState, media: &Media, now: i64) -> bool {
-    let stale_scan = media.status == MediaStatus::Scanning
-        && media.finalizing_until.is_some_and(|l| l < now);
+    let stale_scan =
+        media.status == MediaStatus::Scanning && media.finalizing_until.is_some_and(|l| l < now);
     state.scanner.is_some()
         && media.sha256.is_some()
         && media.message_sid.is_none()
@@ -376,8 +376,7 @@ pub async fn scan_media(
                 return current(state, &scanning.sid).await;
             }
             // At once; a failure stays pending and the sweep removes it.
-            crate::cleanup::delete_objects(state, std::slice::from_ref(&scanning.object_key))
-                .await;
+            crate::cleanup::delete_objects(state, std::slice::from_ref(&scanning.object_key)).await;
             let mut rejected = scanning;
             rejected.status = MediaStatus::Rejected;
             rejected.status_reason = Some(reason);

@@ -290,9 +290,7 @@ impl Store {
                 "SET #status = :ready, date_updated = :date \
                  REMOVE finalizing_until, status_reason, rejection_code",
             )
-            .condition_expression(
-                "attribute_exists(sha256) AND #status IN (:scanning, :failed)",
-            )
+            .condition_expression("attribute_exists(sha256) AND #status IN (:scanning, :failed)")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":ready", s("ready"))
             .expression_attribute_values(":scanning", s("scanning"))
