@@ -180,9 +180,14 @@ async fn serve(credentials: Credentials) -> anyhow::Result<()> {
         settings.base_url = format!("http://127.0.0.1:{app_port}");
     }
     let state = local_state(credentials, dynamodb, format!("http://{s3_addr}"), settings).await?;
+    let state = match chat_media::scan::Scanner::from_env()? {
+        Some(scanner) => state.with_scanner(scanner),
+        None => state,
+    };
     let listener = TcpListener::bind(("127.0.0.1", app_port)).await?;
     let addr = listener.local_addr()?;
-    tracing::info!(s3 = %s3_addr, table = state.store.table(), bucket = state.blob.bucket(), "local stack ready");
+    let clamd = state.scanner.as_ref().map(|s| s.address().to_string());
+    tracing::info!(s3 = %s3_addr, table = state.store.table(), bucket = state.blob.bucket(), clamd = ?clamd, "local stack ready");
     let sweep_every = std::time::Duration::from_secs(
         std::env::var("SWEEP_INTERVAL_SECS")
             .ok()

@@ -6,7 +6,14 @@
 //! Checks, in order: the real size (at most the service limit, equal to the declared
 //! size), the declared type and filename against the service's current policy, the
 //! first bytes (ranged GET) against the declared type, then the SHA-256 of the whole
-//! object (streamed, constant memory), then the virus scan hook.
+//! object (streamed, constant memory), then the virus scan ([`scan_media`]).
+//!
+//! Scanning (when `AppState` has a scanner): `uploading → scanning → ready |
+//! rejected | failed`, each step a conditional write on the current status, never
+//! read-then-write, so the complete call, the S3 event and the sweep can scan the
+//! same (immutable) object without undoing each other. Infected: the object is
+//! deleted at once, the record kept as `rejected` with the signature, 422. Scanner
+//! error: `failed`, object and slot kept, 503; the sweep rescans.
 //!
 //! A refused upload keeps its record as `rejected` (with `status_reason`) until it
 //! expires, so a client that never called complete can still learn why; its object
@@ -20,6 +27,7 @@ use crate::config::AppState;
 use crate::error::{code, ApiError, ApiResult};
 use crate::model::{Media, MediaStatus};
 use crate::policy::{self, MediaType};
+use crate::scan::{self, ScanError, ScanVerdict};
 use crate::sid::MediaSid;
 
 /// How long a finalizer may hold an upload before another may take over (seconds).
@@ -38,11 +46,12 @@ pub enum Trigger<'a> {
 /// What finalizing led to.
 #[derive(Debug)]
 pub enum Outcome {
-    /// Checked and stored as `ready` (or `scanning`), now or earlier.
+    /// Checked (and scanned clean, when scanning) and stored as `ready`, now or earlier.
     Finished(Media),
     /// Refused (now or earlier): the record as stored and the caller's error.
     Refused(Media, ApiError),
-    /// Another finalizer holds the lease; the record as read.
+    /// Another finalizer or scan holds the media (`uploading` or `scanning`); the
+    /// record as read.
     InProgress(Media),
 }
 
@@ -83,8 +92,11 @@ pub async fn finalize(
         .get_media(sid)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("Media {sid} not found")))?;
-    if let Some(done) = settled(&media) {
-        return Ok(done);
+    if media.status != MediaStatus::Uploading {
+        if awaits_scan(state, &media, now) {
+            return rescan(state, &media, now).await;
+        }
+        return Ok(settled(&media));
     }
     if media.expires_at.is_some_and(|e| e <= now) {
         return Err(expired(sid));
@@ -97,11 +109,14 @@ pub async fn finalize(
         // Lost a race with another finalizer or the sweep: report what is there now.
         return match state.store.get_media(sid).await? {
             None => Err(ApiError::not_found(format!("Media {sid} not found"))),
-            Some(m) => Ok(settled(&m).unwrap_or(Outcome::InProgress(m))),
+            Some(m) => Ok(settled(&m)),
         };
     };
     match check(state, &media, trigger).await {
-        Ok(Ok(passed)) => finish(state, &media, lease, passed, now).await,
+        Ok(Ok(passed)) => {
+            let start = ScanStart::Checked { lease, passed };
+            scan_media(state, &media, start, ScanContent::Object, now).await
+        }
         Ok(Err(refusal)) => reject(state, &media, lease, refusal, now).await,
         Err(e) => {
             if let Err(release) = state.store.release_finalization(sid, lease).await {
@@ -112,14 +127,34 @@ pub async fn finalize(
     }
 }
 
-fn settled(media: &Media) -> Option<Outcome> {
+/// How a media that is not being finalized by the caller stands.
+fn settled(media: &Media) -> Outcome {
     match media.status {
-        MediaStatus::Uploading => None,
-        MediaStatus::Ready | MediaStatus::Scanning => Some(Outcome::Finished(media.clone())),
+        MediaStatus::Uploading | MediaStatus::Scanning => Outcome::InProgress(media.clone()),
+        MediaStatus::Ready => Outcome::Finished(media.clone()),
         MediaStatus::Rejected | MediaStatus::Failed => {
-            Some(Outcome::Refused(media.clone(), rejection_error(media)))
+            Outcome::Refused(media.clone(), rejection_error(media))
         }
     }
+}
+
+/// Whether `media` waits for a (re)scan this scanner can do now: `failed` after a
+/// scanner error, or `scanning` whose scan lease ran out. A `failed` media without a
+/// `sha256` never passed the checks (its upload itself failed, its object is gone):
+/// nothing to scan.
+pub fn awaits_scan(state: &AppState, media: &Media, now: i64) -> bool {
+    let stale_scan =
+        media.status == MediaStatus::Scanning && media.finalizing_until.is_some_and(|l| l < now);
+    state.scanner.is_some()
+        && media.sha256.is_some()
+        && media.message_sid.is_none()
+        && media.expires_at.is_some_and(|e| e > now)
+        && (media.status == MediaStatus::Failed || stale_scan)
+}
+
+/// Scans a `failed` (or stale `scanning`) media again from its S3 object.
+pub async fn rescan(state: &AppState, media: &Media, now: i64) -> ApiResult<Outcome> {
+    scan_media(state, media, ScanStart::Rescan, ScanContent::Object, now).await
 }
 
 fn expired(sid: &MediaSid) -> ApiError {
@@ -230,9 +265,6 @@ async fn check(
             "The uploaded object changed while it was checked; try again",
         ));
     }
-    if let Some(refusal) = scan_hook(state, media).await? {
-        return Ok(Err(refusal));
-    }
     Ok(Ok(Passed {
         sha256: digest.sha256,
         size,
@@ -240,25 +272,183 @@ async fn check(
     }))
 }
 
-/// VIRUS SCAN HOOK. Called once the object passed the content policy and before
-/// the media is stored as `ready`. `Ok(None)`: clean; `Ok(Some(e))`: refuse with
-/// `e` (the object is deleted and the media rejected); `Err`: try again later.
-///
-/// No scanner is wired yet. When `scan.rs` (clamd INSTREAM, fail-closed) lands,
-/// this streams `media.object_key` to it when `AppState` has a scanner; a scan
-/// that cannot finish within the request may instead return
-/// `Passed { status: Scanning }` from `check` and let media-events finish it.
-pub async fn scan_hook(_state: &AppState, _media: &Media) -> ApiResult<Option<ApiError>> {
-    Ok(None)
+/// How the scan of a media begins.
+#[derive(Debug)]
+pub enum ScanStart {
+    /// An `uploading` media that just passed every check, under its finalization
+    /// lease: stored with the checked facts, as `scanning` (or `ready` when no
+    /// scanner is configured).
+    Checked { lease: i64, passed: Passed },
+    /// A `failed` media, or one left `scanning` by a scan that died.
+    Rescan,
 }
 
-/// Stores a checked upload as `ready` (or `scanning`) with its real size and hash,
-/// and restarts its unbound expiry from now. Needs the lease.
+/// What is scanned.
+#[derive(Debug, Clone, Copy)]
+pub enum ScanContent<'a> {
+    /// The bytes already in hand (a direct upload): no second read from S3.
+    Bytes(&'a [u8]),
+    /// The stored S3 object, streamed.
+    Object,
+}
+
+/// How long a scan may hold a media in `scanning` before a rescan may take over:
+/// the scanner's read timeout (which bounds each write and the verdict) plus a margin.
+fn scan_lease_secs(scanner: &crate::scan::Scanner) -> i64 {
+    scanner.read_timeout().as_secs() as i64 + SCAN_LEASE_MARGIN_SECS
+}
+
+/// Margin over the read timeout before a `scanning` media counts as abandoned.
+pub const SCAN_LEASE_MARGIN_SECS: i64 = 60;
+
+/// The one scanning procedure, for direct uploads, completed sessions, S3 events
+/// and the sweep. Without a scanner a checked upload becomes `ready` (and a rescan
+/// does nothing: nothing becomes ready unscanned once it failed a scan).
+///
+/// - `→ scanning` (conditional: `uploading` under `lease`, or `failed` / stale
+///   `scanning` for a rescan), then the scan;
+/// - clean: `→ ready` (conditional on `scanning`/`failed`);
+/// - infected: `→ rejected` with `infected: <signature>`, slot released, pending
+///   deletion recorded, then the object deleted at once; the caller's 422;
+/// - scanner error: `→ failed` (only by this scan), object and slot kept; 503.
+///
+/// A lost condition means another scan settled the media: its state is reported.
+pub async fn scan_media(
+    state: &AppState,
+    media: &Media,
+    start: ScanStart,
+    content: ScanContent<'_>,
+    now: i64,
+) -> ApiResult<Outcome> {
+    let Some(scanner) = &state.scanner else {
+        return match start {
+            ScanStart::Checked { lease, passed } => finish(state, media, lease, passed, now).await,
+            ScanStart::Rescan => Ok(settled(media)),
+        };
+    };
+    let scan_lease = now + scan_lease_secs(scanner);
+    let scanning = match start {
+        ScanStart::Checked { lease, passed } => {
+            let passed = Passed {
+                status: MediaStatus::Scanning,
+                ..passed
+            };
+            match store_checked(state, media, lease, passed, Some(scan_lease), now).await? {
+                Outcome::Finished(m) => m,
+                other => return Ok(other),
+            }
+        }
+        ScanStart::Rescan => {
+            match state
+                .store
+                .start_rescan(&media.sid, now, scan_lease, at(now))
+                .await?
+            {
+                Some(m) => m,
+                None => return current(state, &media.sid).await,
+            }
+        }
+    };
+    let started = std::time::Instant::now();
+    let verdict = match content {
+        ScanContent::Bytes(bytes) => scanner.scan_bytes(bytes).await,
+        ScanContent::Object => scanner.scan_object(&state.blob, &scanning.object_key).await,
+    };
+    let took_ms = started.elapsed().as_millis() as u64;
+    let when = at(now.max(chrono::Utc::now().timestamp()));
+    match verdict {
+        Ok(ScanVerdict::Clean) => {
+            tracing::info!(media = %scanning.sid, took_ms, "scanned clean");
+            match state.store.mark_scanned_clean(&scanning.sid, when).await? {
+                Some(ready) => Ok(Outcome::Finished(ready)),
+                None => current(state, &scanning.sid).await,
+            }
+        }
+        Ok(ScanVerdict::Infected(signature)) => {
+            tracing::warn!(media = %scanning.sid, %signature, took_ms, "infected upload rejected");
+            let error = ApiError::infected(&signature);
+            let reason = scan::infected_reason(&signature);
+            let stored = state
+                .store
+                .mark_infected(&scanning, &reason, error.code, when, now)
+                .await?;
+            if !stored {
+                return current(state, &scanning.sid).await;
+            }
+            // At once; a failure stays pending and the sweep removes it.
+            crate::cleanup::delete_objects(state, std::slice::from_ref(&scanning.object_key)).await;
+            let mut rejected = scanning;
+            rejected.status = MediaStatus::Rejected;
+            rejected.status_reason = Some(reason);
+            rejected.rejection_code = Some(error.code);
+            rejected.holds_slot = false;
+            rejected.finalizing_until = None;
+            rejected.date_updated = when;
+            Ok(Outcome::Refused(rejected, error))
+        }
+        Err(e) => {
+            tracing::error!(media = %scanning.sid, error = %e, took_ms, "scan failed; the sweep rescans");
+            let error = scan_failure(&scanning, e);
+            let reason = format!("scan failed: {}", error.message);
+            match state
+                .store
+                .mark_scan_failed(&scanning.sid, scan_lease, &reason, error.code, when)
+                .await?
+            {
+                Some(failed) => Ok(Outcome::Refused(failed, error)),
+                None => current(state, &scanning.sid).await,
+            }
+        }
+    }
+}
+
+/// The caller's answer to a scan that could not finish: S3 keeps its own mapping,
+/// every scanner failure is a 503 that says the media will be scanned again.
+fn scan_failure(media: &Media, e: ScanError) -> ApiError {
+    match e {
+        ScanError::Blob(b) => b.into(),
+        other => {
+            let detail = other.to_string();
+            let mut error = ApiError::from(other);
+            error.message = format!(
+                "The virus scanner is unavailable ({detail}); Media {} is kept and will be \
+                 scanned again shortly: GET {} shows its status",
+                media.sid,
+                media.path()
+            );
+            error
+        }
+    }
+}
+
+/// What another finalizer or scan left, after this one lost a condition.
+async fn current(state: &AppState, sid: &MediaSid) -> ApiResult<Outcome> {
+    match state.store.get_media(sid).await? {
+        None => Err(ApiError::not_found(format!("Media {sid} not found"))),
+        Some(m) => Ok(settled(&m)),
+    }
+}
+
+/// Stores a checked upload as `ready` with its real size and hash, and restarts its
+/// unbound expiry from now. Needs the lease. (With a scanner, use [`scan_media`].)
 pub async fn finish(
     state: &AppState,
     media: &Media,
     lease: i64,
     passed: Passed,
+    now: i64,
+) -> ApiResult<Outcome> {
+    store_checked(state, media, lease, passed, None, now).await
+}
+
+/// [`finish`] for any status; `scan_lease` is kept in `finalizing_until` while
+/// `scanning`, so a scan that dies can be taken over once it has run out.
+async fn store_checked(
+    state: &AppState,
+    media: &Media,
+    lease: i64,
+    passed: Passed,
+    scan_lease: Option<i64>,
     now: i64,
 ) -> ApiResult<Outcome> {
     let when = at(now);
@@ -268,7 +458,7 @@ pub async fn finish(
     done.sha256 = Some(passed.sha256);
     done.size = passed.size;
     done.upload = None;
-    done.finalizing_until = None;
+    done.finalizing_until = scan_lease;
     done.date_upload_updated = when;
     done.date_updated = when;
     done.expires_at = Some(now + state.settings.unbound_media_ttl.as_secs() as i64);

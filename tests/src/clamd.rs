@@ -166,3 +166,95 @@ impl Drop for Clamd {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = (crc >> 1) ^ (0xEDB8_8320 & (crc & 1).wrapping_neg());
+        }
+    }
+    !crc
+}
+
+/// Raw DEFLATE with one fixed-Huffman block of literals only: real compression
+/// format (clamd must inflate it), no compressor crate needed.
+pub fn deflate_fixed(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let (mut acc, mut nbits) = (0u32, 0u32);
+    let mut put = |value: u32, bits: u32, out: &mut Vec<u8>| {
+        acc |= value << nbits;
+        nbits += bits;
+        while nbits >= 8 {
+            out.push(acc as u8);
+            acc >>= 8;
+            nbits -= 8;
+        }
+    };
+    // Huffman codes go most significant bit first.
+    let code = |c: u32, len: u32| c.reverse_bits() >> (32 - len);
+    put(1, 1, &mut out); // BFINAL
+    put(1, 2, &mut out); // BTYPE = 01, fixed Huffman
+    for &b in data {
+        let b = u32::from(b);
+        if b < 144 {
+            put(code(0x30 + b, 8), 8, &mut out);
+        } else {
+            put(code(0x190 + b - 144, 9), 9, &mut out);
+        }
+    }
+    put(0, 7, &mut out); // end of block (256)
+    put(0, 7, &mut out); // flush the last partial byte
+    out
+}
+
+/// A zip archive holding one file, stored or deflated.
+pub fn zip_one(name: &str, content: &[u8], deflate: bool) -> Vec<u8> {
+    let (method, data) = if deflate {
+        (8u16, deflate_fixed(content))
+    } else {
+        (0u16, content.to_vec())
+    };
+    let crc = crc32(content);
+    let mut zip = Vec::new();
+    let header = |sig: u32, central: bool| {
+        let mut h = Vec::new();
+        h.extend_from_slice(&sig.to_le_bytes());
+        if central {
+            h.extend_from_slice(&20u16.to_le_bytes()); // version made by
+        }
+        h.extend_from_slice(&20u16.to_le_bytes()); // version needed
+        h.extend_from_slice(&0u16.to_le_bytes()); // flags
+        h.extend_from_slice(&method.to_le_bytes());
+        h.extend_from_slice(&0u16.to_le_bytes()); // time
+        h.extend_from_slice(&0x21u16.to_le_bytes()); // date 1980-01-01
+        h.extend_from_slice(&crc.to_le_bytes());
+        h.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        h.extend_from_slice(&(content.len() as u32).to_le_bytes());
+        h.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        h.extend_from_slice(&0u16.to_le_bytes()); // extra length
+        if central {
+            h.extend_from_slice(&0u16.to_le_bytes()); // comment length
+            h.extend_from_slice(&0u16.to_le_bytes()); // disk
+            h.extend_from_slice(&0u16.to_le_bytes()); // internal attributes
+            h.extend_from_slice(&0u32.to_le_bytes()); // external attributes
+            h.extend_from_slice(&0u32.to_le_bytes()); // local header offset
+        }
+        h.extend_from_slice(name.as_bytes());
+        h
+    };
+    zip.extend(header(0x0403_4b50, false));
+    zip.extend_from_slice(&data);
+    let central_offset = zip.len() as u32;
+    let central = header(0x0201_4b50, true);
+    zip.extend_from_slice(&central);
+    zip.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+    zip.extend_from_slice(&[0, 0, 0, 0]); // disk numbers
+    zip.extend_from_slice(&1u16.to_le_bytes());
+    zip.extend_from_slice(&1u16.to_le_bytes());
+    zip.extend_from_slice(&(central.len() as u32).to_le_bytes());
+    zip.extend_from_slice(&central_offset.to_le_bytes());
+    zip.extend_from_slice(&0u16.to_le_bytes()); // comment length
+    zip
+}

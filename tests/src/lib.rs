@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 
 use chat_media::config::{AwsOptions, Settings};
 use chat_media::model::{Media, MediaStatus};
+use chat_media::scan::Scanner;
 use chat_media::sid::{AccountSid, ApiKeySid, MediaSid, ServiceSid};
 use chat_media::{AppState, Credentials, Identity};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
@@ -96,12 +97,33 @@ impl TestApp {
         Self::spawn_with(aws_options(), Settings::default()).await
     }
 
-    pub async fn spawn_with(aws: AwsOptions, mut settings: Settings) -> Self {
+    pub async fn spawn_with(aws: AwsOptions, settings: Settings) -> Self {
+        Self::spawn_inner(aws, settings, None).await
+    }
+
+    /// An app whose uploads are scanned by `scanner` (scanning mandatory).
+    pub async fn spawn_scanning(scanner: Scanner) -> Self {
+        Self::spawn_scanning_with(Settings::default(), scanner).await
+    }
+
+    pub async fn spawn_scanning_with(settings: Settings, scanner: Scanner) -> Self {
+        Self::spawn_inner(aws_options(), settings, Some(scanner)).await
+    }
+
+    async fn spawn_inner(
+        aws: AwsOptions,
+        mut settings: Settings,
+        scanner: Option<Scanner>,
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let base = format!("http://{addr}");
         settings.base_url = base.clone();
         let state = state_with(&aws, settings).await;
+        let state = match scanner {
+            Some(scanner) => state.with_scanner(scanner),
+            None => state,
+        };
         let app = chat_media_local::app(state.clone());
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;

@@ -5,14 +5,15 @@
 //!   under a media key with no record is an orphan and is deleted.
 //! - Scheduled events (EventBridge, e.g. every 5 minutes): sweep expired unbound
 //!   media, object and record (DynamoDB TTL is only a backstop), aborting the
-//!   multipart upload of sessions that never completed; then retry pending object
-//!   deletions.
+//!   multipart upload of sessions that never completed; rescan media a scanner
+//!   error left `failed` (or a dead scan left `scanning`) once clamd answers; then
+//!   retry pending object deletions.
 //!
 //! The handlers take `now` so tests drive time; `main.rs` passes the clock.
 
 use aws_lambda_events::s3::S3Event;
 use chat_media::config::AppState;
-use chat_media::model::Media;
+use chat_media::model::{Media, MediaStatus};
 use chat_media::sid::{MediaSid, ServiceSid};
 use chat_media::upload::{self, Outcome, Trigger};
 use serde::Serialize;
@@ -21,6 +22,9 @@ use serde_json::Value;
 /// Expired media handled per page, and pages per sweep (bounds one invocation).
 const SWEEP_PAGE: i32 = 100;
 const SWEEP_PAGES: usize = 20;
+/// Unbound media examined per page for rescans, and pages per sweep.
+const RESCAN_PAGE: i32 = 200;
+const RESCAN_PAGES: usize = 50;
 /// Pending deletions retried per sweep.
 const PENDING_BATCH: i32 = 200;
 
@@ -60,6 +64,8 @@ pub struct S3Report {
     pub refused: Vec<String>,
     /// Another finalizer (the complete call) holds the upload.
     pub in_progress: Vec<String>,
+    /// Checked, but the virus scan failed: kept `failed` for the sweep's rescan.
+    pub scan_failed: Vec<String>,
     /// Objects with no media record, deleted.
     pub orphans_deleted: Vec<String>,
     /// Keys that are not media objects of this bucket, or nothing to do.
@@ -108,6 +114,10 @@ pub async fn on_s3_event(
         match upload::finalize(state, &sid, Trigger::ObjectCreated, now).await {
             Ok(Outcome::Finished(_)) => report.finalized.push(key),
             Ok(Outcome::InProgress(_)) => report.in_progress.push(key),
+            Ok(Outcome::Refused(m, _)) if m.status == MediaStatus::Failed && m.sha256.is_some() => {
+                // Checked, but the scanner failed: the object stays for the sweep's rescan.
+                report.scan_failed.push(key)
+            }
             Ok(Outcome::Refused(..)) => {
                 // Refused now (object already deleted) or earlier (an object written
                 // again afterwards): either way no object may stay.
@@ -152,6 +162,14 @@ pub struct SweepReport {
     pub objects_deleted: usize,
     /// Multipart uploads of never-completed sessions aborted.
     pub uploads_aborted: usize,
+    /// Media rescanned (after a scanner error, or a scan that died) and now ready.
+    pub rescanned_ready: usize,
+    /// Media rescanned and found infected (rejected, object deleted).
+    pub rescanned_rejected: usize,
+    /// Media whose rescan failed again (still `failed`).
+    pub rescan_failed: usize,
+    /// The scanner did not answer PING: no rescans were tried.
+    pub scanner_unavailable: bool,
 }
 
 /// One sweep: expired unbound media (record, object, slot, multipart upload), then
@@ -196,11 +214,66 @@ pub async fn sweep(state: &AppState, now: i64) -> Result<SweepReport, EventError
             break;
         }
     }
+    rescan(state, now, &mut report).await.map_err(retry)?;
     report.objects_deleted += chat_media::cleanup::sweep_pending_deletions(state, PENDING_BATCH)
         .await
         .map_err(retry)?;
     tracing::info!(?report, "sweep done");
     Ok(report)
+}
+
+/// Rescans media left `failed` by a scanner error, or `scanning` by a scan that
+/// died, once the scanner answers again. Nothing without a scanner: a media that
+/// failed a scan never becomes ready unscanned. Pages through the unbound media
+/// (every such media is unbound), bounded per invocation.
+async fn rescan(
+    state: &AppState,
+    now: i64,
+    report: &mut SweepReport,
+) -> Result<(), chat_media::store::StoreError> {
+    let Some(scanner) = &state.scanner else {
+        return Ok(());
+    };
+    let mut start = None;
+    let mut pinged = false;
+    for _ in 0..RESCAN_PAGES {
+        let (waiting, next) = state
+            .store
+            .media_awaiting_scan(now, RESCAN_PAGE, start)
+            .await?;
+        for media in waiting {
+            if !upload::awaits_scan(state, &media, now) {
+                continue;
+            }
+            if !pinged {
+                // One PING before the first rescan: while clamd is still down, the
+                // sweep stops here instead of failing every media once more.
+                if let Err(e) = scanner.ping().await {
+                    tracing::warn!(error = %e, "scanner still unavailable; rescans wait for the next sweep");
+                    report.scanner_unavailable = true;
+                    return Ok(());
+                }
+                pinged = true;
+            }
+            match upload::rescan(state, &media, now).await {
+                Ok(Outcome::Finished(_)) => report.rescanned_ready += 1,
+                Ok(Outcome::Refused(m, _)) if m.status == MediaStatus::Rejected => {
+                    report.rescanned_rejected += 1
+                }
+                Ok(Outcome::Refused(..)) => report.rescan_failed += 1,
+                Ok(Outcome::InProgress(_)) => {}
+                Err(e) => {
+                    tracing::warn!(media = %media.sid, error = %e, "rescan failed; next sweep retries");
+                    report.rescan_failed += 1;
+                }
+            }
+        }
+        match next {
+            Some(key) => start = Some(key),
+            None => break,
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -5,7 +5,9 @@
 //!
 //! The declared type and name are checked before the body is read, the body is
 //! read once into one buffer (at most the direct limit), sniffed and hashed, then
-//! stored. The record is written first (`uploading`, holding the author's slot and
+//! stored, then scanned (when a scanner is configured) before the answer: 201
+//! `ready`, 422 infected, or 503 with the media `failed` until the sweep rescans
+//! it. The record is written first (`uploading`, holding the author's slot and
 //! the finalization lease), so a crash at any point leaves something the sweep
 //! removes, never an orphan object.
 
@@ -19,7 +21,7 @@ use chat_media::http::{created, parse_sid, TwilioForm};
 use chat_media::model::{Media, MediaStatus};
 use chat_media::policy::{self, MediaType, Refusal};
 use chat_media::sid::{MediaSid, ServiceSid};
-use chat_media::upload::{self, Outcome, Passed, FINALIZE_LEASE_SECS};
+use chat_media::upload::{self, Outcome, Passed, ScanContent, ScanStart, FINALIZE_LEASE_SECS};
 use chat_media::{access, ApiError, AppState, Principal};
 use futures::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
@@ -319,31 +321,37 @@ async fn store(
         .blob
         .put(
             &media.object_key,
-            ByteStream::from(received.bytes),
+            ByteStream::from(received.bytes.clone()),
             &media.content_type,
         )
         .await;
     let outcome = match stored {
         Err(e) => Err(ApiError::from(e)),
-        Ok(()) => match upload::scan_hook(state, &media).await {
-            Err(e) => Err(e),
-            Ok(Some(refusal)) => {
-                upload::reject_with(state, &media, lease, refusal, MediaStatus::Rejected, now).await
+        Ok(()) => {
+            // Scanned before the 201, on the bytes in hand (no second read from S3).
+            let passed = Passed {
+                sha256,
+                size,
+                status: MediaStatus::Ready,
+            };
+            let start = ScanStart::Checked { lease, passed };
+            let content = ScanContent::Bytes(&received.bytes);
+            match upload::scan_media(state, &media, start, content, now).await {
+                // Infected (422, object deleted) or scanner down (503, media `failed`
+                // and kept for the sweep's rescan): the record says so already.
+                Ok(Outcome::Refused(_, e)) => return Err(e),
+                other => other,
             }
-            Ok(None) => {
-                let passed = Passed {
-                    sha256,
-                    size,
-                    status: MediaStatus::Ready,
-                };
-                upload::finish(state, &media, lease, passed, now).await
-            }
-        },
+        }
     };
     match outcome {
         Ok(Outcome::Finished(m)) => Ok(created(m.to_json(state.view(), None))),
         Ok(Outcome::Refused(_, e)) => Err(e),
-        Ok(Outcome::InProgress(_)) => Err(ApiError::internal("upload lease lost")),
+        Ok(Outcome::InProgress(m)) => Err(ApiError::internal(format!(
+            "Media {} was taken over by another scan (status {})",
+            m.sid,
+            m.status.as_str()
+        ))),
         Err(e) => {
             // Give the slot back and remove whatever was stored.
             if let Err(fail) =

@@ -3,11 +3,14 @@
 //! expired unbound media. Each state change is one conditional write or one
 //! transaction, so the complete call, the S3 event and the sweep can race safely.
 
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::types::{Delete, ReturnValue, TransactWriteItem};
+use chrono::{DateTime, Utc};
 
 use super::media::media_item;
 use super::messages::pending_deletion_item;
-use super::{key, keys, n, s, AttributeValue, Store, StoreError, StoreResult};
+use super::{key, keys, n, s, AttributeValue, Item, Store, StoreError, StoreResult};
 use crate::identity::Identity;
 use crate::model::Media;
 use crate::sid::{MediaSid, ServiceSid};
@@ -233,6 +236,194 @@ impl Store {
         }
     }
 
+    /// `failed` (or `scanning` whose scan lease ran out: a scan that died) →
+    /// `scanning` under a new lease, for a rescan. Only media that passed every
+    /// check (they have a `sha256`) and are unbound and unexpired qualify. `None`
+    /// when the condition fails: someone else is scanning it, or it is settled.
+    pub async fn start_rescan(
+        &self,
+        sid: &MediaSid,
+        now: i64,
+        lease_until: i64,
+        date: DateTime<Utc>,
+    ) -> StoreResult<Option<Media>> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(sid.as_str(), keys::MEDIA)))
+            .update_expression(
+                "SET #status = :scanning, finalizing_until = :lease, date_updated = :date \
+                 REMOVE status_reason, rejection_code",
+            )
+            .condition_expression(
+                "attribute_exists(sha256) AND attribute_not_exists(message_sid) \
+                 AND expires_at > :now AND (#status = :failed \
+                 OR (#status = :scanning AND finalizing_until < :now))",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":scanning", s("scanning"))
+            .expression_attribute_values(":failed", s("failed"))
+            .expression_attribute_values(":lease", n(lease_until))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":date", date_value(date))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        updated_media(out)
+    }
+
+    /// `scanning` or `failed` → `ready`: clamd said clean. Any scanner of the
+    /// (immutable) object may settle it, so no lease is needed; a `ready` or
+    /// `rejected` media is never touched. `None` when the condition fails.
+    pub async fn mark_scanned_clean(
+        &self,
+        sid: &MediaSid,
+        date: DateTime<Utc>,
+    ) -> StoreResult<Option<Media>> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(sid.as_str(), keys::MEDIA)))
+            .update_expression(
+                "SET #status = :ready, date_updated = :date \
+                 REMOVE finalizing_until, status_reason, rejection_code",
+            )
+            .condition_expression("attribute_exists(sha256) AND #status IN (:scanning, :failed)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":ready", s("ready"))
+            .expression_attribute_values(":scanning", s("scanning"))
+            .expression_attribute_values(":failed", s("failed"))
+            .expression_attribute_values(":date", date_value(date))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        updated_media(out)
+    }
+
+    /// `scanning` → `failed` (scanner error), only by the scan holding `lease`: a
+    /// failure never overwrites `ready` or `rejected`, nor another scan's work.
+    /// The object and the author's slot are kept for the rescan.
+    pub async fn mark_scan_failed(
+        &self,
+        sid: &MediaSid,
+        lease: i64,
+        reason: &str,
+        code: u32,
+        date: DateTime<Utc>,
+    ) -> StoreResult<Option<Media>> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(sid.as_str(), keys::MEDIA)))
+            .update_expression(
+                "SET #status = :failed, status_reason = :reason, rejection_code = :code, \
+                 date_updated = :date REMOVE finalizing_until",
+            )
+            .condition_expression("#status = :scanning AND finalizing_until = :lease")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":failed", s("failed"))
+            .expression_attribute_values(":scanning", s("scanning"))
+            .expression_attribute_values(":reason", s(reason))
+            .expression_attribute_values(":code", n(code))
+            .expression_attribute_values(":lease", n(lease))
+            .expression_attribute_values(":date", date_value(date))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        updated_media(out)
+    }
+
+    /// `scanning` or `failed` → `rejected` (clamd found a signature): the record is
+    /// kept with `reason`, the author's slot is given back and the pending deletion
+    /// of the object is recorded, in one transaction. `false` when the media is no
+    /// longer `scanning`/`failed` (another scan settled it).
+    pub async fn mark_infected(
+        &self,
+        media: &Media,
+        reason: &str,
+        code: u32,
+        date: DateTime<Utc>,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let update = self
+            .update_op(
+                media.sid.as_str(),
+                keys::MEDIA,
+                "SET #status = :rejected, status_reason = :reason, rejection_code = :code, \
+                 holds_slot = :false, date_updated = :date REMOVE finalizing_until",
+                Some(&format!(
+                    "#status IN (:scanning, :failed) AND {}",
+                    held_condition(media.holds_slot)
+                )),
+                vec![
+                    (":rejected", s("rejected")),
+                    (":scanning", s("scanning")),
+                    (":failed", s("failed")),
+                    (":reason", s(reason)),
+                    (":code", n(code)),
+                    (":false", AttributeValue::Bool(false)),
+                    (":held", AttributeValue::Bool(media.holds_slot)),
+                    (":date", date_value(date)),
+                ],
+            )
+            .with_name("#status", "status");
+        let mut ops = vec![
+            update.into(),
+            self.put_op(pending_deletion_item(&media.object_key), None),
+        ];
+        if media.holds_slot {
+            ops.push(self.release_slot_op(&media.service_sid, &media.author, now));
+        }
+        match self.transact(ops).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.condition_failed_at(0) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Unbound media waiting for a (re)scan: `failed` after a scanner error, or
+    /// `scanning` whose lease ran out. Pages through the `UNBOUND` index (every
+    /// such media is unbound, since binding needs `ready`) with a filter; returns
+    /// the matches and where to continue.
+    pub async fn media_awaiting_scan(
+        &self,
+        now: i64,
+        limit: i32,
+        start: Option<Item>,
+    ) -> StoreResult<(Vec<Media>, Option<Item>)> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::GSI1)
+            .key_condition_expression("GSI1PK = :pk")
+            .filter_expression(
+                "attribute_exists(sha256) AND (#status = :failed \
+                 OR (#status = :scanning AND finalizing_until < :now))",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":pk", s(keys::UNBOUND))
+            .expression_attribute_values(":failed", s("failed"))
+            .expression_attribute_values(":scanning", s("scanning"))
+            .expression_attribute_values(":now", n(now))
+            .set_exclusive_start_key(start)
+            .limit(limit)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        let next = out.last_evaluated_key;
+        let media = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(super::from_item)
+            .collect::<StoreResult<Vec<Media>>>()?;
+        Ok((media, next))
+    }
+
     /// Unbound media whose `expires_at` is at or before `now`, soonest first (GSI1,
     /// eventually consistent: the delete re-checks everything).
     pub async fn expired_unbound_media(&self, now: i64, limit: i32) -> StoreResult<Vec<Media>> {
@@ -285,5 +476,23 @@ impl Store {
             Err(e) if e.condition_failed_at(0) => Ok(false),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// A date attribute as records store it (the same serialization as `Media`).
+fn date_value(date: DateTime<Utc>) -> AttributeValue {
+    serde_dynamo::to_attribute_value(date).expect("dates serialize")
+}
+
+/// The media an update returned, or `None` when its condition failed.
+fn updated_media<R: std::fmt::Debug>(
+    out: Result<UpdateItemOutput, SdkError<UpdateItemError, R>>,
+) -> StoreResult<Option<Media>> {
+    match out {
+        Ok(out) => out.attributes.map(super::from_item).transpose(),
+        Err(e) => match StoreError::from_sdk(e) {
+            StoreError::ConditionFailed => Ok(None),
+            other => Err(other),
+        },
     }
 }

@@ -10,7 +10,10 @@
 //! Measures: direct uploads of 1 MB and 5 MB (requests/s, p50, p99); an upload
 //! session of 150 MiB (create, presigned multipart PUTs, complete with the server's
 //! checks and SHA-256) against one presigned PUT of the same file to the same S3
-//! server; and the runner's peak RSS during each.
+//! server; and the runner's peak RSS during each. With `BENCH_APP_SCANNING` and
+//! `BENCH_PID_SCANNING` (a second runner with `CLAMD_ADDRESS`), also the latency a
+//! clamd scan adds to a 1 MB direct upload (p50, p99, alternating rounds).
+//! `BENCH_SKIP_SESSION=1` skips the 150 MiB part.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -99,7 +102,7 @@ async fn direct_uploads(
     count: usize,
     concurrency: usize,
     pid: u32,
-) {
+) -> (Duration, Duration) {
     let body = bytes::Bytes::from(png_like(size));
     let url = format!("{app}/v1/Services/{service}/Media");
     let sampler = RssSampler::start(pid);
@@ -138,6 +141,7 @@ async fn direct_uploads(
         percentile(&latencies, 0.99).as_secs_f64() * 1e3,
         mib(peak),
     );
+    (percentile(&latencies, 0.50), percentile(&latencies, 0.99))
 }
 
 /// Writes the 150 MiB test file (MP4 signature first) in 8 MiB chunks.
@@ -252,6 +256,84 @@ async fn session_upload(
     (uploaded, started.elapsed(), key)
 }
 
+/// The latency a clamd scan adds to a 1 MB direct upload: the same uploads through
+/// a runner without a scanner and one with `CLAMD_ADDRESS` (same DynamoDB, each its
+/// own embedded S3), in alternating rounds so load from the machine hits both.
+async fn scan_latency(
+    http: &reqwest::Client,
+    plain: &str,
+    plain_pid: u32,
+    scanning: &str,
+    scanning_pid: u32,
+) {
+    const ROUNDS: usize = 3;
+    let plain_service = create_service(http, plain).await;
+    let scanning_service = create_service(http, scanning).await;
+    println!("scan latency, 1 MB direct uploads: runner without a scanner vs. runner with clamd");
+    direct_uploads(
+        http,
+        scanning,
+        &scanning_service,
+        100_000,
+        20,
+        4,
+        scanning_pid,
+    )
+    .await;
+    for (concurrency, count) in [(1, 100), (8, 200)] {
+        let (mut p50s, mut p99s) = (Vec::new(), Vec::new());
+        for round in 0..ROUNDS {
+            print!("  round {} without scanner: ", round + 1);
+            let off = direct_uploads(
+                http,
+                plain,
+                &plain_service,
+                1_000_000,
+                count,
+                concurrency,
+                plain_pid,
+            )
+            .await;
+            print!("  round {} with clamd:      ", round + 1);
+            let on = direct_uploads(
+                http,
+                scanning,
+                &scanning_service,
+                1_000_000,
+                count,
+                concurrency,
+                scanning_pid,
+            )
+            .await;
+            p50s.push(on.0.as_secs_f64() * 1e3 - off.0.as_secs_f64() * 1e3);
+            p99s.push(on.1.as_secs_f64() * 1e3 - off.1.as_secs_f64() * 1e3);
+        }
+        let list = |v: &[f64]| {
+            v.iter()
+                .map(|d| format!("{d:+.1}"))
+                .collect::<Vec<_>>()
+                .join(" / ")
+        };
+        println!(
+            "scan adds to a 1 MB direct upload (concurrency {concurrency}): p50 {} ms, p99 {} ms (per round)",
+            list(&p50s),
+            list(&p99s)
+        );
+    }
+}
+
+async fn create_service(http: &reqwest::Client, app: &str) -> String {
+    let resp = http
+        .post(format!("{app}/v2/Services"))
+        .basic_auth(ACCOUNT, Some(AUTH_TOKEN))
+        .form(&[("FriendlyName", "bench")])
+        .send()
+        .await
+        .unwrap();
+    let service: Value = resp.json().await.unwrap();
+    service["sid"].as_str().unwrap().to_owned()
+}
+
 #[tokio::main]
 async fn main() {
     let app = env("BENCH_APP");
@@ -284,6 +366,14 @@ async fn main() {
     direct_uploads(&http, &app, &service, 1_000_000, 200, 8, pid).await;
     if direct_limit >= 5_000_000 {
         direct_uploads(&http, &app, &service, 5_000_000, 60, 8, pid).await;
+    }
+
+    if let Ok(scanning) = std::env::var("BENCH_APP_SCANNING") {
+        let scanning_pid: u32 = env("BENCH_PID_SCANNING").parse().unwrap();
+        scan_latency(&http, &app, pid, &scanning, scanning_pid).await;
+    }
+    if std::env::var("BENCH_SKIP_SESSION").is_ok_and(|v| v == "1") {
+        return;
     }
 
     let file = dir.join("bench-150MiB.mp4");

@@ -1,0 +1,435 @@
+//! The upload pipeline with a real clamd (scripts/test's, or a private one with a
+//! small stream limit): infected uploads are rejected with the signature and their
+//! objects deleted, clean ones become ready, content clamd cannot scan completely
+//! never becomes ready; direct uploads, upload sessions and the S3 event.
+//!
+//! The clamd outage and the sweep's rescans live in `scan_outage.rs`: a sweep
+//! rescans every `failed` media in the shared table, so it must not run while
+//! this file's tests expect their media to stay `failed`.
+
+use chat_media::model::{Media, MediaStatus};
+use chat_media::scan::infected_reason;
+use chat_media::sid::MediaSid;
+use chat_media_tests::clamd::{
+    eicar, shared_scanner, zip_one, Clamd, ClamdOptions, EICAR_SIGNATURE,
+};
+use chat_media_tests::reqwest::{Method, StatusCode};
+use chat_media_tests::{assert_error, json, send, sid, Fixture, TestApp};
+use serde_json::Value;
+
+const PNG: &[u8] =
+    b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\
+\0\0\0\rIDATx\x9cc\xf8\xff\xff?\0\x05\xfe\x02\xfe\xa7\x35\x81\x84\0\0\0\0IEND\xaeB`\x82";
+
+fn media_path(service: &str) -> String {
+    format!("/v1/Services/{service}/Media")
+}
+
+fn sessions_path(service: &str) -> String {
+    format!("/v1/Services/{service}/MediaUploads")
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+async fn record(app: &TestApp, media: &str) -> Media {
+    app.state
+        .store
+        .get_media(&MediaSid::parse(media).unwrap())
+        .await
+        .unwrap()
+        .expect("the media record is kept")
+}
+
+/// Every media record of a service (a test-only scan: a refused direct upload's
+/// SID is only in its error message).
+async fn media_of(app: &TestApp, service: &str) -> Vec<Media> {
+    use chat_media::store::AttributeValue;
+    let out = app
+        .state
+        .store
+        .client()
+        .scan()
+        .table_name(app.state.store.table())
+        .filter_expression("SK = :media AND service_sid = :service")
+        .expression_attribute_values(":media", AttributeValue::S("MEDIA".into()))
+        .expression_attribute_values(":service", AttributeValue::S(service.into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    out.items()
+        .iter()
+        .map(|i| serde_dynamo::from_item(i.clone()).unwrap())
+        .collect()
+}
+
+async fn slots(app: &TestApp, f: &Fixture, identity: &str) -> i64 {
+    app.state
+        .store
+        .unbound_uploads(
+            &f.service_sid(),
+            &chat_media::Identity::parse(identity).unwrap(),
+        )
+        .await
+        .unwrap()
+}
+
+/// Sends one presigned request from an upload session's `parts` entry.
+async fn put_part(app: &TestApp, part: &Value, body: Vec<u8>) -> Option<String> {
+    let mut req = app.http.put(part["url"].as_str().unwrap());
+    for (k, v) in part["headers"].as_object().unwrap() {
+        req = req.header(k, v.as_str().unwrap());
+    }
+    let resp = req.body(body).send().await.unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+    resp.headers()
+        .get("etag")
+        .map(|v| v.to_str().unwrap().to_owned())
+}
+
+/// A direct upload as the fixture's user; returns status and body.
+async fn upload(
+    app: &TestApp,
+    f: &Fixture,
+    content_type: &str,
+    bytes: &[u8],
+) -> (StatusCode, Value) {
+    send(
+        app.user(&f.token, Method::POST, &media_path(&f.service_sid))
+            .header("Content-Type", content_type)
+            .body(bytes.to_vec()),
+    )
+    .await
+}
+
+/// A single-PUT upload session as the fixture's user, uploaded; returns its JSON.
+async fn session_uploaded(app: &TestApp, f: &Fixture, content_type: &str, bytes: &[u8]) -> Value {
+    let (status, session) = send(
+        app.user(&f.token, Method::POST, &sessions_path(&f.service_sid))
+            .form(&[
+                ("Size", bytes.len().to_string().as_str()),
+                ("ContentType", content_type),
+            ]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+    put_part(app, &session["upload"]["parts"][0], bytes.to_vec()).await;
+    session
+}
+
+async fn complete(app: &TestApp, f: &Fixture, media: &str) -> (StatusCode, Value) {
+    send(app.user(
+        &f.token,
+        Method::POST,
+        &format!("{}/{media}/Complete", media_path(&f.service_sid)),
+    ))
+    .await
+}
+
+/// Binding `media` to a message as the fixture's user.
+async fn bind(app: &TestApp, f: &Fixture, media: &str) -> (StatusCode, Value) {
+    send(
+        app.user(&f.token, Method::POST, &f.messages_path())
+            .form(&[("MediaSid", media)]),
+    )
+    .await
+}
+
+/// The refused media is kept as `rejected` with the signature, its object is gone,
+/// its slot given back, it gets no URL and cannot be bound.
+async fn assert_rejected_as_infected(app: &TestApp, f: &Fixture, media: &Media) {
+    let stored = record(app, media.sid.as_str()).await;
+    assert_eq!(stored.status, MediaStatus::Rejected);
+    assert_eq!(
+        stored.status_reason.as_deref(),
+        Some(infected_reason(EICAR_SIGNATURE).as_str())
+    );
+    assert!(!stored.holds_slot);
+    assert!(
+        !app.object_exists(&stored.object_key).await,
+        "the infected object is deleted at once"
+    );
+    assert!(!app.deletion_pending(&stored.object_key).await);
+    let (status, json) = send(app.user(&f.token, Method::GET, &f.media_path(&stored.sid))).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(json["status"], "rejected");
+    assert_eq!(json["status_reason"], infected_reason(EICAR_SIGNATURE));
+    assert_eq!(json["links"]["content_direct_temporary"], Value::Null);
+    let (status, body) = bind(app, f, stored.sid.as_str()).await;
+    assert_error(status, &body, 409, None);
+    assert!(
+        body["message"].as_str().unwrap().contains("rejected"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn eicar_uploaded_directly_is_rejected_with_its_signature_and_deleted() {
+    let app = TestApp::spawn_scanning(shared_scanner()).await;
+    let f = app.service_with_member("alice").await;
+    let mut content = b"notes.txt\n".to_vec();
+    content.extend_from_slice(&eicar());
+    let (status, body) = upload(&app, &f, "text/plain", &content).await;
+    assert_error(status, &body, 422, Some(20422));
+    assert!(
+        body["message"].as_str().unwrap().contains(EICAR_SIGNATURE),
+        "the uploader is told the signature: {body}"
+    );
+    let media = media_of(&app, &f.service_sid).await;
+    assert_eq!(media.len(), 1, "the record is kept");
+    assert_rejected_as_infected(&app, &f, &media[0]).await;
+    assert_eq!(slots(&app, &f, "alice").await, 0);
+}
+
+#[tokio::test]
+async fn eicar_inside_a_zip_is_rejected_directly_and_through_a_session() {
+    let app = TestApp::spawn_scanning(shared_scanner()).await;
+    let f = app.service_with_member("bob").await;
+    // Deflated: clamd must inflate the member to find it.
+    let zip = zip_one("docs/readme.txt", &eicar(), true);
+    let form = chat_media_tests::reqwest::multipart::Form::new().part(
+        "file",
+        chat_media_tests::reqwest::multipart::Part::bytes(zip.clone())
+            .file_name("docs.zip")
+            .mime_str("application/zip")
+            .unwrap(),
+    );
+    let (status, body) = send(
+        app.user(&f.token, Method::POST, &media_path(&f.service_sid))
+            .multipart(form),
+    )
+    .await;
+    assert_error(status, &body, 422, Some(20422));
+    assert!(
+        body["message"].as_str().unwrap().contains(EICAR_SIGNATURE),
+        "{body}"
+    );
+    let direct = media_of(&app, &f.service_sid).await;
+    assert_eq!(direct.len(), 1);
+    assert_rejected_as_infected(&app, &f, &direct[0]).await;
+
+    // Stored (not deflated), through a session: scanned from S3 at complete.
+    let session = session_uploaded(
+        &app,
+        &f,
+        "application/zip",
+        &zip_one("a.txt", &eicar(), false),
+    )
+    .await;
+    let (status, body) = complete(&app, &f, &sid(&session)).await;
+    assert_error(status, &body, 422, Some(20422));
+    assert!(
+        body["message"].as_str().unwrap().contains(EICAR_SIGNATURE),
+        "{body}"
+    );
+    let media = record(&app, &sid(&session)).await;
+    assert_rejected_as_infected(&app, &f, &media).await;
+    // Completing again answers the same.
+    let (status, again) = complete(&app, &f, &sid(&session)).await;
+    assert_error(status, &again, 422, Some(20422));
+    assert_eq!(slots(&app, &f, "bob").await, 0);
+}
+
+#[tokio::test]
+async fn eicar_at_the_end_of_a_150_mb_session_is_rejected() {
+    const SIZE: u64 = 157_286_400;
+    let app = TestApp::spawn_scanning(shared_scanner()).await;
+    let f = app.service_with_member("carol").await;
+    let (status, session) = send(
+        app.user(&f.token, Method::POST, &sessions_path(&f.service_sid))
+            .form(&[
+                ("Size", SIZE.to_string().as_str()),
+                ("ContentType", "video/mp4"),
+                ("Filename", "talk.mp4"),
+            ]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+    let parts = session["upload"]["parts"].as_array().unwrap().clone();
+    let mut etags = Vec::new();
+    let last = parts.len() as u64;
+    for part in &parts {
+        let n = part["part_number"].as_u64().unwrap();
+        let len = part["size"].as_u64().unwrap() as usize;
+        // One part at a time: the file is never whole in memory.
+        let mut body: Vec<u8> = (0..len)
+            .map(|i| ((i as u64 * 31 + n * 17) % 253) as u8)
+            .collect();
+        if n == 1 {
+            let ftyp = b"\0\0\0\x18ftypmp42\0\0\0\0mp42isom";
+            body[..ftyp.len()].copy_from_slice(ftyp);
+        }
+        if n == last {
+            let sig = eicar();
+            let at = body.len() - sig.len();
+            body[at..].copy_from_slice(&sig);
+        }
+        etags.push(put_part(&app, part, body).await.expect("an ETag per part"));
+    }
+    let form: Vec<(&str, &str)> = etags.iter().map(|e| ("PartETag", e.as_str())).collect();
+    let (status, body) = send(
+        app.user(
+            &f.token,
+            Method::POST,
+            &format!("{}/{}/Complete", media_path(&f.service_sid), sid(&session)),
+        )
+        .form(&form),
+    )
+    .await;
+    assert_error(status, &body, 422, Some(20422));
+    assert!(
+        body["message"].as_str().unwrap().contains(EICAR_SIGNATURE),
+        "{body}"
+    );
+    let media = record(&app, &sid(&session)).await;
+    assert_eq!(media.size, SIZE, "checked before the scan");
+    assert_rejected_as_infected(&app, &f, &media).await;
+}
+
+#[tokio::test]
+async fn clean_uploads_become_ready_and_bindable() {
+    let app = TestApp::spawn_scanning(shared_scanner()).await;
+    let f = app.service_with_member("dave").await;
+    let (status, direct) = upload(&app, &f, "image/png", PNG).await;
+    assert_eq!(status, StatusCode::CREATED, "{direct}");
+    assert_eq!(direct["status"], "ready");
+    assert_eq!(direct["status_reason"], Value::Null);
+
+    let data: Vec<u8> = [PNG, &vec![7u8; 300_000]].concat();
+    let session = session_uploaded(&app, &f, "image/png", &data).await;
+    let (status, done) = complete(&app, &f, &sid(&session)).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(done["status"], "ready");
+    let stored = record(&app, &sid(&session)).await;
+    assert_eq!(stored.finalizing_until, None, "no scan lease left behind");
+    assert!(app.object_exists(&stored.object_key).await);
+
+    for media in [sid(&direct), sid(&session)] {
+        let (status, json) = send(app.user(
+            &f.token,
+            Method::GET,
+            &f.media_path(&MediaSid::parse(&media).unwrap()),
+        ))
+        .await;
+        assert_eq!(status, StatusCode::OK, "{json}");
+        assert!(
+            json["links"]["content_direct_temporary"].is_string(),
+            "{json}"
+        );
+        let (status, message) = bind(&app, &f, &media).await;
+        assert_eq!(status, StatusCode::CREATED, "{message}");
+    }
+}
+
+#[tokio::test]
+async fn the_s3_event_scans_a_session_nobody_completed() {
+    let app = TestApp::spawn_scanning(shared_scanner()).await;
+    let f = app.service_with_member("erin").await;
+    let s3_event = |key: &str| {
+        json!({"Records": [{
+            "eventVersion": "2.1",
+            "eventSource": "aws:s3",
+            "awsRegion": "us-east-1",
+            "eventTime": "2025-01-01T00:00:00.000Z",
+            "eventName": "ObjectCreated:Put",
+            "userIdentity": {"principalId": "AWS:EXAMPLE"},
+            "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+            "responseElements": {"x-amz-request-id": "1", "x-amz-id-2": "2"},
+            "s3": {
+                "s3SchemaVersion": "1.0",
+                "configurationId": "media-created",
+                "bucket": {"name": app.state.blob.bucket(), "arn": "arn:aws:s3:::b"},
+                "object": {"key": key, "size": 1, "eTag": "x", "sequencer": "1"}
+            }
+        }]})
+    };
+    let infected = session_uploaded(&app, &f, "text/plain", &eicar()).await;
+    let key = record(&app, &sid(&infected)).await.object_key;
+    let report = media_events::handle(&app.state, s3_event(&key), now())
+        .await
+        .unwrap();
+    assert_eq!(report["refused"], json!([key]), "{report}");
+    assert_rejected_as_infected(&app, &f, &record(&app, &sid(&infected)).await).await;
+    let (status, body) = complete(&app, &f, &sid(&infected)).await;
+    assert_error(status, &body, 422, Some(20422));
+
+    let clean = session_uploaded(&app, &f, "image/png", PNG).await;
+    let key = record(&app, &sid(&clean)).await.object_key;
+    let report = media_events::handle(&app.state, s3_event(&key), now())
+        .await
+        .unwrap();
+    assert_eq!(report["finalized"], json!([key]), "{report}");
+    assert_eq!(record(&app, &sid(&clean)).await.status, MediaStatus::Ready);
+    assert_eq!(slots(&app, &f, "erin").await, 1, "only the clean one");
+}
+
+#[tokio::test]
+async fn content_over_clamds_stream_limit_is_never_ready() {
+    // clamd stops reading at 1 MiB and answers "INSTREAM size limit exceeded".
+    let clamd = Clamd::start(ClamdOptions {
+        stream_max_length: "1M".into(),
+        max_file_size: "1M".into(),
+    })
+    .await;
+    let app = TestApp::spawn_scanning(clamd.scanner()).await;
+    let f = app.service_with_member("frank").await;
+    let big: Vec<u8> = [PNG, &vec![0x5a; 2 << 20]].concat();
+    let (status, body) = upload(&app, &f, "image/png", &big).await;
+    assert_error(status, &body, 503, Some(20503));
+    let direct = media_of(&app, &f.service_sid).await;
+    assert_eq!(direct.len(), 1);
+    let direct = &direct[0];
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains(direct.sid.as_str()),
+        "{body}"
+    );
+
+    let session = session_uploaded(&app, &f, "image/png", &big).await;
+    let (status, body) = complete(&app, &f, &sid(&session)).await;
+    assert_error(status, &body, 503, Some(20503));
+
+    for media in [direct.sid.to_string(), sid(&session)] {
+        let stored = record(&app, &media).await;
+        assert_eq!(stored.status, MediaStatus::Failed, "{stored:?}");
+        assert!(
+            stored
+                .status_reason
+                .as_deref()
+                .unwrap()
+                .contains("size limit"),
+            "{stored:?}"
+        );
+        assert!(
+            app.object_exists(&stored.object_key).await,
+            "kept for a rescan"
+        );
+        let (status, json) =
+            send(app.user(&f.token, Method::GET, &f.media_path(&stored.sid))).await;
+        assert_eq!(status, StatusCode::OK, "{json}");
+        assert_eq!(json["status"], "failed");
+        assert_eq!(json["links"]["content_direct_temporary"], Value::Null);
+        let (status, body) = bind(&app, &f, &media).await;
+        assert_error(status, &body, 409, None);
+        assert!(
+            body["message"].as_str().unwrap().contains("failed"),
+            "{body}"
+        );
+    }
+    // Completing again rescans, and fails again: never ready.
+    let (status, body) = complete(&app, &f, &sid(&session)).await;
+    assert_error(status, &body, 503, Some(20503));
+    assert_eq!(
+        record(&app, &sid(&session)).await.status,
+        MediaStatus::Failed
+    );
+    assert_eq!(
+        slots(&app, &f, "frank").await,
+        2,
+        "failed media keep their slots"
+    );
+}
