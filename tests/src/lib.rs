@@ -379,6 +379,29 @@ impl TestApp {
     }
 
     /// Runs the pending-deletion sweep until nothing is left to retry.
+    /// Every media record of a service, read with a (test-only) consistent scan: a
+    /// refused direct upload's SID is only in its error message.
+    pub async fn media_records(&self, service: &str) -> Vec<Media> {
+        use chat_media::store::AttributeValue;
+        let out = self
+            .state
+            .store
+            .client()
+            .scan()
+            .table_name(self.state.store.table())
+            .filter_expression("SK = :media AND service_sid = :service")
+            .expression_attribute_values(":media", AttributeValue::S("MEDIA".into()))
+            .expression_attribute_values(":service", AttributeValue::S(service.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("scan the media records");
+        out.items()
+            .iter()
+            .map(|i| serde_dynamo::from_item(i.clone()).expect("a media record"))
+            .collect()
+    }
+
     pub async fn sweep(&self) {
         for _ in 0..100 {
             let removed = chat_media::cleanup::sweep_pending_deletions(&self.state, 100)

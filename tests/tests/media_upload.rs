@@ -66,28 +66,6 @@ async fn objects_of(app: &TestApp, service: &str) -> Vec<String> {
         .collect()
 }
 
-/// Every media record of a service (a test-only scan, to prove nothing was left).
-async fn media_records_of(app: &TestApp, service: &str) -> Vec<Media> {
-    use chat_media::store::AttributeValue;
-    let out = app
-        .state
-        .store
-        .client()
-        .scan()
-        .table_name(app.state.store.table())
-        .filter_expression("SK = :media AND service_sid = :service")
-        .expression_attribute_values(":media", AttributeValue::S("MEDIA".into()))
-        .expression_attribute_values(":service", AttributeValue::S(service.into()))
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap();
-    out.items()
-        .iter()
-        .map(|i| serde_dynamo::from_item(i.clone()).unwrap())
-        .collect()
-}
-
 async fn record(app: &TestApp, media: &str) -> Option<Media> {
     app.state
         .store
@@ -324,7 +302,7 @@ async fn direct_uploads_above_the_direct_limit_point_to_upload_sessions() {
     .await;
     assert_error(status, &body, 413, Some(20413));
     assert!(objects_of(&app, &service).await.is_empty());
-    assert!(media_records_of(&app, &service).await.is_empty());
+    assert!(app.media_records(&service).await.is_empty());
 }
 
 #[tokio::test]
@@ -372,7 +350,7 @@ async fn disguised_executable_is_refused_and_leaves_nothing() {
         "{body}"
     );
     assert!(objects_of(&app, &f.service_sid).await.is_empty());
-    assert!(media_records_of(&app, &f.service_sid).await.is_empty());
+    assert!(app.media_records(&f.service_sid).await.is_empty());
     assert_eq!(slots(&app, &f.service_sid, "mallory").await, 0);
 }
 
@@ -423,7 +401,7 @@ async fn allow_list_and_block_list_refusals() {
     .await;
     assert_error(status, &body, 415, Some(20415));
     assert_eq!(objects_of(&app, &service).await.len(), 1);
-    assert_eq!(media_records_of(&app, &service).await.len(), 1);
+    assert_eq!(app.media_records(&service).await.len(), 1);
 }
 
 #[tokio::test]
@@ -762,7 +740,7 @@ async fn declared_sizes_above_150_mib_are_refused() {
         body["message"].as_str().unwrap().contains("ContentType"),
         "{body}"
     );
-    assert!(media_records_of(&app, &service).await.is_empty());
+    assert!(app.media_records(&service).await.is_empty());
 }
 
 #[tokio::test]
@@ -935,7 +913,7 @@ async fn expired_unbound_media_and_abandoned_sessions_are_swept() {
     // Nothing has expired yet at the real "now".
     let report = media_events::sweep(&app.state, now() - 5).await.unwrap();
     assert_eq!(
-        media_records_of(&app, &f.service_sid).await.len(),
+        app.media_records(&f.service_sid).await.len(),
         2,
         "{report:?}"
     );
@@ -943,7 +921,7 @@ async fn expired_unbound_media_and_abandoned_sessions_are_swept() {
     let report = media_events::sweep(&app.state, now() + 200).await.unwrap();
     assert!(report.expired_media >= 2, "{report:?}");
     assert!(report.uploads_aborted >= 1, "{report:?}");
-    assert!(media_records_of(&app, &f.service_sid).await.is_empty());
+    assert!(app.media_records(&f.service_sid).await.is_empty());
     assert!(objects_of(&app, &f.service_sid).await.is_empty());
     assert_eq!(object(&app, &ready_key).await, None);
     assert_eq!(slots(&app, &f.service_sid, "gina").await, 0);

@@ -42,29 +42,6 @@ async fn record(app: &TestApp, media: &str) -> Media {
         .expect("the media record is kept")
 }
 
-/// Every media record of a service (a test-only scan: a refused direct upload's
-/// SID is only in its error message).
-async fn media_of(app: &TestApp, service: &str) -> Vec<Media> {
-    use chat_media::store::AttributeValue;
-    let out = app
-        .state
-        .store
-        .client()
-        .scan()
-        .table_name(app.state.store.table())
-        .filter_expression("SK = :media AND service_sid = :service")
-        .expression_attribute_values(":media", AttributeValue::S("MEDIA".into()))
-        .expression_attribute_values(":service", AttributeValue::S(service.into()))
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap();
-    out.items()
-        .iter()
-        .map(|i| serde_dynamo::from_item(i.clone()).unwrap())
-        .collect()
-}
-
 async fn slots(app: &TestApp, f: &Fixture, identity: &str) -> i64 {
     app.state
         .store
@@ -177,7 +154,7 @@ async fn eicar_uploaded_directly_is_rejected_with_its_signature_and_deleted() {
         body["message"].as_str().unwrap().contains(EICAR_SIGNATURE),
         "the uploader is told the signature: {body}"
     );
-    let media = media_of(&app, &f.service_sid).await;
+    let media = app.media_records(&f.service_sid).await;
     assert_eq!(media.len(), 1, "the record is kept");
     assert_rejected_as_infected(&app, &f, &media[0]).await;
     assert_eq!(slots(&app, &f, "alice").await, 0);
@@ -206,7 +183,7 @@ async fn eicar_inside_a_zip_is_rejected_directly_and_through_a_session() {
         body["message"].as_str().unwrap().contains(EICAR_SIGNATURE),
         "{body}"
     );
-    let direct = media_of(&app, &f.service_sid).await;
+    let direct = app.media_records(&f.service_sid).await;
     assert_eq!(direct.len(), 1);
     assert_rejected_as_infected(&app, &f, &direct[0]).await;
 
@@ -378,7 +355,7 @@ async fn content_over_clamds_stream_limit_is_never_ready() {
     let big: Vec<u8> = [PNG, &vec![0x5a; 2 << 20]].concat();
     let (status, body) = upload(&app, &f, "image/png", &big).await;
     assert_error(status, &body, 503, Some(20503));
-    let direct = media_of(&app, &f.service_sid).await;
+    let direct = app.media_records(&f.service_sid).await;
     assert_eq!(direct.len(), 1);
     let direct = &direct[0];
     assert!(
