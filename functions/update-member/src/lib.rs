@@ -49,17 +49,18 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// What a request asks for the member's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Action {
-    Update,
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Action<'a> {
+    /// Twilio's member update, to this (validated) channel role.
+    Update(&'a Role),
     Block,
     Unblock,
 }
 
-impl Action {
+impl Action<'_> {
     fn as_str(self) -> &'static str {
         match self {
-            Action::Update => "update",
+            Action::Update(_) => "update",
             Action::Block => "block",
             Action::Unblock => "unblock",
         }
@@ -159,8 +160,7 @@ async fn change_role(
     service: &Service,
     channel: &Channel,
     member_ref: &str,
-    action: Action,
-    requested: Option<&Role>,
+    action: Action<'_>,
 ) -> ApiResult<Change> {
     let caller = authorize_caller(state, who, channel).await?;
     for _ in 0..MAX_ATTEMPTS {
@@ -168,8 +168,8 @@ async fn change_role(
         let current = access::member_role(state, &member).await?;
         let blocked_role = &service.blocked_channel_role_sid;
         let (new_role, role_before_block) = match action {
-            Action::Update => {
-                let role = requested.expect("an update names its role").clone();
+            Action::Update(requested) => {
+                let role = requested.clone();
                 let before = if &role.sid == blocked_role {
                     member
                         .role_before_block
@@ -258,7 +258,13 @@ async fn change_role(
 }
 
 /// One structured line per role change: who, whom, where, from, to, when, request.
-fn audit(who: &Principal, channel: &Channel, change: &Change, action: Action, request_id: &str) {
+fn audit(
+    who: &Principal,
+    channel: &Channel,
+    change: &Change,
+    action: Action<'_>,
+    request_id: &str,
+) {
     if change.previous_role == change.member.role_sid {
         return;
     }
@@ -311,15 +317,14 @@ pub async fn update(
         &service,
         &channel,
         &member,
-        Action::Update,
-        Some(&role),
+        Action::Update(&role),
     )
     .await?;
     audit(
         &who,
         &channel,
         &change,
-        Action::Update,
+        Action::Update(&role),
         &request_id(&headers, &extensions),
     );
     Ok(Json(change.member.to_json(state.view())))
@@ -334,7 +339,7 @@ pub async fn unblock(State(state): State<AppState>, req: Request) -> ApiResult<i
 }
 
 /// The plugin endpoints: the channel names the service, the token may be a form field.
-async fn plugin(state: AppState, req: Request, action: Action) -> ApiResult<Json<Value>> {
+async fn plugin(state: AppState, req: Request, action: Action<'static>) -> ApiResult<Json<Value>> {
     let (parts, body) = req.into_parts();
     let headers = parts.headers;
     if !chat_media::http::has_content_type(&headers, "application/x-www-form-urlencoded") {
@@ -366,7 +371,7 @@ async fn plugin(state: AppState, req: Request, action: Action) -> ApiResult<Json
         .get_service(&channel.service_sid)
         .await?
         .ok_or_else(not_found)?;
-    let change = change_role(&state, &who, &service, &channel, member_ref, action, None).await?;
+    let change = change_role(&state, &who, &service, &channel, member_ref, action).await?;
     audit(
         &who,
         &channel,
