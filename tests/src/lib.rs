@@ -402,6 +402,26 @@ impl TestApp {
             .collect()
     }
 
+    /// The S3 `ObjectCreated` notification media-events gets for `key` in this app's bucket.
+    pub fn s3_object_created(&self, key: &str) -> Value {
+        serde_json::json!({"Records": [{
+            "eventVersion": "2.1",
+            "eventSource": "aws:s3",
+            "awsRegion": "us-east-1",
+            "eventTime": "2025-01-01T00:00:00.000Z",
+            "eventName": "ObjectCreated:Put",
+            "userIdentity": {"principalId": "AWS:EXAMPLE"},
+            "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+            "responseElements": {"x-amz-request-id": "1", "x-amz-id-2": "2"},
+            "s3": {
+                "s3SchemaVersion": "1.0",
+                "configurationId": "media-created",
+                "bucket": {"name": self.state.blob.bucket(), "arn": "arn:aws:s3:::b"},
+                "object": {"key": key, "size": 1, "eTag": "x", "sequencer": "1"}
+            }
+        }]})
+    }
+
     pub async fn sweep(&self) {
         for _ in 0..100 {
             let removed = chat_media::cleanup::sweep_pending_deletions(&self.state, 100)

@@ -794,30 +794,12 @@ async fn the_s3_event_finalizes_an_upload_nobody_completed() {
         app.user(&f.token, Method::POST, &sessions_path(&f.service_sid))
             .form(&[("Size", size.to_string()), ("ContentType", ct.to_owned())])
     };
-    let s3_event = |key: &str| {
-        json!({"Records": [{
-            "eventVersion": "2.1",
-            "eventSource": "aws:s3",
-            "awsRegion": "us-east-1",
-            "eventTime": "2025-01-01T00:00:00.000Z",
-            "eventName": "ObjectCreated:Put",
-            "userIdentity": {"principalId": "AWS:EXAMPLE"},
-            "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-            "responseElements": {"x-amz-request-id": "1", "x-amz-id-2": "2"},
-            "s3": {
-                "s3SchemaVersion": "1.0",
-                "configurationId": "media-created",
-                "bucket": {"name": app.state.blob.bucket(), "arn": "arn:aws:s3:::b"},
-                "object": {"key": key, "size": 1, "eTag": "x", "sequencer": "1"}
-            }
-        }]})
-    };
 
     // A good upload: finalized by the event alone.
     let (_, good) = send(new_session(PNG.len(), "image/png")).await;
     put_part(&app, &good["upload"]["parts"][0], PNG.to_vec()).await;
     let key = record(&app, &sid(&good)).await.unwrap().object_key;
-    let report = media_events::handle(&app.state, s3_event(&key), now())
+    let report = media_events::handle(&app.state, app.s3_object_created(&key), now())
         .await
         .unwrap();
     assert_eq!(report["finalized"], json!([key]), "{report}");
@@ -835,7 +817,7 @@ async fn the_s3_event_finalizes_an_upload_nobody_completed() {
     let (_, bad) = send(new_session(bad_bytes.len(), "image/gif")).await;
     put_part(&app, &bad["upload"]["parts"][0], bad_bytes).await;
     let bad_key = record(&app, &sid(&bad)).await.unwrap().object_key;
-    let report = media_events::handle(&app.state, s3_event(&bad_key), now())
+    let report = media_events::handle(&app.state, app.s3_object_created(&bad_key), now())
         .await
         .unwrap();
     assert_eq!(report["refused"], json!([bad_key]), "{report}");
@@ -859,15 +841,19 @@ async fn the_s3_event_finalizes_an_upload_nobody_completed() {
         )
         .await
         .unwrap();
-    let report = media_events::handle(&app.state, s3_event(&orphan), now())
+    let report = media_events::handle(&app.state, app.s3_object_created(&orphan), now())
         .await
         .unwrap();
     assert_eq!(report["orphans_deleted"], json!([orphan]), "{report}");
     assert_eq!(object(&app, &orphan).await, None);
     // Keys that are not media objects are left alone.
-    let report = media_events::handle(&app.state, s3_event("elsewhere/file.txt"), now())
-        .await
-        .unwrap();
+    let report = media_events::handle(
+        &app.state,
+        app.s3_object_created("elsewhere/file.txt"),
+        now(),
+    )
+    .await
+    .unwrap();
     assert_eq!(report["ignored"], json!(["elsewhere/file.txt"]));
     assert_eq!(
         slots(&app, &f.service_sid, "frank").await,

@@ -304,27 +304,9 @@ async fn clean_uploads_become_ready_and_bindable() {
 async fn the_s3_event_scans_a_session_nobody_completed() {
     let app = TestApp::spawn_scanning(shared_scanner()).await;
     let f = app.service_with_member("erin").await;
-    let s3_event = |key: &str| {
-        json!({"Records": [{
-            "eventVersion": "2.1",
-            "eventSource": "aws:s3",
-            "awsRegion": "us-east-1",
-            "eventTime": "2025-01-01T00:00:00.000Z",
-            "eventName": "ObjectCreated:Put",
-            "userIdentity": {"principalId": "AWS:EXAMPLE"},
-            "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-            "responseElements": {"x-amz-request-id": "1", "x-amz-id-2": "2"},
-            "s3": {
-                "s3SchemaVersion": "1.0",
-                "configurationId": "media-created",
-                "bucket": {"name": app.state.blob.bucket(), "arn": "arn:aws:s3:::b"},
-                "object": {"key": key, "size": 1, "eTag": "x", "sequencer": "1"}
-            }
-        }]})
-    };
     let infected = session_uploaded(&app, &f, "text/plain", &eicar()).await;
     let key = record(&app, &sid(&infected)).await.object_key;
-    let report = media_events::handle(&app.state, s3_event(&key), now())
+    let report = media_events::handle(&app.state, app.s3_object_created(&key), now())
         .await
         .unwrap();
     assert_eq!(report["refused"], json!([key]), "{report}");
@@ -334,7 +316,7 @@ async fn the_s3_event_scans_a_session_nobody_completed() {
 
     let clean = session_uploaded(&app, &f, "image/png", PNG).await;
     let key = record(&app, &sid(&clean)).await.object_key;
-    let report = media_events::handle(&app.state, s3_event(&key), now())
+    let report = media_events::handle(&app.state, app.s3_object_created(&key), now())
         .await
         .unwrap();
     assert_eq!(report["finalized"], json!([key]), "{report}");
