@@ -190,12 +190,12 @@ fn response_overrides(
 /// Fixed SIDs the sample events in `events/` refer to (see `scripts/make-events.py`);
 /// `chat-media-local fixture` recreates them before each event is invoked.
 pub mod fixture {
+    use chat_media::filename::Filename;
     use chat_media::model::{
-        self, Channel, ChannelType, Media, MediaSettings, MediaStatus, Member, Message, Role,
-        Service, UploadSession,
+        self, Channel, ChannelType, Media, MediaStatus, Member, Message, NewChannel, NewUpload,
+        Role, Service, UploadSession,
     };
-    use chat_media::permission::{DefaultRoles, RoleType};
-    use chat_media::sid::{ChannelSid, MediaSid, MemberSid, MessageSid, RoleSid, ServiceSid};
+    use chat_media::sid::{MediaSid, MemberSid, RoleSid, ServiceSid};
     use chat_media::store::{keys, AttributeValue};
     use chat_media::{AppState, Identity};
 
@@ -226,44 +226,21 @@ pub mod fixture {
     ) -> anyhow::Result<(Service, Vec<Role>)> {
         let service_sid: ServiceSid = sid("IS", n);
         state.store.delete_service(&service_sid).await?;
-        let now = model::now();
-        let d = DefaultRoles::twilio();
-        let specs = [
-            ("channel user", RoleType::Channel, d.channel_user),
-            ("channel admin", RoleType::Channel, d.channel_admin),
-            ("service user", RoleType::Deployment, d.service_user),
-            ("service admin", RoleType::Deployment, d.service_admin),
-            ("blocked user", RoleType::Channel, d.blocked_user),
-        ];
-        let roles: Vec<Role> = specs
-            .into_iter()
-            .enumerate()
-            .map(|(i, (name, role_type, permissions))| Role {
-                sid: if i == 1 {
+        // Roles in Twilio's order; the channel admin role (the second) gets `admin_role`.
+        let mut i = 0;
+        let (service, roles) = Service::with_default_roles(
+            service_sid,
+            format!("events fixture {n}"),
+            || {
+                i += 1;
+                if i == 2 {
                     admin_role.clone()
                 } else {
-                    sid("RL", first_role + i as u32)
-                },
-                service_sid: service_sid.clone(),
-                friendly_name: name.into(),
-                role_type,
-                permissions,
-                date_created: now,
-                date_updated: now,
-            })
-            .collect();
-        let service = Service {
-            sid: service_sid,
-            friendly_name: format!("events fixture {n}"),
-            default_channel_role_sid: roles[0].sid.clone(),
-            default_channel_creator_role_sid: roles[1].sid.clone(),
-            default_service_role_sid: roles[2].sid.clone(),
-            blocked_channel_role_sid: roles[4].sid.clone(),
-            media: MediaSettings::default(),
-            deleting: false,
-            date_created: now,
-            date_updated: now,
-        };
+                    sid("RL", first_role + i - 1)
+                }
+            },
+            model::now(),
+        );
         state.store.create_service(&service, &roles).await?;
         Ok((service, roles))
     }
@@ -291,21 +268,18 @@ pub mod fixture {
         service(state, 2, sid("RL", 2), 0x20).await?;
         let (service, roles) = service(state, 1, sid("RL", 1), 0x10).await?;
         let now = model::now();
-        let mut channel = Channel {
-            sid: sid::<ChannelSid>("CH", 1),
-            service_sid: service.sid.clone(),
-            friendly_name: Some("General".into()),
-            unique_name: Some("general".into()),
-            attributes: "{}".into(),
-            channel_type: ChannelType::Public,
-            created_by: Identity::system(),
-            members_count: 0,
-            messages_count: 0,
-            next_message_index: 0,
-            deleting: false,
-            date_created: now,
-            date_updated: now,
-        };
+        let mut channel = Channel::new(
+            sid("CH", 1),
+            service.sid.clone(),
+            NewChannel {
+                friendly_name: Some("General".into()),
+                unique_name: Some("general".into()),
+                attributes: "{}".into(),
+                channel_type: ChannelType::Public,
+                created_by: Identity::system(),
+            },
+            now,
+        );
         state
             .store
             .create_channel(&channel)
@@ -344,26 +318,22 @@ pub mod fixture {
             .put(&object_key, PNG.to_vec().into(), "image/png")
             .await?;
         let media = Media {
-            sid: media_sid,
-            service_sid: service.sid.clone(),
-            author: identity("alice"),
-            content_type: "image/png".into(),
-            filename: Some("photo.png".into()),
-            size: PNG.len() as u64,
-            sha256: None,
             status: MediaStatus::Ready,
-            status_reason: None,
-            object_key,
-            message_sid: None,
-            channel_sid: None,
-            date_created: now,
-            date_upload_updated: now,
-            date_updated: now,
-            expires_at: Some(now.timestamp() + 24 * 3600),
-            upload: None,
-            finalizing_until: None,
-            holds_slot: false,
-            rejection_code: None,
+            ..Media::new_upload(
+                media_sid,
+                service.sid.clone(),
+                NewUpload {
+                    author: identity("alice"),
+                    content_type: "image/png".into(),
+                    filename: Filename::parse("photo.png")?,
+                    size: PNG.len() as u64,
+                    upload: None,
+                    holds_slot: false,
+                },
+                now.timestamp() + 24 * 3600,
+                None,
+                now,
+            )
         };
         state.store.create_media(&media).await?;
 
@@ -379,7 +349,7 @@ pub mod fixture {
             sid: pending_sid,
             status: MediaStatus::Uploading,
             object_key: pending_key,
-            filename: Some("upload.png".into()),
+            filename: Filename::parse("upload.png")?,
             upload: Some(UploadSession {
                 multipart_upload_id: None,
                 part_size: PNG.len() as u64,
@@ -391,19 +361,14 @@ pub mod fixture {
         state.store.create_media(&pending).await?;
 
         for (n, from) in [(1, "alice"), (2, "bob")] {
-            let message = Message {
-                sid: sid::<MessageSid>("IM", n),
-                service_sid: service.sid.clone(),
-                channel_sid: channel.sid.clone(),
-                index: channel.next_message_index,
-                from: identity(from),
-                body: Some(format!("hello from {from}")),
-                attributes: "{}".into(),
-                media: None,
-                was_edited: false,
-                date_created: now,
-                date_updated: now,
-            };
+            let message = Message::text(
+                sid("IM", n),
+                &channel,
+                identity(from),
+                format!("hello from {from}"),
+                "{}".into(),
+                now,
+            );
             state
                 .store
                 .create_message(&channel, &message, None, None)

@@ -180,7 +180,7 @@ async fn serve(credentials: Credentials) -> anyhow::Result<()> {
         settings.base_url = format!("http://127.0.0.1:{app_port}");
     }
     let state = local_state(credentials, dynamodb, format!("http://{s3_addr}"), settings).await?;
-    let state = match chat_media::scan::Scanner::from_env()? {
+    let state = match chat_media::config::scanner_from_env()? {
         Some(scanner) => state.with_scanner(scanner),
         None => state,
     };

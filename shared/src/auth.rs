@@ -9,7 +9,6 @@ use serde::Deserialize;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use crate::error::{code, ApiError};
 use crate::identity::Identity;
 use crate::sid::{AccountSid, ApiKeySid, ServiceSid};
 
@@ -19,6 +18,43 @@ type HmacSha256 = Hmac<Sha256>;
 pub const TOKEN_CONTENT_TYPE: &str = "twilio-fpa;v=1";
 /// Longest lifetime a token may claim, as Twilio (24 h).
 pub const MAX_TOKEN_TTL_SECS: i64 = 24 * 3600;
+
+/// Why a caller is not let in. 401s carry the [`AuthFault`] that picks the
+/// Twilio code; the text says what to fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("{message}")]
+    Unauthenticated {
+        fault: AuthFault,
+        message: &'static str,
+    },
+    #[error("The access token is not valid for service {0}")]
+    WrongService(ServiceSid),
+    #[error("This operation requires account or API key credentials")]
+    AdminOnly,
+}
+
+/// What is wrong with the credentials or the token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFault {
+    /// None sent, an unknown scheme, or a wrong username or password.
+    Credentials,
+    /// Not a JWT, an unreadable payload, or tokens that disagree.
+    Malformed,
+    /// Wrong algorithm (including `none`) or content type.
+    Header,
+    Signature,
+    Issuer,
+    Expired,
+    NotYetValid,
+    Grants,
+}
+
+impl AuthError {
+    pub fn new(fault: AuthFault, message: &'static str) -> Self {
+        Self::Unauthenticated { fault, message }
+    }
+}
 
 /// Credentials from configuration; the API key also signs user tokens.
 #[derive(Clone)]
@@ -54,23 +90,19 @@ impl Principal {
     }
 
     /// A token is valid for its one service only.
-    pub fn require_service(&self, service: &ServiceSid) -> Result<(), ApiError> {
+    pub fn require_service(&self, service: &ServiceSid) -> Result<(), AuthError> {
         match self {
             Principal::Admin => Ok(()),
             Principal::User { service: own, .. } if own == service => Ok(()),
-            Principal::User { .. } => Err(ApiError::forbidden(format!(
-                "The access token is not valid for service {service}"
-            ))),
+            Principal::User { .. } => Err(AuthError::WrongService(service.clone())),
         }
     }
 
-    pub fn require_admin(&self) -> Result<(), ApiError> {
+    pub fn require_admin(&self) -> Result<(), AuthError> {
         if self.is_admin() {
             Ok(())
         } else {
-            Err(ApiError::forbidden(
-                "This operation requires account or API key credentials",
-            ))
+            Err(AuthError::AdminOnly)
         }
     }
 
@@ -88,7 +120,7 @@ fn ct_eq(a: &str, b: &str) -> bool {
 
 impl Credentials {
     /// Authenticates from the `Authorization` or `X-Twilio-Token` headers.
-    pub fn authenticate(&self, headers: &HeaderMap, now: i64) -> Result<Principal, ApiError> {
+    pub fn authenticate(&self, headers: &HeaderMap, now: i64) -> Result<Principal, AuthError> {
         let header_token = headers
             .get("x-twilio-token")
             .map(|v| v.to_str().unwrap_or_default().trim().to_owned());
@@ -105,23 +137,23 @@ impl Credentials {
                 let bearer = rest.trim();
                 if let Some(other) = header_token.as_deref() {
                     if other != bearer {
-                        return Err(ApiError::unauthenticated(
-                            code::INVALID_ACCESS_TOKEN,
+                        return Err(AuthError::new(
+                            AuthFault::Malformed,
                             "Authorization and X-Twilio-Token carry different tokens",
                         ));
                     }
                 }
                 return self.verify_token(bearer, now);
             }
-            return Err(ApiError::unauthenticated(
-                code::AUTHENTICATE,
+            return Err(AuthError::new(
+                AuthFault::Credentials,
                 "Unsupported Authorization scheme (use Basic or Bearer)",
             ));
         }
         match header_token {
             Some(token) => self.verify_token(&token, now),
-            None => Err(ApiError::unauthenticated(
-                code::AUTHENTICATE,
+            None => Err(AuthError::new(
+                AuthFault::Credentials,
                 "Authentication required: HTTP Basic credentials or an access token",
             )),
         }
@@ -137,7 +169,7 @@ impl Credentials {
         headers: &HeaderMap,
         form_token: Option<&str>,
         now: i64,
-    ) -> Result<Principal, ApiError> {
+    ) -> Result<Principal, AuthError> {
         let Some(field) = form_token.map(str::trim) else {
             return self.authenticate(headers, now);
         };
@@ -154,8 +186,8 @@ impl Credentials {
                     Some(rest.trim().to_owned())
                 }
                 _ => {
-                    return Err(ApiError::unauthenticated(
-                        code::AUTHENTICATE,
+                    return Err(AuthError::new(
+                        AuthFault::Credentials,
                         "Send either account credentials or an access token, not both",
                     ))
                 }
@@ -163,8 +195,8 @@ impl Credentials {
         };
         for other in [header_token, bearer].into_iter().flatten() {
             if other != field {
-                return Err(ApiError::unauthenticated(
-                    code::INVALID_ACCESS_TOKEN,
+                return Err(AuthError::new(
+                    AuthFault::Malformed,
                     "The Token field and the token header carry different tokens",
                 ));
             }
@@ -172,9 +204,8 @@ impl Credentials {
         self.verify_token(field, now)
     }
 
-    fn basic(&self, encoded: &str) -> Result<Principal, ApiError> {
-        let invalid =
-            || ApiError::unauthenticated(code::AUTHENTICATE, "Invalid username or password");
+    fn basic(&self, encoded: &str) -> Result<Principal, AuthError> {
+        let invalid = || AuthError::new(AuthFault::Credentials, "Invalid username or password");
         let decoded = STANDARD.decode(encoded).map_err(|_| invalid())?;
         let decoded = String::from_utf8(decoded).map_err(|_| invalid())?;
         let (user, pass) = decoded.split_once(':').ok_or_else(invalid)?;
@@ -189,95 +220,88 @@ impl Credentials {
     }
 
     /// Verifies a Twilio access token; each refusal has its own code and message.
-    pub fn verify_token(&self, token: &str, now: i64) -> Result<Principal, ApiError> {
-        let bad = |c: u32, m: &str| ApiError::unauthenticated(c, m.to_owned());
+    pub fn verify_token(&self, token: &str, now: i64) -> Result<Principal, AuthError> {
+        let bad = AuthError::new;
         let mut parts = token.split('.');
         let (Some(h), Some(p), Some(s), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(bad(
-                code::INVALID_ACCESS_TOKEN,
+                AuthFault::Malformed,
                 "Invalid access token: not a JWT (header.payload.signature)",
             ));
         };
 
-        let header: TokenHeader = decode_json(h)
-            .ok_or_else(|| bad(code::INVALID_TOKEN_HEADER, "Invalid access token header"))?;
+        let header: TokenHeader =
+            decode_json(h).ok_or_else(|| bad(AuthFault::Header, "Invalid access token header"))?;
         match header.alg.as_deref() {
             Some("HS256") => {}
             Some(alg) if alg.eq_ignore_ascii_case("none") => {
                 return Err(bad(
-                    code::INVALID_TOKEN_HEADER,
+                    AuthFault::Header,
                     "Unsigned access tokens (alg none) are refused",
                 ))
             }
             _ => {
                 return Err(bad(
-                    code::INVALID_TOKEN_HEADER,
+                    AuthFault::Header,
                     "Access token algorithm must be HS256",
                 ))
             }
         }
         if header.cty.as_deref() != Some(TOKEN_CONTENT_TYPE) {
             return Err(bad(
-                code::INVALID_TOKEN_HEADER,
+                AuthFault::Header,
                 "Access token header must have cty twilio-fpa;v=1",
             ));
         }
 
-        let signature = URL_SAFE_NO_PAD.decode(s).map_err(|_| {
-            bad(
-                code::INVALID_TOKEN_SIGNATURE,
-                "Invalid access token signature",
-            )
-        })?;
+        let signature = URL_SAFE_NO_PAD
+            .decode(s)
+            .map_err(|_| bad(AuthFault::Signature, "Invalid access token signature"))?;
         let mut mac = HmacSha256::new_from_slice(self.api_key_secret.as_bytes())
             .expect("HMAC accepts any key length");
         mac.update(h.as_bytes());
         mac.update(b".");
         mac.update(p.as_bytes());
-        mac.verify_slice(&signature).map_err(|_| {
-            bad(
-                code::INVALID_TOKEN_SIGNATURE,
-                "Invalid access token signature",
-            )
-        })?;
+        mac.verify_slice(&signature)
+            .map_err(|_| bad(AuthFault::Signature, "Invalid access token signature"))?;
 
         let claims: TokenClaims = decode_json(p)
-            .ok_or_else(|| bad(code::INVALID_ACCESS_TOKEN, "Invalid access token payload"))?;
+            .ok_or_else(|| bad(AuthFault::Malformed, "Invalid access token payload"))?;
         if claims.iss.as_deref() != Some(self.api_key_sid.as_str())
             || claims.sub.as_deref() != Some(self.account_sid.as_str())
         {
             return Err(bad(
-                code::INVALID_TOKEN_ISSUER,
+                AuthFault::Issuer,
                 "Invalid access token issuer/subject",
             ));
         }
         let exp = claims
             .exp
-            .ok_or_else(|| bad(code::TOKEN_EXPIRED, "Access token has no expiry (exp)"))?;
+            .ok_or_else(|| bad(AuthFault::Expired, "Access token has no expiry (exp)"))?;
         if exp <= now {
-            return Err(bad(code::TOKEN_EXPIRED, "Access token expired"));
+            return Err(bad(AuthFault::Expired, "Access token expired"));
         }
         if exp - now > MAX_TOKEN_TTL_SECS {
             return Err(bad(
-                code::TOKEN_EXPIRED,
+                AuthFault::Expired,
                 "Access token expiry exceeds the maximum of 24 hours",
             ));
         }
         if claims.nbf.is_some_and(|nbf| nbf > now) {
-            return Err(bad(code::TOKEN_NOT_YET_VALID, "Access token not yet valid"));
+            return Err(bad(AuthFault::NotYetValid, "Access token not yet valid"));
         }
         let grants = claims
             .grants
-            .ok_or_else(|| bad(code::INVALID_TOKEN_GRANTS, "Access token has no grants"))?;
+            .ok_or_else(|| bad(AuthFault::Grants, "Access token has no grants"))?;
         let identity = grants
             .identity
             .as_deref()
             .and_then(|i| Identity::parse(i).ok())
             .ok_or_else(|| {
                 bad(
-                    code::INVALID_TOKEN_GRANTS,
+                    AuthFault::Grants,
                     "Access token grants carry no valid identity",
                 )
             })?;
@@ -287,7 +311,7 @@ impl Credentials {
             .and_then(|s| ServiceSid::parse(&s).ok())
             .ok_or_else(|| {
                 bad(
-                    code::INVALID_TOKEN_GRANTS,
+                    AuthFault::Grants,
                     "Access token has no chat grant with a valid service_sid",
                 )
             })?;
@@ -387,6 +411,13 @@ mod tests {
 
     const NOW: i64 = 1_800_000_000;
 
+    fn fault(e: AuthError) -> Option<AuthFault> {
+        match e {
+            AuthError::Unauthenticated { fault, .. } => Some(fault),
+            _ => None,
+        }
+    }
+
     #[test]
     fn basic_auth_with_either_credential_pair() {
         let c = creds();
@@ -398,7 +429,7 @@ mod tests {
             assert_eq!(r.is_ok(), ok);
         }
         let missing = c.authenticate(&HeaderMap::new(), NOW).unwrap_err();
-        assert_eq!(missing.status, 401);
+        assert_eq!(fault(missing), Some(AuthFault::Credentials));
     }
 
     #[test]
@@ -422,13 +453,10 @@ mod tests {
             expected
         );
         assert!(expected.require_service(&service).is_ok());
-        assert_eq!(
-            expected
-                .require_service(&ServiceSid::generate())
-                .unwrap_err()
-                .status,
-            403
-        );
+        assert!(matches!(
+            expected.require_service(&ServiceSid::generate()),
+            Err(AuthError::WrongService(_))
+        ));
     }
 
     #[test]
@@ -460,10 +488,7 @@ mod tests {
         let err = c
             .authenticate_with_form_token(&other, Some(&alice), NOW)
             .unwrap_err();
-        assert_eq!(
-            (err.status.as_u16(), err.code),
-            (401, code::INVALID_ACCESS_TOKEN)
-        );
+        assert_eq!(fault(err), Some(AuthFault::Malformed));
         let basic = headers(
             "authorization",
             &format!(
@@ -472,15 +497,16 @@ mod tests {
             ),
         );
         assert_eq!(
-            c.authenticate_with_form_token(&basic, Some(&alice), NOW)
-                .unwrap_err()
-                .status,
-            401
+            fault(
+                c.authenticate_with_form_token(&basic, Some(&alice), NOW)
+                    .unwrap_err()
+            ),
+            Some(AuthFault::Credentials)
         );
         let err = c
             .authenticate_with_form_token(&none, Some("garbage"), NOW)
             .unwrap_err();
-        assert_eq!(err.status, 401);
+        assert_eq!(fault(err), Some(AuthFault::Malformed));
     }
 
     #[test]
@@ -500,14 +526,14 @@ mod tests {
             URL_SAFE_NO_PAD.encode(claims(NOW + 60, NOW).to_string())
         );
         let cases = [
-            (none_token, code::INVALID_TOKEN_HEADER),
+            (none_token, AuthFault::Header),
             (
                 sign_jwt(
                     &serde_json::json!({"alg": "HS512", "cty": TOKEN_CONTENT_TYPE}),
                     &claims(NOW + 60, NOW),
                     "secret",
                 ),
-                code::INVALID_TOKEN_HEADER,
+                AuthFault::Header,
             ),
             (
                 sign_jwt(
@@ -515,32 +541,32 @@ mod tests {
                     &claims(NOW + 60, NOW),
                     "secret",
                 ),
-                code::INVALID_TOKEN_HEADER,
+                AuthFault::Header,
             ),
             (
                 sign_jwt(&hs, &claims(NOW + 60, NOW), "wrong"),
-                code::INVALID_TOKEN_SIGNATURE,
+                AuthFault::Signature,
             ),
             (
                 sign_jwt(&hs, &claims(NOW - 1, NOW - 100), "secret"),
-                code::TOKEN_EXPIRED,
+                AuthFault::Expired,
             ),
             (
                 sign_jwt(&hs, &claims(NOW + 600, NOW + 60), "secret"),
-                code::TOKEN_NOT_YET_VALID,
+                AuthFault::NotYetValid,
             ),
-            (format!("{good}x"), code::INVALID_TOKEN_SIGNATURE),
-            ("abc".to_string(), code::INVALID_ACCESS_TOKEN),
+            (format!("{good}x"), AuthFault::Signature),
+            ("abc".to_string(), AuthFault::Malformed),
         ];
         for (token, expected) in cases {
             let err = c.verify_token(&token, NOW).unwrap_err();
-            assert_eq!(err.code, expected, "{}", err.message);
-            assert_eq!(err.status, 401);
+            assert_eq!(fault(err.clone()), Some(expected), "{err}");
         }
         let other_issuer = creds();
         let err = other_issuer.verify_token(&good, NOW).unwrap_err();
-        assert!(
-            err.code == code::INVALID_TOKEN_SIGNATURE || err.code == code::INVALID_TOKEN_ISSUER
-        );
+        assert!(matches!(
+            fault(err),
+            Some(AuthFault::Signature | AuthFault::Issuer)
+        ));
     }
 }

@@ -11,8 +11,6 @@ use aws_sdk_s3::Client;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
-use crate::error::ApiError;
-
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BlobError {
     #[error("object not found")]
@@ -49,19 +47,6 @@ impl BlobError {
                 }
             }
             other => BlobError::Unavailable(format!("{other:?}")),
-        }
-    }
-}
-
-impl From<BlobError> for ApiError {
-    fn from(e: BlobError) -> Self {
-        match e {
-            BlobError::NotFound => ApiError::not_found("The media content was not found"),
-            BlobError::Unavailable(m) => {
-                tracing::error!(error = %m, "S3 unavailable");
-                ApiError::unavailable("The media store is unavailable; try again shortly")
-            }
-            BlobError::Other(m) => ApiError::internal(format!("Media store error: {m}")),
         }
     }
 }

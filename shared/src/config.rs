@@ -10,7 +10,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 use crate::auth::Credentials;
 use crate::blob::Blob;
-use crate::scan::Scanner;
+use crate::scan::{ClamdAddress, Scanner, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT};
 use crate::sid::{AccountSid, ApiKeySid};
 use crate::store::Store;
 
@@ -107,6 +107,33 @@ fn secs(name: &str, default: Duration) -> Result<Duration, ConfigError> {
             .map(Duration::from_secs)
             .map_err(|_| ConfigError(format!("{name} must be a whole number of seconds"))),
     }
+}
+
+/// `CLAMD_ADDRESS` (`host:port` or `unix:/path`), `CLAMD_CONNECT_TIMEOUT_MS`,
+/// `CLAMD_READ_TIMEOUT_MS`. `None` when no address is set: scanning is off.
+pub fn scanner_from_env() -> Result<Option<Scanner>, ConfigError> {
+    let millis = |name: &str, default: Duration| match var(name) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|ms| *ms > 0)
+            .map(Duration::from_millis)
+            .ok_or_else(|| {
+                ConfigError(format!("{name} must be a positive number of milliseconds"))
+            }),
+    };
+    let Some(address) = var("CLAMD_ADDRESS") else {
+        return Ok(None);
+    };
+    let address = address
+        .parse::<ClamdAddress>()
+        .map_err(|e| ConfigError(format!("CLAMD_ADDRESS: {e}")))?;
+    Ok(Some(Scanner::new(address).with_timeouts(
+        millis("CLAMD_CONNECT_TIMEOUT_MS", DEFAULT_CONNECT_TIMEOUT)?,
+        millis("CLAMD_READ_TIMEOUT_MS", DEFAULT_READ_TIMEOUT)?,
+    )))
 }
 
 impl Credentials {
@@ -256,12 +283,12 @@ impl AppState {
     }
 
     /// The state a Lambda cold start builds: `TABLE_NAME`, `BUCKET_NAME`, the above,
-    /// and the scanner (`CLAMD_ADDRESS`, see [`Scanner::from_env`]; `SCAN_REQUIRED=true`
+    /// and the scanner (`CLAMD_ADDRESS`, see [`scanner_from_env`]; `SCAN_REQUIRED=true`
     /// refuses to start without one).
     pub async fn from_env() -> Result<Self, ConfigError> {
         let aws = AwsOptions::from_env();
         let sdk = aws.sdk_config().await;
-        let scanner = Scanner::from_env()?;
+        let scanner = scanner_from_env()?;
         if scanner.is_none() && var("SCAN_REQUIRED").is_some_and(|v| v == "true") {
             return Err(ConfigError(
                 "SCAN_REQUIRED is true but CLAMD_ADDRESS is not set".into(),

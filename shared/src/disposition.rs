@@ -4,13 +4,11 @@
 //! Active content (HTML, SVG, XHTML, XML, JavaScript) is always an attachment, so a
 //! download URL never runs script in the bucket's origin; images, audio, video and
 //! PDF open inline; everything else downloads. Filenames come from uploaders and are
-//! untrusted: the header is built from a sanitized name, plain ASCII in `filename`
+//! untrusted: the header is built from a parsed [`Filename`], plain ASCII in `filename`
 //! and RFC 5987 `filename*` for the rest, so no input can add or split a header.
 
 use crate::blob::DownloadHeaders;
-
-/// Longest filename offered to the browser, in characters.
-pub const MAX_FILENAME_CHARS: usize = 200;
+use crate::filename::Filename;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Disposition {
@@ -103,26 +101,6 @@ pub fn safe_content_type(stored: &str) -> String {
     }
 }
 
-/// Invisible characters that can disguise a name (`evil\u{202E}gpj.exe`).
-fn is_format_char(c: char) -> bool {
-    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
-}
-
-/// The last path component, without control or invisible formatting characters,
-/// quotes or backslashes, leading dots or surrounding spaces; `None` if nothing is left.
-pub fn sanitize_filename(name: &str) -> Option<String> {
-    let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
-    let cleaned: String = base
-        .chars()
-        .filter(|c| !c.is_control() && !is_format_char(*c))
-        .map(|c| if c == '"' { '\'' } else { c })
-        .collect();
-    let trimmed = cleaned.trim().trim_start_matches(['.', ' ']);
-    let truncated: String = trimmed.chars().take(MAX_FILENAME_CHARS).collect();
-    let truncated = truncated.trim_end().to_owned();
-    (!truncated.is_empty()).then_some(truncated)
-}
-
 /// Printable ASCII that is safe inside a quoted-string for every browser: no quote,
 /// backslash or percent (some browsers decode `%xx` in `filename`).
 fn ascii_fallback(name: &str) -> String {
@@ -170,9 +148,13 @@ fn extension_for(content_type: &str) -> Option<&'static str> {
 
 /// The `Content-Disposition` value for a file; `fallback` names files without a
 /// usable name (the media SID, plus an extension for common types).
-pub fn content_disposition(content_type: &str, filename: Option<&str>, fallback: &str) -> String {
+pub fn content_disposition(
+    content_type: &str,
+    filename: Option<&Filename>,
+    fallback: &str,
+) -> String {
     let disposition = disposition_for(content_type);
-    let name = filename.and_then(sanitize_filename).unwrap_or_else(|| {
+    let name = filename.map(ToString::to_string).unwrap_or_else(|| {
         let base = ascii_fallback(fallback);
         match extension_for(content_type) {
             Some(ext) => format!("{base}.{ext}"),
@@ -194,7 +176,7 @@ pub fn content_disposition(content_type: &str, filename: Option<&str>, fallback:
 /// Both response overrides of a presigned download.
 pub fn download_headers(
     content_type: &str,
-    filename: Option<&str>,
+    filename: Option<&Filename>,
     fallback: &str,
 ) -> DownloadHeaders {
     DownloadHeaders {
@@ -206,6 +188,10 @@ pub fn download_headers(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn name(raw: &str) -> Option<Filename> {
+        Filename::parse(raw).unwrap()
+    }
 
     /// What a header value must be: visible ASCII and spaces only.
     fn header_safe(v: &str) -> bool {
@@ -228,7 +214,7 @@ mod tests {
         ] {
             assert!(is_active_content(t), "{t}");
             assert_eq!(disposition_for(t), Disposition::Attachment, "{t}");
-            assert!(content_disposition(t, Some("x"), "ME1").starts_with("attachment;"));
+            assert!(content_disposition(t, name("x").as_ref(), "ME1").starts_with("attachment;"));
         }
     }
 
@@ -257,8 +243,9 @@ mod tests {
 
     #[test]
     fn header_injection_is_impossible() {
-        let evil = "a.png\r\nSet-Cookie: x=1\r\n\"; filename=\"evil.html";
-        let v = content_disposition("image/png", Some(evil), "ME1");
+        assert!(Filename::parse("a.png\r\nSet-Cookie: x=1").is_err());
+        let evil = name("a.pngSet-Cookie: x=1\"; filename=\"evil.html");
+        let v = content_disposition("image/png", evil.as_ref(), "ME1");
         assert!(header_safe(&v), "{v}");
         assert!(!v.contains('\r') && !v.contains('\n'));
         // Exactly one quoted filename parameter: no injected quote closes it early.
@@ -270,44 +257,20 @@ mod tests {
     }
 
     #[test]
-    fn paths_and_hidden_names_are_stripped() {
-        assert_eq!(
-            sanitize_filename("../../etc/passwd").as_deref(),
-            Some("passwd")
-        );
-        assert_eq!(
-            sanitize_filename("C:\\Users\\me\\cat.jpg").as_deref(),
-            Some("cat.jpg")
-        );
-        assert_eq!(sanitize_filename(".bashrc").as_deref(), Some("bashrc"));
-        assert_eq!(sanitize_filename("dir/").as_deref(), None);
-        assert_eq!(sanitize_filename(" \u{7} ").as_deref(), None);
-        assert_eq!(
-            sanitize_filename("invoice\u{202E}fdp.exe").as_deref(),
-            Some("invoicefdp.exe")
-        );
-        let long = "a".repeat(500) + ".png";
-        assert_eq!(
-            sanitize_filename(&long).unwrap().chars().count(),
-            MAX_FILENAME_CHARS
-        );
-    }
-
-    #[test]
     fn non_ascii_names_use_rfc5987() {
-        let v = content_disposition("image/jpeg", Some("Zoë's café 東京.jpg"), "ME1");
+        let v = content_disposition("image/jpeg", name("Zoë's café 東京.jpg").as_ref(), "ME1");
         assert_eq!(
             v,
             "inline; filename=\"Zo_'s caf_ __.jpg\"; filename*=UTF-8''Zo%C3%AB%27s%20caf%C3%A9%20%E6%9D%B1%E4%BA%AC.jpg"
         );
         assert!(header_safe(&v));
         // Percent signs and semicolons are not passed through the plain parameter.
-        let v = content_disposition("application/pdf", Some("100%; report.pdf"), "ME1");
+        let v = content_disposition("application/pdf", name("100%; report.pdf").as_ref(), "ME1");
         assert_eq!(
             v,
             "inline; filename=\"100__ report.pdf\"; filename*=UTF-8''100%25%3B%20report.pdf"
         );
-        let v = content_disposition("application/pdf", Some("plain report.pdf"), "ME1");
+        let v = content_disposition("application/pdf", name("plain report.pdf").as_ref(), "ME1");
         assert_eq!(v, "inline; filename=\"plain report.pdf\"");
     }
 
@@ -318,7 +281,7 @@ mod tests {
             "inline; filename=\"MEabc.png\""
         );
         assert_eq!(
-            content_disposition("application/zip", Some("///"), "MEabc"),
+            content_disposition("application/zip", name("///").as_ref(), "MEabc"),
             "attachment; filename=\"MEabc\""
         );
     }
@@ -340,7 +303,7 @@ mod tests {
         );
         assert_eq!(safe_content_type("image"), "application/octet-stream");
         assert_eq!(safe_content_type(""), "application/octet-stream");
-        let h = download_headers("image/svg+xml", Some("logo.svg"), "ME1");
+        let h = download_headers("image/svg+xml", name("logo.svg").as_ref(), "ME1");
         assert_eq!(h.content_type, "image/svg+xml");
         assert_eq!(h.content_disposition, "attachment; filename=\"logo.svg\"");
     }

@@ -1,5 +1,42 @@
-//! chat-media's common crate: domain types that parse, the DynamoDB and S3 stores,
-//! authentication and permissions, and the HTTP plumbing every function shares.
+//! chat-media's common crate: domain types that parse, the DynamoDB and S3
+//! stores, the virus scanner, the upload pipeline, authentication and
+//! permissions, and the HTTP edge every function shares.
+//!
+//! # Layout
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`sid`], [`identity`], [`filename`] | values parsed once: SIDs, identities, filenames |
+//! | [`permission`] | Twilio's permissions and default roles |
+//! | [`model`] | the records (Service, Role, Channel, Member, User, Message, Media, Refusal), their constructors and Twilio JSON views |
+//! | [`store`] | DynamoDB: one table, conditional writes, transactions, paging |
+//! | [`blob`] | S3: objects, multipart, presigned URLs |
+//! | [`scan`] | the clamd client (INSTREAM), failing closed |
+//! | [`policy`] | what a service accepts: size, type, extension, magic bytes |
+//! | [`disposition`] | how a download presents itself (Content-Disposition/Type) |
+//! | [`auth`] | who is calling: Basic credentials or access tokens |
+//! | [`config`] | all environment reading, once per cold start, into [`AppState`] |
+//! | [`upload`] | finalizing uploads: checks, the scan state machine, refusals |
+//! | [`access`] | resolving channels, members, users; who may act on them |
+//! | [`cleanup`] | deleting S3 objects after their records, and the sweep of leftovers |
+//! | [`http`] | the edge: extractors, scopes, forms, paging, [`ApiError`] |
+//! | [`metrics`], [`telemetry`] | call counting and logging set-up |
+//!
+//! # Layering
+//!
+//! Each layer uses only the layers above it in this list, never the other way
+//! round (`scripts/check-layers` fails the build on an arrow back or a cycle):
+//!
+//! 1. `sid`, `identity`, `filename`, `permission`, `model`
+//! 2. `store`, `blob`, `scan`, `policy`, `disposition`, `auth`, `metrics`, `telemetry`
+//! 3. `config` (the state that bundles the clients), `cleanup`
+//! 4. `upload`, `access`
+//! 5. `http`
+//!
+//! Only `http` knows axum. Domain modules return domain errors ([`store::StoreError`],
+//! [`blob::BlobError`], [`scan::ScanError`], [`model::Refusal`], [`upload::FinalizeError`],
+//! [`auth::AuthError`], [`access::AccessError`]); `http::error` turns them into Twilio error
+//! bodies, and no SDK, clamd or network text reaches a client.
 
 pub mod access;
 pub mod auth;
@@ -7,12 +44,11 @@ pub mod blob;
 pub mod cleanup;
 pub mod config;
 pub mod disposition;
-pub mod error;
+pub mod filename;
 pub mod http;
 pub mod identity;
 pub mod metrics;
 pub mod model;
-pub mod params;
 pub mod permission;
 pub mod policy;
 pub mod scan;
@@ -23,5 +59,5 @@ pub mod upload;
 
 pub use auth::{Credentials, Principal};
 pub use config::{AppState, Settings};
-pub use error::{ApiError, ApiResult};
+pub use http::{ApiError, ApiResult};
 pub use identity::Identity;

@@ -18,96 +18,13 @@
 
 use std::fmt;
 
-use crate::error::ApiError;
+use crate::filename::Filename;
 use crate::model::MediaSettings;
 
 /// How many leading bytes the sniffer looks at (enough for TAR, Matroska, OOXML).
 pub const SNIFF_BYTES: usize = 8 * 1024;
 
-/// Longest filename kept, in characters.
-pub const MAX_FILENAME_CHARS: usize = 255;
-
-/// Why the policy refuses an upload.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
-    MissingType,
-    InvalidType(String),
-    InvalidFilename(String),
-    Empty,
-    TooLarge {
-        size: u64,
-        limit: u64,
-    },
-    TypeNotAllowed(String),
-    ExtensionBlocked(String),
-    Executable {
-        declared: String,
-        detected: String,
-    },
-    Contradicts {
-        declared: String,
-        detected: Option<String>,
-    },
-}
-
-impl fmt::Display for Refusal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Refusal::MissingType => write!(f, "The media type is missing: send it as Content-Type"),
-            Refusal::InvalidType(t) => write!(f, "'{t}' is not a media type (type/subtype)"),
-            Refusal::InvalidFilename(why) => write!(f, "Invalid parameter Filename: {why}"),
-            Refusal::Empty => write!(f, "The media is empty"),
-            Refusal::TooLarge { size, limit } => write!(
-                f,
-                "The media is {size} bytes, more than this service's limit of {limit} bytes"
-            ),
-            Refusal::TypeNotAllowed(t) => {
-                write!(f, "Media type {t} is not allowed by this service")
-            }
-            Refusal::ExtensionBlocked(e) => {
-                write!(
-                    f,
-                    "Files with the extension .{e} are not allowed by this service"
-                )
-            }
-            Refusal::Executable { declared, detected } => write!(
-                f,
-                "The content is an executable or script ({detected}), declared as {declared}; \
-                 this service does not accept it"
-            ),
-            Refusal::Contradicts { declared, detected } => match detected {
-                Some(d) => write!(f, "The content is {d}, not the declared {declared}"),
-                None => write!(f, "The content does not look like the declared {declared}"),
-            },
-        }
-    }
-}
-
-impl Refusal {
-    pub fn status(&self) -> http::StatusCode {
-        use http::StatusCode;
-        match self {
-            Refusal::MissingType | Refusal::InvalidType(_) | Refusal::InvalidFilename(_) => {
-                StatusCode::BAD_REQUEST
-            }
-            Refusal::Empty => StatusCode::BAD_REQUEST,
-            Refusal::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            _ => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        }
-    }
-}
-
-impl From<Refusal> for ApiError {
-    fn from(r: Refusal) -> Self {
-        use crate::error::code;
-        let message = r.to_string();
-        match r.status().as_u16() {
-            413 => ApiError::too_large(message),
-            415 => ApiError::unsupported_media_type(message),
-            _ => ApiError::new(r.status(), code::INVALID_PARAMETER, message),
-        }
-    }
-}
+pub use crate::model::Refusal;
 
 /// A declared media type: `type/subtype`, lower case, without parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,34 +71,6 @@ impl fmt::Display for MediaType {
     }
 }
 
-/// A filename as a download name: the last path segment, trimmed, at most 255
-/// characters, no control characters. Empty gives `None`.
-pub fn sanitize_filename(raw: &str) -> Result<Option<String>, Refusal> {
-    let last = raw.rsplit(['/', '\\']).next().unwrap_or_default().trim();
-    if last.is_empty() || last == "." || last == ".." {
-        return Ok(None);
-    }
-    if last.chars().any(char::is_control) {
-        return Err(Refusal::InvalidFilename(
-            "must not contain control characters".into(),
-        ));
-    }
-    if last.chars().count() > MAX_FILENAME_CHARS {
-        return Err(Refusal::InvalidFilename(format!(
-            "must be at most {MAX_FILENAME_CHARS} characters"
-        )));
-    }
-    Ok(Some(last.to_owned()))
-}
-
-/// The extension a system would act on: after the last dot, lower case, ignoring
-/// trailing dots and spaces (Windows drops them: `x.exe.` runs as `x.exe`).
-pub fn extension(filename: &str) -> Option<String> {
-    let name = filename.trim_end_matches(['.', ' ']);
-    let (_, ext) = name.rsplit_once('.')?;
-    (!ext.is_empty()).then(|| ext.to_ascii_lowercase())
-}
-
 /// The service's size limit in bytes (`size_limit_mb` MiB: 150 → 157286400).
 pub fn size_limit(settings: &MediaSettings) -> u64 {
     u64::from(settings.size_limit_mb) * 1024 * 1024
@@ -203,12 +92,12 @@ pub fn check_size(settings: &MediaSettings, size: u64) -> Result<(), Refusal> {
 pub fn check_declared(
     settings: &MediaSettings,
     content_type: &MediaType,
-    filename: Option<&str>,
+    filename: Option<&Filename>,
 ) -> Result<(), Refusal> {
     if !type_allowed(settings, content_type) {
         return Err(Refusal::TypeNotAllowed(content_type.to_string()));
     }
-    if let Some(ext) = filename.and_then(extension) {
+    if let Some(ext) = filename.and_then(Filename::extension) {
         if settings
             .blocked_extensions
             .iter()
@@ -515,37 +404,8 @@ mod tests {
         assert_eq!(t("image/jpg").canonical(), "image/jpeg");
     }
 
-    #[test]
-    fn filenames_keep_the_last_segment_and_refuse_control_characters() {
-        assert_eq!(
-            sanitize_filename("C:\\Users\\me\\cat.png")
-                .unwrap()
-                .as_deref(),
-            Some("cat.png")
-        );
-        assert_eq!(
-            sanitize_filename("../../etc/passwd").unwrap().as_deref(),
-            Some("passwd")
-        );
-        assert_eq!(sanitize_filename("  ").unwrap(), None);
-        assert_eq!(sanitize_filename("dir/").unwrap(), None);
-        assert!(sanitize_filename("a\nb.png").is_err());
-        assert!(sanitize_filename(&"x".repeat(256)).is_err());
-        assert_eq!(
-            sanitize_filename("€ rates.txt").unwrap().as_deref(),
-            Some("€ rates.txt")
-        );
-    }
-
-    #[test]
-    fn extensions_are_what_a_system_would_run() {
-        assert_eq!(extension("report.PDF").as_deref(), Some("pdf"));
-        assert_eq!(extension("setup.exe. . ").as_deref(), Some("exe"));
-        assert_eq!(extension("archive.tar.gz").as_deref(), Some("gz"));
-        assert_eq!(extension("invoice.pdf.exe").as_deref(), Some("exe"));
-        assert_eq!(extension(".bashrc").as_deref(), Some("bashrc"));
-        assert_eq!(extension("README"), None);
-        assert_eq!(extension("trailing."), None);
+    fn name(raw: &str) -> Option<Filename> {
+        Filename::parse(raw).unwrap()
     }
 
     #[test]
@@ -574,7 +434,10 @@ mod tests {
             allowed_types: vec!["image/*".into(), "application/pdf".into()],
             ..defaults()
         };
-        assert_eq!(check_declared(&s, &t("image/png"), Some("a.png")), Ok(()));
+        assert_eq!(
+            check_declared(&s, &t("image/png"), name("a.png").as_ref()),
+            Ok(())
+        );
         assert_eq!(check_declared(&s, &t("application/pdf"), None), Ok(()));
         assert_eq!(
             check_declared(&s, &t("video/mp4"), None),
@@ -582,7 +445,7 @@ mod tests {
         );
         // Block list applies whatever the type, to the extension a system would use.
         assert_eq!(
-            check_declared(&s, &t("image/png"), Some("cat.png.EXE.")),
+            check_declared(&s, &t("image/png"), name("cat.png.EXE.").as_ref()),
             Err(Refusal::ExtensionBlocked("exe".into()))
         );
         // Aliases are the same type.
@@ -709,18 +572,5 @@ mod tests {
             check_content(&s, &t("application/json"), b"{\"a\":1}"),
             Ok(())
         );
-    }
-
-    #[test]
-    fn refusals_map_to_statuses() {
-        let e: ApiError = Refusal::TooLarge { size: 2, limit: 1 }.into();
-        assert_eq!(e.status.as_u16(), 413);
-        let e: ApiError = Refusal::TypeNotAllowed("video/mp4".into()).into();
-        assert_eq!(e.status.as_u16(), 415);
-        assert!(e.message.contains("video/mp4"));
-        let e: ApiError = Refusal::Empty.into();
-        assert_eq!(e.status.as_u16(), 400);
-        let e: ApiError = Refusal::MissingType.into();
-        assert_eq!((e.status.as_u16(), e.code), (400, 20001));
     }
 }

@@ -23,7 +23,6 @@ use tokio::sync::mpsc;
 use tokio::time::timeout;
 
 use crate::blob::{Blob, BlobError};
-use crate::error::ApiError;
 
 /// Bytes per INSTREAM chunk: large enough that framing costs nothing, small enough
 /// that a scan holds a fixed, small buffer whatever the object size.
@@ -91,10 +90,7 @@ impl ScanVerdict {
     }
 }
 
-/// The `status_reason` of a media rejected by the scanner.
-pub fn infected_reason(signature: &str) -> String {
-    format!("infected: {signature}")
-}
+pub use crate::model::infected_reason;
 
 /// Why no verdict could be had. Every variant means "not known to be clean".
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -120,26 +116,19 @@ pub enum ScanError {
     Blob(#[from] BlobError),
 }
 
-impl From<ScanError> for ApiError {
-    /// A scan that could not finish is the scanner's outage, not the caller's fault:
-    /// 503, try again later. (S3 failures keep their own mapping.)
-    fn from(e: ScanError) -> Self {
-        match e {
-            ScanError::Blob(b) => b.into(),
-            other => {
-                tracing::error!(error = %other, "virus scan failed");
-                ApiError::unavailable("The virus scanner is unavailable; try again shortly")
+impl ScanError {
+    /// What a caller or a stored record may be told about the failure: its kind,
+    /// never clamd's address, socket errors or reply text.
+    pub fn public_reason(&self) -> &'static str {
+        match self {
+            ScanError::Connect { .. } | ScanError::Io(_) => "the virus scanner is unreachable",
+            ScanError::Timeout(_) => "the virus scanner did not answer in time",
+            ScanError::SizeLimitExceeded => "the content exceeds the virus scanner's size limit",
+            ScanError::Clamd(_) | ScanError::UnexpectedReply(_) => {
+                "the virus scanner answered with an error"
             }
+            ScanError::Source(_) | ScanError::Blob(_) => "the content could not be read to scan it",
         }
-    }
-}
-
-impl ApiError {
-    /// The uploader's answer when clamd found `signature` in the content.
-    pub fn infected(signature: &str) -> Self {
-        ApiError::unprocessable(format!(
-            "The media was rejected by the virus scanner: {signature}"
-        ))
     }
 }
 
@@ -237,35 +226,6 @@ impl Scanner {
 
     pub fn read_timeout(&self) -> Duration {
         self.config.read_timeout
-    }
-
-    /// `CLAMD_ADDRESS` (`host:port` or `unix:/path`), `CLAMD_CONNECT_TIMEOUT_MS`,
-    /// `CLAMD_READ_TIMEOUT_MS`. `None` when no address is set: scanning is off.
-    pub fn from_env() -> Result<Option<Self>, crate::config::ConfigError> {
-        use crate::config::ConfigError;
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let millis = |name: &str, default: Duration| match var(name) {
-            None => Ok(default),
-            Some(v) => v
-                .trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|ms| *ms > 0)
-                .map(Duration::from_millis)
-                .ok_or_else(|| {
-                    ConfigError(format!("{name} must be a positive number of milliseconds"))
-                }),
-        };
-        let Some(address) = var("CLAMD_ADDRESS") else {
-            return Ok(None);
-        };
-        let address = address
-            .parse::<ClamdAddress>()
-            .map_err(|e| ConfigError(format!("CLAMD_ADDRESS: {e}")))?;
-        Ok(Some(Self::new(address).with_timeouts(
-            millis("CLAMD_CONNECT_TIMEOUT_MS", DEFAULT_CONNECT_TIMEOUT)?,
-            millis("CLAMD_READ_TIMEOUT_MS", DEFAULT_READ_TIMEOUT)?,
-        )))
     }
 
     async fn connect(&self) -> Result<Box<dyn Socket>, ScanError> {
@@ -546,17 +506,28 @@ mod tests {
     }
 
     #[test]
-    fn errors_map_to_503_and_infected_to_422() {
-        let e: ApiError = ScanError::SizeLimitExceeded.into();
-        assert_eq!(e.status.as_u16(), 503);
-        let e: ApiError = ScanError::Timeout(Duration::from_secs(1)).into();
-        assert_eq!(e.status.as_u16(), 503);
-        let e = ApiError::infected("ChatMedia.Test.EICAR.UNOFFICIAL");
-        assert_eq!(e.status.as_u16(), 422);
-        assert!(e.message.contains("ChatMedia.Test.EICAR.UNOFFICIAL"));
-        assert_eq!(
-            infected_reason("X.UNOFFICIAL"),
-            "infected: X.UNOFFICIAL".to_owned()
-        );
+    fn public_reasons_name_no_address_or_reply() {
+        let leaky = [
+            ScanError::Connect {
+                address: "10.1.2.3:3310".into(),
+                reason: "connection refused".into(),
+            },
+            ScanError::Io("broken pipe at 10.1.2.3".into()),
+            ScanError::Clamd("lstat() failed on /var/lib/clamav".into()),
+            ScanError::UnexpectedReply("garbage from 10.1.2.3".into()),
+            ScanError::Timeout(Duration::from_secs(1)),
+            ScanError::SizeLimitExceeded,
+        ];
+        for e in leaky {
+            let reason = e.public_reason();
+            assert!(
+                !reason.contains("10.1.2.3") && !reason.contains('/'),
+                "{reason}"
+            );
+        }
+        assert!(ScanError::SizeLimitExceeded
+            .public_reason()
+            .contains("size limit"));
+        assert_eq!(infected_reason("X.UNOFFICIAL"), "infected: X.UNOFFICIAL");
     }
 }

@@ -6,7 +6,8 @@
 use std::net::SocketAddr;
 
 use chat_media::config::{AwsOptions, Settings};
-use chat_media::model::{Media, MediaStatus};
+use chat_media::filename::Filename;
+use chat_media::model::{Media, MediaStatus, NewUpload};
 use chat_media::scan::Scanner;
 use chat_media::sid::{AccountSid, ApiKeySid, MediaSid, ServiceSid};
 use chat_media::{AppState, Credentials, Identity};
@@ -254,26 +255,22 @@ impl TestApp {
             .expect("put the media object");
         let now = chat_media::model::now();
         let media = Media {
-            sid,
-            service_sid,
-            author: Identity::parse(author).unwrap(),
-            content_type: content_type.into(),
-            filename: filename.map(str::to_owned),
-            size: bytes.len() as u64,
-            sha256: None,
             status,
-            status_reason: None,
-            object_key,
-            message_sid: None,
-            channel_sid: None,
-            date_created: now,
-            date_upload_updated: now,
-            date_updated: now,
-            expires_at: Some(now.timestamp() + 24 * 3600),
-            upload: None,
-            finalizing_until: None,
-            holds_slot: false,
-            rejection_code: None,
+            ..Media::new_upload(
+                sid,
+                service_sid,
+                NewUpload {
+                    author: Identity::parse(author).unwrap(),
+                    content_type: content_type.into(),
+                    filename: filename.and_then(|f| Filename::parse(f).unwrap()),
+                    size: bytes.len() as u64,
+                    upload: None,
+                    holds_slot: false,
+                },
+                now.timestamp() + 24 * 3600,
+                None,
+                now,
+            )
         };
         self.state
             .store

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use chat_media::config::Settings;
+use chat_media::model::Refusal;
 use chat_media::scan::{ClamdAddress, ScanError, ScanVerdict, Scanner};
 use chat_media::ApiError;
 use chat_media_tests::clamd::{
@@ -35,7 +36,9 @@ async fn eicar_is_infected_with_the_signature_name() {
     content.extend_from_slice(b"\ntrailing text");
     assert_eq!(scanner.scan_bytes(&content).await, Ok(infected()));
     // The verdict becomes the uploader's 422, naming the signature.
-    let err = ApiError::infected(EICAR_SIGNATURE);
+    let err = ApiError::from(Refusal::Infected {
+        signature: EICAR_SIGNATURE.into(),
+    });
     assert_eq!(err.status.as_u16(), 422);
     assert!(err.message.contains(EICAR_SIGNATURE), "{err}");
 }

@@ -1,73 +1,62 @@
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chat_media::access;
-use chat_media::error::{code, ApiResult};
-use chat_media::http::{created, parse_sid, Paging, TwilioForm};
-use chat_media::model::{self, Channel, ChannelType};
-use chat_media::sid::{ChannelSid, ServiceSid};
+use chat_media::http::{
+    code, created, page_json, AdminService, ApiResult, ChannelForDelete, ChannelScope, Paging,
+    TwilioForm,
+};
+use chat_media::model::{self, Channel, ChannelType, NewChannel};
+use chat_media::sid::ChannelSid;
 use chat_media::store::CreateChannelError;
-use chat_media::{ApiError, AppState, Identity, Principal};
+use chat_media::{ApiError, AppState, Identity};
 use serde_json::Value;
 
 use crate::{attributes_param, text_param};
 
+/// `UniqueName`: non-empty, not a SID (paths accept both), no `/`.
+fn unique_name_param(value: &str) -> ApiResult<String> {
+    if value.is_empty() {
+        return Err(ApiError::invalid("UniqueName", "must not be empty"));
+    }
+    if ChannelSid::parse(value).is_ok() {
+        return Err(ApiError::invalid(
+            "UniqueName",
+            "must not look like a channel SID",
+        ));
+    }
+    if value.contains('/') {
+        return Err(ApiError::invalid("UniqueName", "must not contain '/'"));
+    }
+    text_param("UniqueName", value, 256)
+}
+
+/// The form of a channel create, parsed before any I/O.
+fn parse_new_channel(form: &TwilioForm) -> ApiResult<NewChannel> {
+    Ok(NewChannel {
+        unique_name: form.get("UniqueName").map(unique_name_param).transpose()?,
+        friendly_name: form
+            .get("FriendlyName")
+            .map(|n| text_param("FriendlyName", n, 256))
+            .transpose()?,
+        channel_type: form
+            .parsed::<ChannelType>("Type")?
+            .unwrap_or(ChannelType::Public),
+        attributes: attributes_param(form.get("Attributes"))?,
+        created_by: match form.get("CreatedBy") {
+            Some(i) => Identity::parse(i).map_err(|e| ApiError::invalid("CreatedBy", e))?,
+            None => Identity::system(),
+        },
+    })
+}
+
 pub async fn create(
     State(state): State<AppState>,
-    who: Principal,
-    Path(service): Path<String>,
+    AdminService(service): AdminService,
     form: TwilioForm,
 ) -> ApiResult<Response> {
-    who.require_admin()?;
-    let service_sid: ServiceSid = parse_sid("ServiceSid", &service)?;
-    let unique_name = form
-        .get("UniqueName")
-        .map(|n| {
-            if n.is_empty() {
-                return Err(ApiError::invalid("UniqueName", "must not be empty"));
-            }
-            if ChannelSid::parse(n).is_ok() {
-                return Err(ApiError::invalid(
-                    "UniqueName",
-                    "must not look like a channel SID",
-                ));
-            }
-            if n.contains('/') {
-                return Err(ApiError::invalid("UniqueName", "must not contain '/'"));
-            }
-            text_param("UniqueName", n, 256)
-        })
-        .transpose()?;
-    let friendly_name = form
-        .get("FriendlyName")
-        .map(|n| text_param("FriendlyName", n, 256))
-        .transpose()?;
-    let channel_type = form
-        .parsed::<ChannelType>("Type")?
-        .unwrap_or(ChannelType::Public);
-    let attributes = attributes_param(form.get("Attributes"))?;
-    let created_by = match form.get("CreatedBy") {
-        Some(i) => Identity::parse(i).map_err(|e| ApiError::invalid("CreatedBy", e))?,
-        None => Identity::system(),
-    };
-    access::service(&state, &who, &service_sid).await?;
-    let now = model::now();
-    let channel = Channel {
-        sid: ChannelSid::generate(),
-        service_sid,
-        friendly_name,
-        unique_name,
-        attributes,
-        channel_type,
-        created_by,
-        members_count: 0,
-        messages_count: 0,
-        next_message_index: 0,
-        deleting: false,
-        date_created: now,
-        date_updated: now,
-    };
+    let new = parse_new_channel(&form)?;
+    let channel = Channel::new(ChannelSid::generate(), service.sid, new, model::now());
     state
         .store
         .create_channel(&channel)
@@ -90,40 +79,63 @@ pub async fn create(
 
 pub async fn list(
     State(state): State<AppState>,
-    who: Principal,
-    Path(service): Path<String>,
+    AdminService(service): AdminService,
     Paging(req): Paging,
 ) -> ApiResult<Json<Value>> {
-    let service = access::admin_service(&state, &who, &service).await?;
     let page = state.store.list_channels(&service.sid, &req).await?;
     let path = format!("/v2/Services/{}/Channels", service.sid);
-    Ok(state.page_json(&path, "channels", &req, page, |r, ctx| r.to_json(ctx)))
+    Ok(page_json(
+        &state,
+        &path,
+        "channels",
+        &req,
+        page,
+        |r, ctx| r.to_json(ctx),
+    ))
 }
 
 /// GET a channel: admins, and users who are members of it.
-pub async fn fetch(
-    State(state): State<AppState>,
-    who: Principal,
-    Path((service, channel)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
-    let service_sid: ServiceSid = parse_sid("ServiceSid", &service)?;
-    who.require_service(&service_sid)?;
-    let channel = access::channel(&state, &service_sid, &channel).await?;
-    access::caller_membership(&state, &who, &channel).await?;
-    Ok(Json(channel.to_json(state.view())))
+pub async fn fetch(State(state): State<AppState>, scope: ChannelScope) -> Json<Value> {
+    Json(scope.channel.to_json(state.view()))
 }
 
-/// DELETE a channel with its members, messages and media.
+/// DELETE a channel with its members, messages and media (resumes an
+/// interrupted delete).
 pub async fn delete(
     State(state): State<AppState>,
-    who: Principal,
-    Path((service, channel)): Path<(String, String)>,
+    ChannelForDelete(channel): ChannelForDelete,
 ) -> ApiResult<Response> {
-    who.require_admin()?;
-    let service_sid: ServiceSid = parse_sid("ServiceSid", &service)?;
-    let channel = access::channel(&state, &service_sid, &channel).await?;
     let pending = state.store.delete_channel(&channel).await?;
     chat_media::cleanup::delete_objects(&state, &pending).await;
     tracing::info!(channel = %channel.sid, objects = pending.len(), "channel deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(pairs: &[(&str, &str)]) -> TwilioForm {
+        TwilioForm::from_pairs(pairs)
+    }
+
+    #[test]
+    fn a_new_channel_defaults_to_public_by_the_system() {
+        let new = parse_new_channel(&form(&[])).unwrap();
+        assert_eq!(new.channel_type, ChannelType::Public);
+        assert_eq!(new.created_by, Identity::system());
+        assert_eq!(new.attributes, "{}");
+        assert_eq!(new.unique_name, None);
+    }
+
+    #[test]
+    fn unique_names_that_paths_could_not_tell_apart_are_refused() {
+        for bad in ["", "CH00000000000000000000000000000001", "a/b"] {
+            let e = parse_new_channel(&form(&[("UniqueName", bad)])).unwrap_err();
+            assert_eq!(e.status, 400, "{bad:?}");
+            assert!(e.message.contains("UniqueName"), "{}", e.message);
+        }
+        assert!(parse_new_channel(&form(&[("Type", "secret")])).is_err());
+        assert!(parse_new_channel(&form(&[("Attributes", "{")])).is_err());
+    }
 }

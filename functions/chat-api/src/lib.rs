@@ -67,4 +67,4 @@ pub fn router(state: AppState) -> Router {
     chat_media::http::with_fallbacks(routes()).with_state(state)
 }
 
-pub(crate) use chat_media::params::{attributes_param, text_param};
+pub(crate) use chat_media::http::params::{attributes_param, text_param};

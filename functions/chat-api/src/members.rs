@@ -3,13 +3,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chat_media::access;
-use chat_media::error::{code, ApiResult};
-use chat_media::http::{created, parse_sid, Paging, TwilioForm};
+use chat_media::http::{
+    code, created, page_json, AdminChannel, ApiResult, Caller, ChannelScope, Paging, TwilioForm,
+};
 use chat_media::model::{self, Member};
 use chat_media::permission::RoleType;
-use chat_media::sid::{MemberSid, RoleSid, ServiceSid};
+use chat_media::sid::{MemberSid, RoleSid};
 use chat_media::store::{AddMemberError, StoreError};
-use chat_media::{ApiError, AppState, Identity, Principal};
+use chat_media::{ApiError, AppState, Identity};
 use serde_json::Value;
 
 use crate::attributes_param;
@@ -17,24 +18,19 @@ use crate::attributes_param;
 /// POST .../Members: adds an identity with a channel role (default: the service's).
 pub async fn add(
     State(state): State<AppState>,
-    who: Principal,
-    Path((service, channel)): Path<(String, String)>,
+    AdminChannel { service, channel }: AdminChannel,
     form: TwilioForm,
 ) -> ApiResult<Response> {
-    who.require_admin()?;
-    let service_sid: ServiceSid = parse_sid("ServiceSid", &service)?;
     let identity = Identity::parse(form.required("Identity")?)
         .map_err(|e| ApiError::invalid("Identity", e))?;
     let role_sid: Option<RoleSid> = form
         .get("RoleSid")
-        .map(|r| parse_sid("RoleSid", r))
+        .map(|r| chat_media::http::parse_sid("RoleSid", r))
         .transpose()?;
     let attributes = attributes_param(form.get("Attributes"))?;
-    let service = access::service(&state, &who, &service_sid).await?;
-    let channel = access::channel(&state, &service_sid, &channel).await?;
     let role_sid = match role_sid {
         Some(sid) => {
-            access::role_of_type(&state, &service_sid, "RoleSid", &sid, RoleType::Channel)
+            access::role_of_type(&state, &service.sid, "RoleSid", &sid, RoleType::Channel)
                 .await?
                 .sid
         }
@@ -43,7 +39,7 @@ pub async fn add(
     let now = model::now();
     let member = Member {
         sid: MemberSid::generate(),
-        service_sid,
+        service_sid: service.sid,
         channel_sid: channel.sid.clone(),
         identity,
         role_sid,
@@ -71,50 +67,42 @@ pub async fn add(
 /// Lists members: admins, and members of the channel (reading a channel includes who is in it).
 pub async fn list(
     State(state): State<AppState>,
-    who: Principal,
-    Path((service, channel)): Path<(String, String)>,
+    scope: ChannelScope,
     Paging(req): Paging,
 ) -> ApiResult<Json<Value>> {
-    let service_sid: ServiceSid = parse_sid("ServiceSid", &service)?;
-    who.require_service(&service_sid)?;
-    let channel = access::channel(&state, &service_sid, &channel).await?;
-    access::caller_membership(&state, &who, &channel).await?;
-    let page = state.store.list_members(&channel.sid, &req).await?;
-    let path = format!(
-        "/v2/Services/{service_sid}/Channels/{}/Members",
-        channel.sid
-    );
-    Ok(state.page_json(&path, "members", &req, page, |r, ctx| r.to_json(ctx)))
+    let page = state.store.list_members(&scope.channel.sid, &req).await?;
+    let path = format!("{}/Members", scope.channel.path());
+    Ok(page_json(&state, &path, "members", &req, page, |r, ctx| {
+        r.to_json(ctx)
+    }))
 }
 
-/// GET a member: admins, and users fetching their own membership.
+/// GET a member: admins, and members fetching their own membership. A caller who
+/// is not a member learns nothing about the channel's members.
 pub async fn fetch(
     State(state): State<AppState>,
-    who: Principal,
-    Path((service, channel, member)): Path<(String, String, String)>,
+    scope: ChannelScope,
+    Path((_, _, member)): Path<(String, String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let service_sid: ServiceSid = parse_sid("ServiceSid", &service)?;
-    who.require_service(&service_sid)?;
-    let channel = access::channel(&state, &service_sid, &channel).await?;
-    let member = access::member(&state, &channel, &member).await?;
-    if let Some(identity) = who.identity() {
-        if &member.identity != identity {
-            return Err(ApiError::forbidden(
-                "Users may only read their own membership",
-            ));
+    let member = match &scope.caller {
+        Caller::Admin => access::member(&state, &scope.channel, &member).await?,
+        Caller::Member(own, _) => {
+            if own.sid.as_str() != member && own.identity.as_str() != member {
+                return Err(ApiError::forbidden(
+                    "Users may only read their own membership",
+                ));
+            }
+            own.as_ref().clone()
         }
-    }
+    };
     Ok(Json(member.to_json(state.view())))
 }
 
 pub async fn remove(
     State(state): State<AppState>,
-    who: Principal,
-    Path((service, channel, member)): Path<(String, String, String)>,
+    AdminChannel { channel, .. }: AdminChannel,
+    Path((_, _, member)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
-    who.require_admin()?;
-    let service_sid: ServiceSid = parse_sid("ServiceSid", &service)?;
-    let channel = access::channel(&state, &service_sid, &channel).await?;
     let member = access::member(&state, &channel, &member).await?;
     state
         .store

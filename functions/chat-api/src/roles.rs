@@ -2,14 +2,14 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chat_media::access;
-use chat_media::error::{code, ApiResult};
-use chat_media::http::{created, parse_sid, Paging, TwilioForm};
+use chat_media::http::{
+    code, created, page_json, parse_sid, AdminService, ApiResult, Paging, TwilioForm,
+};
 use chat_media::model::{self, Role, Service};
 use chat_media::permission::{PermissionSet, RoleType};
-use chat_media::sid::{RoleSid, ServiceSid};
+use chat_media::sid::RoleSid;
 use chat_media::store::StoreError;
-use chat_media::{ApiError, AppState, Principal};
+use chat_media::{ApiError, AppState};
 use serde_json::Value;
 
 use crate::text_param;
@@ -22,81 +22,67 @@ fn permissions(form: &TwilioForm, role_type: RoleType) -> ApiResult<PermissionSe
     PermissionSet::parse(role_type, names).map_err(|e| ApiError::invalid("Permission", e))
 }
 
-async fn load(
-    state: &AppState,
-    who: &Principal,
-    service: &str,
-    role: &str,
-) -> ApiResult<(Service, Role)> {
-    who.require_admin()?;
-    let service_sid: ServiceSid = parse_sid("ServiceSid", service)?;
+/// The path's role, of the admin's service.
+async fn load(state: &AppState, service: &Service, role: &str) -> ApiResult<Role> {
     let role_sid: RoleSid = parse_sid("RoleSid", role)?;
-    let service = access::service(state, who, &service_sid).await?;
-    let role = state
+    state
         .store
-        .get_role(&service_sid, &role_sid)
+        .get_role(&service.sid, &role_sid)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("Role {role_sid} not found")))?;
-    Ok((service, role))
+        .ok_or_else(|| ApiError::not_found(format!("Role {role_sid} not found")))
 }
 
 pub async fn create(
     State(state): State<AppState>,
-    who: Principal,
-    Path(service): Path<String>,
+    AdminService(service): AdminService,
     form: TwilioForm,
 ) -> ApiResult<Response> {
-    who.require_admin()?;
-    let service_sid: ServiceSid = parse_sid("ServiceSid", &service)?;
     let friendly_name = text_param("FriendlyName", form.required("FriendlyName")?, 64)?;
     let role_type: RoleType = form
         .parsed("Type")?
         .ok_or_else(|| ApiError::missing("Type"))?;
     let permissions = permissions(&form, role_type)?;
-    access::service(&state, &who, &service_sid).await?;
-    let now = model::now();
-    let role = Role {
-        sid: RoleSid::generate(),
-        service_sid,
-        friendly_name,
+    let role = Role::new(
+        RoleSid::generate(),
+        service.sid,
+        &friendly_name,
         role_type,
         permissions,
-        date_created: now,
-        date_updated: now,
-    };
+        model::now(),
+    );
     state.store.create_role(&role).await?;
     Ok(created(role.to_json(state.view())))
 }
 
 pub async fn list(
     State(state): State<AppState>,
-    who: Principal,
-    Path(service): Path<String>,
+    AdminService(service): AdminService,
     Paging(req): Paging,
 ) -> ApiResult<Json<Value>> {
-    let service = access::admin_service(&state, &who, &service).await?;
     let page = state.store.list_roles(&service.sid, &req).await?;
     let path = format!("/v2/Services/{}/Roles", service.sid);
-    Ok(state.page_json(&path, "roles", &req, page, |r, ctx| r.to_json(ctx)))
+    Ok(page_json(&state, &path, "roles", &req, page, |r, ctx| {
+        r.to_json(ctx)
+    }))
 }
 
 pub async fn fetch(
     State(state): State<AppState>,
-    who: Principal,
-    Path((service, role)): Path<(String, String)>,
+    AdminService(service): AdminService,
+    Path((_, role)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let (_, role) = load(&state, &who, &service, &role).await?;
+    let role = load(&state, &service, &role).await?;
     Ok(Json(role.to_json(state.view())))
 }
 
 /// POST .../Roles/{sid}: replaces the role's permissions (Twilio semantics).
 pub async fn update(
     State(state): State<AppState>,
-    who: Principal,
-    Path((service, role)): Path<(String, String)>,
+    AdminService(service): AdminService,
+    Path((_, role)): Path<(String, String)>,
     form: TwilioForm,
 ) -> ApiResult<Json<Value>> {
-    let (_, mut role) = load(&state, &who, &service, &role).await?;
+    let mut role = load(&state, &service, &role).await?;
     role.permissions = permissions(&form, role.role_type)?;
     role.date_updated = model::now();
     state.store.update_role(&role).await.map_err(|e| match e {
@@ -109,10 +95,10 @@ pub async fn update(
 /// DELETE .../Roles/{sid}: refused while the role is a service default or held by anyone.
 pub async fn delete(
     State(state): State<AppState>,
-    who: Principal,
-    Path((service, role)): Path<(String, String)>,
+    AdminService(service): AdminService,
+    Path((_, role)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let (service, role) = load(&state, &who, &service, &role).await?;
+    let role = load(&state, &service, &role).await?;
     let defaults = [
         &service.default_service_role_sid,
         &service.default_channel_role_sid,

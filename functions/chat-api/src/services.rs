@@ -1,34 +1,17 @@
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chat_media::access;
-use chat_media::error::ApiResult;
-use chat_media::http::{created, parse_sid, Paging, TwilioForm};
-use chat_media::model::{self, MediaSettings, Role, Service, MAX_MEDIA_SIZE_MB};
-use chat_media::permission::{DefaultRoles, PermissionSet, RoleType};
+use chat_media::http::{
+    created, page_json, parse_sid, AdminService, ApiResult, Paging, TwilioForm,
+};
+use chat_media::model::{self, Service, MAX_MEDIA_SIZE_MB};
+use chat_media::permission::RoleType;
 use chat_media::sid::{RoleSid, ServiceSid};
 use chat_media::{ApiError, AppState, Principal};
 
 use crate::text_param;
-
-fn new_role(
-    service: &ServiceSid,
-    name: &str,
-    role_type: RoleType,
-    permissions: PermissionSet,
-) -> Role {
-    let now = model::now();
-    Role {
-        sid: RoleSid::generate(),
-        service_sid: service.clone(),
-        friendly_name: name.into(),
-        role_type,
-        permissions,
-        date_created: now,
-        date_updated: now,
-    }
-}
 
 /// POST /v2/Services: a service with Twilio's default roles and a blocked role.
 pub async fn create(
@@ -38,53 +21,12 @@ pub async fn create(
 ) -> ApiResult<Response> {
     who.require_admin()?;
     let friendly_name = text_param("FriendlyName", form.required("FriendlyName")?, 256)?;
-    let sid = ServiceSid::generate();
-    let defaults = DefaultRoles::twilio();
-    let roles = [
-        new_role(
-            &sid,
-            "channel user",
-            RoleType::Channel,
-            defaults.channel_user,
-        ),
-        new_role(
-            &sid,
-            "channel admin",
-            RoleType::Channel,
-            defaults.channel_admin,
-        ),
-        new_role(
-            &sid,
-            "service user",
-            RoleType::Deployment,
-            defaults.service_user,
-        ),
-        new_role(
-            &sid,
-            "service admin",
-            RoleType::Deployment,
-            defaults.service_admin,
-        ),
-        new_role(
-            &sid,
-            "blocked user",
-            RoleType::Channel,
-            defaults.blocked_user,
-        ),
-    ];
-    let now = model::now();
-    let mut service = Service {
-        sid,
+    let (mut service, roles) = Service::with_default_roles(
+        ServiceSid::generate(),
         friendly_name,
-        default_channel_role_sid: roles[0].sid.clone(),
-        default_channel_creator_role_sid: roles[1].sid.clone(),
-        default_service_role_sid: roles[2].sid.clone(),
-        blocked_channel_role_sid: roles[4].sid.clone(),
-        media: MediaSettings::default(),
-        deleting: false,
-        date_created: now,
-        date_updated: now,
-    };
+        RoleSid::generate,
+        model::now(),
+    );
     apply_media_settings(&mut service, &form)?;
     state.store.create_service(&service, &roles).await?;
     tracing::info!(service = %service.sid, "service created");
@@ -98,20 +40,21 @@ pub async fn list(
 ) -> ApiResult<Json<serde_json::Value>> {
     who.require_admin()?;
     let page = state.store.list_services(&req).await?;
-    Ok(
-        state.page_json("/v2/Services", "services", &req, page, |r, ctx| {
-            r.to_json(ctx)
-        }),
-    )
+    Ok(page_json(
+        &state,
+        "/v2/Services",
+        "services",
+        &req,
+        page,
+        |r, ctx| r.to_json(ctx),
+    ))
 }
 
 pub async fn fetch(
     State(state): State<AppState>,
-    who: Principal,
-    Path(service): Path<String>,
-) -> ApiResult<Json<serde_json::Value>> {
-    let service = access::admin_service(&state, &who, &service).await?;
-    Ok(Json(service.to_json(state.view())))
+    AdminService(service): AdminService,
+) -> Json<serde_json::Value> {
+    Json(service.to_json(state.view()))
 }
 
 /// Reads `Media.*` parameters into the service's media settings.
@@ -194,7 +137,7 @@ async fn role_param(
     state: &AppState,
     service: &ServiceSid,
     form: &TwilioForm,
-    name: &str,
+    name: &'static str,
     role_type: RoleType,
 ) -> ApiResult<Option<RoleSid>> {
     let Some(value) = form.get(name) else {
@@ -207,11 +150,9 @@ async fn role_param(
 
 pub async fn update(
     State(state): State<AppState>,
-    who: Principal,
-    Path(service): Path<String>,
+    AdminService(mut service): AdminService,
     form: TwilioForm,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let mut service = access::admin_service(&state, &who, &service).await?;
     let sid = service.sid.clone();
     if let Some(name) = form.get("FriendlyName") {
         service.friendly_name = text_param("FriendlyName", name, 256)?;
@@ -279,10 +220,9 @@ pub async fn update(
 /// media are deleted after the records, and the sweep retries any that fail.
 pub async fn delete(
     State(state): State<AppState>,
-    who: Principal,
-    Path(service): Path<String>,
+    AdminService(service): AdminService,
 ) -> ApiResult<Response> {
-    let sid = access::admin_service(&state, &who, &service).await?.sid;
+    let sid = service.sid;
     let pending = state.store.delete_service(&sid).await?;
     chat_media::cleanup::delete_objects(&state, &pending).await;
     tracing::info!(service = %sid, objects = pending.len(), "service deleted");

@@ -2,24 +2,22 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::Json;
 use chat_media::access;
-use chat_media::error::{code, ApiResult};
-use chat_media::http::{created, parse_sid, Paging, TwilioForm};
+use chat_media::http::{
+    code, created, page_json, parse_sid, AdminService, ApiResult, Paging, ServiceScope, TwilioForm,
+};
 use chat_media::model::{self, User};
 use chat_media::permission::RoleType;
-use chat_media::sid::{RoleSid, ServiceSid, UserSid};
-use chat_media::{ApiError, AppState, Identity, Principal};
+use chat_media::sid::{RoleSid, UserSid};
+use chat_media::{ApiError, AppState, Identity};
 use serde_json::Value;
 
 use crate::{attributes_param, text_param};
 
 pub async fn create(
     State(state): State<AppState>,
-    who: Principal,
-    Path(service): Path<String>,
+    AdminService(service): AdminService,
     form: TwilioForm,
 ) -> ApiResult<Response> {
-    who.require_admin()?;
-    let service_sid: ServiceSid = parse_sid("ServiceSid", &service)?;
     let identity = Identity::parse(form.required("Identity")?)
         .map_err(|e| ApiError::invalid("Identity", e))?;
     let role_sid: Option<RoleSid> = form
@@ -31,10 +29,9 @@ pub async fn create(
         .map(|n| text_param("FriendlyName", n, 256))
         .transpose()?;
     let attributes = attributes_param(form.get("Attributes"))?;
-    let service = access::service(&state, &who, &service_sid).await?;
     let role_sid = match role_sid {
         Some(sid) => {
-            access::role_of_type(&state, &service_sid, "RoleSid", &sid, RoleType::Deployment)
+            access::role_of_type(&state, &service.sid, "RoleSid", &sid, RoleType::Deployment)
                 .await?
                 .sid
         }
@@ -43,7 +40,7 @@ pub async fn create(
     let now = model::now();
     let user = User {
         sid: UserSid::generate(),
-        service_sid,
+        service_sid: service.sid,
         identity,
         role_sid,
         friendly_name,
@@ -66,33 +63,24 @@ pub async fn create(
 
 pub async fn list(
     State(state): State<AppState>,
-    who: Principal,
-    Path(service): Path<String>,
+    AdminService(service): AdminService,
     Paging(req): Paging,
 ) -> ApiResult<Json<Value>> {
-    let service = access::admin_service(&state, &who, &service).await?;
     let page = state.store.list_users(&service.sid, &req).await?;
     let path = format!("/v2/Services/{}/Users", service.sid);
-    Ok(state.page_json(&path, "users", &req, page, |r, ctx| r.to_json(ctx)))
+    Ok(page_json(&state, &path, "users", &req, page, |r, ctx| {
+        r.to_json(ctx)
+    }))
 }
 
 /// GET a user by SID or identity: admins, and users fetching themselves.
 pub async fn fetch(
     State(state): State<AppState>,
-    who: Principal,
-    Path((service, user)): Path<(String, String)>,
+    scope: ServiceScope,
+    Path((_, user)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let service_sid: ServiceSid = parse_sid("ServiceSid", &service)?;
-    who.require_service(&service_sid)?;
-    let found = match UserSid::parse(&user) {
-        Ok(sid) => state.store.get_user_by_sid(&service_sid, &sid).await?,
-        Err(_) => match Identity::parse(&user) {
-            Ok(identity) => state.store.get_user(&service_sid, &identity).await?,
-            Err(_) => None,
-        },
-    };
-    let found = found.ok_or_else(|| ApiError::not_found(format!("User {user} not found")))?;
-    if let Some(identity) = who.identity() {
+    let found = access::user(&state, &scope.sid, &user).await?;
+    if let Some(identity) = scope.caller.identity() {
         if &found.identity != identity {
             return Err(ApiError::forbidden(
                 "Users may only read their own user record",

@@ -14,11 +14,10 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
-use chat_media::access;
-use chat_media::error::{code, ApiResult};
-use chat_media::http::{created, parse_sid, TwilioForm};
-use chat_media::model::{self, Channel, Media, MediaStatus, Member, Message, MessageMedia, Role};
-use chat_media::params::attributes_param;
+use chat_media::access::{self, AccessError};
+use chat_media::http::params::attributes_param;
+use chat_media::http::{code, created, parse_sid, ApiResult, ServiceScope, TwilioForm};
+use chat_media::model::{self, Channel, Media, MediaStatus, Member, Message, Role};
 use chat_media::permission::Permission;
 use chat_media::sid::{ChannelSid, MediaSid, MessageSid, ServiceSid};
 use chat_media::store::{CreateMessageError, SendContext};
@@ -123,12 +122,52 @@ fn parse_body(body: &str) -> ApiResult<String> {
     Ok(body.to_owned())
 }
 
+/// What a checked send carries: the text, or the media it binds.
+enum Sent {
+    Text(String),
+    Media(Box<Media>),
+}
+
 /// The records a send was checked against; kept across retries of the transaction.
 struct Checked {
     service_body: String,
     channel: Channel,
     member: Option<Member>,
-    media: Option<Media>,
+    sent: Sent,
+}
+
+impl Checked {
+    fn media(&self) -> Option<&Media> {
+        match &self.sent {
+            Sent::Media(media) => Some(media),
+            Sent::Text(_) => None,
+        }
+    }
+
+    /// The message at the channel's next index: a media message carries the
+    /// service's placeholder body.
+    fn message(&self, sid: &MessageSid, req: &Request, now: model::Timestamp) -> Message {
+        let (from, attributes) = (req.from.clone(), req.attributes.clone());
+        match &self.sent {
+            Sent::Media(media) => Message::media(
+                sid.clone(),
+                &self.channel,
+                from,
+                self.service_body.clone(),
+                media,
+                attributes,
+                now,
+            ),
+            Sent::Text(body) => Message::text(
+                sid.clone(),
+                &self.channel,
+                from,
+                body.clone(),
+                attributes,
+                now,
+            ),
+        }
+    }
 }
 
 /// Turns what was read into a decision: every refusal of the send is here.
@@ -143,16 +182,14 @@ async fn check(
     let service = ctx
         .service
         .ok_or_else(|| ApiError::not_found(format!("Service {service_sid} not found")))?;
-    let channel = ctx
-        .channel
-        .filter(|c| !c.deleting)
-        .ok_or_else(|| ApiError::not_found(format!("Channel {channel_ref} not found")))?;
+    let channel = access::live(ctx.channel, channel_ref)?;
     let member = match who {
         Principal::Admin => None,
         Principal::User { identity, .. } => {
-            let member = ctx
-                .member
-                .ok_or_else(|| access::not_a_member(identity, &channel.sid))?;
+            let member = ctx.member.ok_or_else(|| AccessError::NotAMember {
+                identity: identity.clone(),
+                channel: channel.sid.clone(),
+            })?;
             let role: Role = access::member_role(state, &member).await?;
             access::require(&role, Permission::SendMessage, identity)?;
             if matches!(req.content, Content::Media(_)) {
@@ -161,15 +198,17 @@ async fn check(
             Some(member)
         }
     };
-    let media = match &req.content {
-        Content::Text(_) => None,
-        Content::Media(sid) => Some(check_media(who, service_sid, sid, ctx.media)?),
+    let sent = match &req.content {
+        Content::Text(body) => Sent::Text(body.clone()),
+        Content::Media(sid) => {
+            Sent::Media(Box::new(check_media(who, service_sid, sid, ctx.media)?))
+        }
     };
     Ok(Checked {
         service_body: service.media.compatibility_message,
         channel,
         member,
-        media,
+        sent,
     })
 }
 
@@ -212,12 +251,13 @@ fn check_media(
 /// POST .../Messages: `From`, `Body` or `MediaSid`, `Attributes`.
 pub async fn create(
     State(state): State<AppState>,
-    who: Principal,
-    Path((service, channel_ref)): Path<(String, String)>,
+    ServiceScope {
+        sid: service_sid,
+        caller: who,
+    }: ServiceScope,
+    Path((_, channel_ref)): Path<(String, String)>,
     form: TwilioForm,
 ) -> ApiResult<Response> {
-    let service_sid: ServiceSid = parse_sid("ServiceSid", &service)?;
-    who.require_service(&service_sid)?;
     let req = parse_request(&who, &form)?;
     let channel_sid = match ChannelSid::parse(&channel_ref) {
         Ok(sid) => sid,
@@ -250,34 +290,13 @@ pub async fn create(
     let mut attempt = 0;
     while started.elapsed() < RETRY_BUDGET {
         attempt += 1;
-        let now = model::now();
-        let message = Message {
-            sid: message_sid.clone(),
-            service_sid: service_sid.clone(),
-            channel_sid: checked.channel.sid.clone(),
-            index: checked.channel.next_message_index,
-            from: req.from.clone(),
-            body: Some(match &req.content {
-                Content::Text(body) => body.clone(),
-                Content::Media(_) => checked.service_body.clone(),
-            }),
-            attributes: req.attributes.clone(),
-            media: checked.media.as_ref().map(|m| MessageMedia {
-                sid: m.sid.clone(),
-                size: m.size,
-                content_type: m.content_type.clone(),
-                filename: m.filename.clone(),
-            }),
-            was_edited: false,
-            date_created: now,
-            date_updated: now,
-        };
+        let message = checked.message(&message_sid, &req, model::now());
         match state
             .store
             .create_message(
                 &checked.channel,
                 &message,
-                checked.media.as_ref(),
+                checked.media(),
                 checked.member.as_ref(),
             )
             .await
@@ -288,20 +307,12 @@ pub async fn create(
             }
             Err(CreateMessageError::IndexTaken) => {
                 pause(attempt).await;
-                checked.channel = state
-                    .store
-                    .get_channel(&service_sid, &channel_sid)
-                    .await?
-                    .filter(|c| !c.deleting)
-                    .ok_or_else(|| {
-                        ApiError::not_found(format!("Channel {channel_ref} not found"))
-                    })?;
+                let current = state.store.get_channel(&service_sid, &channel_sid).await?;
+                checked.channel = access::live(current, &channel_ref)?;
             }
             Err(CreateMessageError::ChannelMoved(current)) => {
                 pause(attempt).await;
-                checked.channel = Some(*current).filter(|c| !c.deleting).ok_or_else(|| {
-                    ApiError::not_found(format!("Channel {channel_ref} not found"))
-                })?;
+                checked.channel = access::live(Some(*current), &channel_ref)?;
             }
             Err(CreateMessageError::SenderChanged) => {
                 checked = check(

@@ -10,12 +10,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::delete;
 use axum::Router;
-use chat_media::access;
-use chat_media::error::ApiResult;
-use chat_media::http::parse_sid;
+use chat_media::http::{parse_sid, ApiResult, Caller, ChannelScope};
+use chat_media::model::Message;
 use chat_media::permission::Permission;
-use chat_media::sid::{MessageSid, ServiceSid};
-use chat_media::{ApiError, AppState, Principal};
+use chat_media::sid::MessageSid;
+use chat_media::{ApiError, AppState};
 
 /// The routes of this function, without state or fallbacks (the local runner merges them).
 pub fn routes() -> Router<AppState> {
@@ -30,36 +29,38 @@ pub fn router(state: AppState) -> Router {
     chat_media::http::with_fallbacks(routes()).with_state(state)
 }
 
+/// The permission `caller` needs to delete `message`: `deleteOwnMessage` for
+/// one's own (or `deleteAnyMessage`, which covers it), `deleteAnyMessage` for
+/// anyone's. `None`: admins need none.
+fn needed_permission(caller: &Caller, message: &Message) -> Option<Permission> {
+    let Caller::Member(member, role) = caller else {
+        return None;
+    };
+    let own = message.from == member.identity;
+    if own && !role.has(Permission::DeleteAnyMessage) {
+        Some(Permission::DeleteOwnMessage)
+    } else {
+        Some(Permission::DeleteAnyMessage)
+    }
+}
+
 /// DELETE a message: `deleteOwnMessage` for one's own, `deleteAnyMessage` for
 /// anyone's; admins always.
 pub async fn remove(
     State(state): State<AppState>,
-    who: Principal,
-    Path((service, channel, message)): Path<(String, String, String)>,
+    scope: ChannelScope,
+    Path((_, _, message)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
-    let service_sid: ServiceSid = parse_sid("ServiceSid", &service)?;
     let message_sid: MessageSid = parse_sid("MessageSid", &message)?;
-    who.require_service(&service_sid)?;
-    let channel = access::channel(&state, &service_sid, &channel).await?;
-    let membership = access::caller_membership(&state, &who, &channel).await?;
+    let channel = &scope.channel;
     let not_found = || ApiError::not_found(format!("Message {message_sid} not found"));
     let message = state
         .store
         .get_message(&channel.sid, &message_sid)
         .await?
         .ok_or_else(not_found)?;
-    if let Some((member, role)) = &membership {
-        let own = message.from == member.identity;
-        let allowed = role.has(Permission::DeleteAnyMessage)
-            || (own && role.has(Permission::DeleteOwnMessage));
-        if !allowed {
-            let needed = if own {
-                Permission::DeleteOwnMessage
-            } else {
-                Permission::DeleteAnyMessage
-            };
-            access::require(role, needed, &member.identity)?;
-        }
+    if let Some(permission) = needed_permission(&scope.caller, &message) {
+        scope.caller.require(permission)?;
     }
     let object = state.store.delete_message(&message).await.map_err(|e| {
         if e.condition_failed_at(0) {

@@ -15,10 +15,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chat_media::disposition::download_headers;
-use chat_media::error::{code, ApiResult};
-use chat_media::http::parse_sid;
+use chat_media::http::{code, parse_sid, ApiResult, ServiceScope};
 use chat_media::model::{Media, MediaStatus};
-use chat_media::sid::{MediaSid, ServiceSid};
+use chat_media::sid::MediaSid;
 use chat_media::{ApiError, AppState, Principal};
 
 /// The routes of this function, without state or fallbacks (the local runner merges them).
@@ -34,18 +33,12 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// The media, after checking the caller may see it.
-async fn authorized_media(
-    state: &AppState,
-    who: &Principal,
-    service: &str,
-    media: &str,
-) -> ApiResult<Media> {
-    let service_sid: ServiceSid = parse_sid("ServiceSid", service)?;
+async fn authorized_media(state: &AppState, scope: &ServiceScope, media: &str) -> ApiResult<Media> {
+    let (service_sid, who) = (&scope.sid, &scope.caller);
     let media_sid: MediaSid = parse_sid("MediaSid", media)?;
-    who.require_service(&service_sid)?;
     let (service, media) = state
         .store
-        .load_media_context(&service_sid, &media_sid)
+        .load_media_context(service_sid, &media_sid)
         .await?;
     if service.is_none() {
         return Err(ApiError::not_found(format!(
@@ -59,13 +52,7 @@ async fn authorized_media(
     match &media.channel_sid {
         Some(channel) if media.message_sid.is_some() => {
             if state.store.get_member(channel, identity).await?.is_none() {
-                return Err(ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    code::USER_UNAUTHORIZED,
-                    format!(
-                        "{identity} is not a member of channel {channel}, where media {media_sid} was sent"
-                    ),
-                ));
+                return Err(ApiError::not_a_member(identity, channel));
             }
         }
         _ if &media.author == identity => {}
@@ -85,7 +72,7 @@ async fn temporary_url(state: &AppState, media: &Media) -> ApiResult<Option<Stri
     }
     let headers = download_headers(
         &media.content_type,
-        media.filename.as_deref(),
+        media.filename.as_ref(),
         media.sid.as_str(),
     );
     let url = state
@@ -107,10 +94,10 @@ fn no_store(mut response: Response) -> Response {
 /// GET .../Media/{MediaSid}: the Media JSON, with a download URL if ready.
 pub async fn fetch(
     State(state): State<AppState>,
-    who: Principal,
-    Path((service, media)): Path<(String, String)>,
+    scope: ServiceScope,
+    Path((_, media)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let media = authorized_media(&state, &who, &service, &media).await?;
+    let media = authorized_media(&state, &scope, &media).await?;
     let url = temporary_url(&state, &media).await?;
     Ok(no_store(
         Json(media.to_json(state.view(), url.as_deref())).into_response(),
@@ -120,10 +107,10 @@ pub async fn fetch(
 /// GET .../Media/{MediaSid}/Content: 302 to the download URL.
 pub async fn content(
     State(state): State<AppState>,
-    who: Principal,
-    Path((service, media)): Path<(String, String)>,
+    scope: ServiceScope,
+    Path((_, media)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let media = authorized_media(&state, &who, &service, &media).await?;
+    let media = authorized_media(&state, &scope, &media).await?;
     let Some(url) = temporary_url(&state, &media).await? else {
         return Err(ApiError::conflict(
             code::CONFLICT,
@@ -134,8 +121,7 @@ pub async fn content(
             ),
         ));
     };
-    let location = HeaderValue::from_str(&url)
-        .map_err(|_| ApiError::internal("The download URL is not a valid header value"))?;
+    let location = HeaderValue::from_str(&url).map_err(ApiError::internal)?;
     Ok(no_store(
         (StatusCode::FOUND, [(header::LOCATION, location)]).into_response(),
     ))

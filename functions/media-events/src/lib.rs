@@ -15,7 +15,7 @@ use aws_lambda_events::s3::S3Event;
 use chat_media::config::AppState;
 use chat_media::model::{Media, MediaStatus};
 use chat_media::sid::{MediaSid, ServiceSid};
-use chat_media::upload::{self, Outcome, Trigger};
+use chat_media::upload::{self, FinalizeError, Outcome, Trigger};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -114,25 +114,25 @@ pub async fn on_s3_event(
         match upload::finalize(state, &sid, Trigger::ObjectCreated, now).await {
             Ok(Outcome::Finished(_)) => report.finalized.push(key),
             Ok(Outcome::InProgress(_)) => report.in_progress.push(key),
-            Ok(Outcome::Refused(m, _)) if m.status == MediaStatus::Failed && m.sha256.is_some() => {
+            Ok(Outcome::Refused(m)) if m.status == MediaStatus::Failed && m.sha256.is_some() => {
                 // Checked, but the scanner failed: the object stays for the sweep's rescan.
                 report.scan_failed.push(key)
             }
-            Ok(Outcome::Refused(..)) => {
+            Ok(Outcome::Refused(_)) => {
                 // Refused now (object already deleted) or earlier (an object written
                 // again afterwards): either way no object may stay.
                 delete_object(state, &key).await;
                 report.refused.push(key);
             }
-            Err(e) if e.status.as_u16() == 404 => {
+            Err(FinalizeError::NotFound(_) | FinalizeError::Expired(_)) => {
                 // No record (or an expired session): nothing may keep this object.
                 delete_object(state, &key).await;
                 report.orphans_deleted.push(key);
             }
-            Err(e) if e.status.as_u16() == 409 => report.ignored.push(key),
+            Err(FinalizeError::NothingUploaded(_)) => report.ignored.push(key),
             Err(e) => {
                 tracing::warn!(object = %key, error = %e, "finalizing failed; the event will be retried");
-                failures.push(format!("{key}: {}", e.message));
+                failures.push(format!("{key}: {e}"));
             }
         }
     }
@@ -257,10 +257,10 @@ async fn rescan(
             }
             match upload::rescan(state, &media, now).await {
                 Ok(Outcome::Finished(_)) => report.rescanned_ready += 1,
-                Ok(Outcome::Refused(m, _)) if m.status == MediaStatus::Rejected => {
+                Ok(Outcome::Refused(m)) if m.status == MediaStatus::Rejected => {
                     report.rescanned_rejected += 1
                 }
-                Ok(Outcome::Refused(..)) => report.rescan_failed += 1,
+                Ok(Outcome::Refused(_)) => report.rescan_failed += 1,
                 Ok(Outcome::InProgress(_)) => {}
                 Err(e) => {
                     tracing::warn!(media = %media.sid, error = %e, "rescan failed; next sweep retries");

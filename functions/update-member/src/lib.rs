@@ -19,14 +19,16 @@ use axum::http::{Extensions, HeaderMap};
 use axum::response::IntoResponse;
 use axum::routing::post;
 use axum::{Json, Router};
-use chat_media::access;
-use chat_media::error::{code, ApiResult};
-use chat_media::http::{parse_sid, read_body_limited, unix_now, TwilioForm, MAX_FORM_BYTES};
+use chat_media::access::{self, AccessError};
+use chat_media::http::{
+    code, parse_sid, read_body_limited, unix_now, ApiResult, Caller, ChannelScope, TwilioForm,
+    MAX_FORM_BYTES,
+};
 use chat_media::model::{self, Channel, Member, Role, Service};
 use chat_media::permission::{Permission, RoleType};
 use chat_media::sid::{ChannelSid, RoleSid, ServiceSid};
 use chat_media::store::StoreError;
-use chat_media::{ApiError, AppState, Principal};
+use chat_media::{ApiError, AppState};
 use serde_json::{json, Value};
 
 /// Attempts at a role change when another change to the same member wins the race.
@@ -88,30 +90,22 @@ fn request_id(headers: &HeaderMap, extensions: &Extensions) -> String {
         .unwrap_or_else(|| hex::encode(rand::random::<[u8; 12]>()))
 }
 
-/// The caller may change roles in `channel` at all: admins, and members whose role
-/// has `removeMember`. Checked before the target is even looked up, so nobody else
-/// learns who is a member. Returns the caller's membership (none for admins).
-async fn authorize_caller(
-    state: &AppState,
-    who: &Principal,
-    channel: &Channel,
-) -> ApiResult<Option<Member>> {
-    let Some((caller, caller_role)) = access::caller_membership(state, who, channel).await? else {
-        return Ok(None);
-    };
-    access::require(&caller_role, Permission::RemoveMember, &caller.identity)?;
-    Ok(Some(caller))
+/// The caller may change roles in its channel at all: admins, and members whose
+/// role has `removeMember`. Checked before the target is even looked up, so
+/// nobody else learns who is a member.
+fn authorize_caller(caller: &Caller) -> ApiResult<()> {
+    caller.require(Permission::RemoveMember)
 }
 
 /// The change itself is allowed: nobody changes their own role, and only admins
 /// change a moderator's role or make one (a role with `removeMember`).
 fn authorize_change(
-    caller: Option<&Member>,
+    caller: &Caller,
     target: &Member,
     current: &Role,
     new_role: &Role,
 ) -> ApiResult<()> {
-    let Some(caller) = caller else {
+    let Caller::Member(caller, _) = caller else {
         return Ok(());
     };
     if caller.identity == target.identity {
@@ -156,13 +150,13 @@ struct Change {
 /// starts over from a fresh read.
 async fn change_role(
     state: &AppState,
-    who: &Principal,
+    caller: &Caller,
     service: &Service,
     channel: &Channel,
     member_ref: &str,
     action: Action<'_>,
 ) -> ApiResult<Change> {
-    let caller = authorize_caller(state, who, channel).await?;
+    authorize_caller(caller)?;
     for _ in 0..MAX_ATTEMPTS {
         let member = access::member(state, channel, member_ref).await?;
         let current = access::member_role(state, &member).await?;
@@ -225,13 +219,13 @@ async fn change_role(
         };
         if new_role.sid == member.role_sid && role_before_block == member.role_before_block {
             // Nothing to change: idempotent, but still only for those who may ask.
-            authorize_change(caller.as_ref(), &member, &current, &new_role)?;
+            authorize_change(caller, &member, &current, &new_role)?;
             return Ok(Change {
                 previous_role: member.role_sid.clone(),
                 member,
             });
         }
-        authorize_change(caller.as_ref(), &member, &current, &new_role)?;
+        authorize_change(caller, &member, &current, &new_role)?;
         let previous_role = member.role_sid.clone();
         let updated = Member {
             role_sid: new_role.sid.clone(),
@@ -259,7 +253,7 @@ async fn change_role(
 
 /// One structured line per role change: who, whom, where, from, to, when, request.
 fn audit(
-    who: &Principal,
+    caller: &Caller,
     channel: &Channel,
     change: &Change,
     action: Action<'_>,
@@ -268,9 +262,9 @@ fn audit(
     if change.previous_role == change.member.role_sid {
         return;
     }
-    let (actor_type, actor) = match who {
-        Principal::Admin => ("admin", "admin".to_owned()),
-        Principal::User { identity, .. } => ("user", identity.to_string()),
+    let (actor_type, actor) = match caller {
+        Caller::Admin => ("admin", "admin".to_owned()),
+        Caller::Member(member, _) => ("user", member.identity.to_string()),
     };
     tracing::info!(
         target: "audit",
@@ -293,19 +287,25 @@ fn audit(
 /// POST .../Members/{MemberSid}: Twilio's member update, `RoleSid` only.
 pub async fn update(
     State(state): State<AppState>,
-    who: Principal,
-    Path((service, channel, member)): Path<(String, String, String)>,
+    ChannelScope {
+        service,
+        channel,
+        caller,
+    }: ChannelScope,
+    Path((_, _, member)): Path<(String, String, String)>,
     headers: HeaderMap,
     extensions: Extensions,
     form: TwilioForm,
 ) -> ApiResult<Json<Value>> {
-    let service_sid: ServiceSid = parse_sid("ServiceSid", &service)?;
     let role_sid: RoleSid = parse_sid("RoleSid", form.required("RoleSid")?)?;
-    let service = access::service(&state, &who, &service_sid).await?;
-    let channel = access::channel(&state, &service_sid, &channel).await?;
+    let service = state
+        .store
+        .get_service(&service)
+        .await?
+        .ok_or(AccessError::ServiceNotFound(service))?;
     let role = access::role_of_type(
         &state,
-        &service_sid,
+        &service.sid,
         "RoleSid",
         &role_sid,
         RoleType::Channel,
@@ -313,7 +313,7 @@ pub async fn update(
     .await?;
     let change = change_role(
         &state,
-        &who,
+        &caller,
         &service,
         &channel,
         &member,
@@ -321,7 +321,7 @@ pub async fn update(
     )
     .await?;
     audit(
-        &who,
+        &caller,
         &channel,
         &change,
         Action::Update(&role),
@@ -355,25 +355,24 @@ async fn plugin(state: AppState, req: Request, action: Action<'static>) -> ApiRe
             .authenticate_with_form_token(&headers, form.get("Token"), unix_now())?;
     let channel_sid: ChannelSid = parse_sid("chatChannelSid", form.required("chatChannelSid")?)?;
     let member_ref = form.required("memberSid")?;
-    let not_found = || ApiError::not_found(format!("Channel {channel_sid} not found"));
-    let channel = state
-        .store
-        .find_channel(&channel_sid)
-        .await?
-        .filter(|c| !c.deleting)
-        .ok_or_else(not_found)?;
+    let not_found = || AccessError::ChannelNotFound(channel_sid.to_string());
+    let channel = access::live(
+        state.store.find_channel(&channel_sid).await?,
+        channel_sid.as_str(),
+    )?;
     // A channel of another service does not exist for this caller.
     if who.require_service(&channel.service_sid).is_err() {
-        return Err(not_found());
+        return Err(not_found().into());
     }
     let service = state
         .store
         .get_service(&channel.service_sid)
         .await?
         .ok_or_else(not_found)?;
-    let change = change_role(&state, &who, &service, &channel, member_ref, action).await?;
+    let caller = Caller::of(&state, &who, &channel).await?;
+    let change = change_role(&state, &caller, &service, &channel, member_ref, action).await?;
     audit(
-        &who,
+        &caller,
         &channel,
         &change,
         action,

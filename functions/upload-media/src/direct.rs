@@ -11,22 +11,22 @@
 //! the finalization lease), so a crash at any point leaves something the sweep
 //! removes, never an orphan object.
 
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::header;
 use axum::response::Response;
 use bytes::{Bytes, BytesMut};
 use chat_media::blob::ByteStream;
-use chat_media::error::ApiResult;
-use chat_media::http::{created, parse_sid, TwilioForm};
-use chat_media::model::{Media, MediaStatus};
+use chat_media::filename::Filename;
+use chat_media::http::{created, ApiResult, ServiceScope, TwilioForm};
+use chat_media::model::{Media, MediaStatus, NewUpload};
 use chat_media::policy::{self, MediaType, Refusal};
 use chat_media::sid::{MediaSid, ServiceSid};
 use chat_media::upload::{self, Outcome, Passed, ScanContent, ScanStart, FINALIZE_LEASE_SECS};
-use chat_media::{access, ApiError, AppState, Principal};
+use chat_media::{ApiError, AppState, Principal};
 use futures::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
 
-use crate::{author_of, create_record, disposition};
+use crate::{author_of, content_disposition, create_record};
 
 /// Room for the multipart framing around the file part.
 const FORM_OVERHEAD: u64 = 64 * 1024;
@@ -75,18 +75,17 @@ impl Limits {
 /// A file as received: declared type, name, and its bytes.
 struct Received {
     content_type: MediaType,
-    filename: Option<String>,
+    filename: Option<Filename>,
     bytes: Bytes,
 }
 
 pub async fn create(
     State(state): State<AppState>,
-    who: Principal,
-    Path(service): Path<String>,
+    scope: ServiceScope,
     req: Request,
 ) -> ApiResult<Response> {
-    let service_sid: ServiceSid = parse_sid("ServiceSid", &service)?;
-    let service = access::service(&state, &who, &service_sid).await?;
+    let service = scope.load(&state).await?;
+    let (service_sid, who) = (scope.sid, scope.caller);
     let limits = Limits {
         direct: state.settings.direct_upload_max_bytes,
         service: policy::size_limit(&service.media),
@@ -138,14 +137,10 @@ async fn read_raw(
             .headers()
             .get(header::CONTENT_DISPOSITION)
             .and_then(|v| v.to_str().ok())
-            .and_then(disposition::filename),
+            .and_then(content_disposition::filename),
     };
-    let filename = named
-        .as_deref()
-        .map(policy::sanitize_filename)
-        .transpose()?
-        .flatten();
-    policy::check_declared(settings, &content_type, filename.as_deref())?;
+    let filename = named.as_deref().map(Filename::parse).transpose()?.flatten();
+    policy::check_declared(settings, &content_type, filename.as_ref())?;
     let expected = declared_length(&req);
     limits.check_declared_length(expected)?;
     let bytes = collect(req.into_body().into_data_stream(), expected, limits).await?;
@@ -186,7 +181,7 @@ async fn read_form_data(
             .headers()
             .get(header::CONTENT_DISPOSITION)
             .and_then(|v| v.to_str().ok())
-            .and_then(disposition::filename)
+            .and_then(content_disposition::filename)
             .or_else(|| field.file_name().map(str::to_owned));
         let part_type = field
             .headers()
@@ -206,10 +201,10 @@ async fn read_form_data(
         let content_type = MediaType::parse(part_type.as_deref().unwrap_or_default())?;
         let filename = disposition_name
             .as_deref()
-            .map(policy::sanitize_filename)
+            .map(Filename::parse)
             .transpose()?
             .flatten();
-        policy::check_declared(settings, &content_type, filename.as_deref())?;
+        policy::check_declared(settings, &content_type, filename.as_ref())?;
         let bytes = collect(
             field.map(|c| c.map_err(|e| form_error(e, limits))),
             None,
@@ -290,33 +285,24 @@ async fn store(
 ) -> ApiResult<Response> {
     let now = chrono::Utc::now().timestamp();
     let lease = now + FINALIZE_LEASE_SECS;
-    let sid = MediaSid::generate();
-    let today = chat_media::model::now();
-    let media = Media {
-        object_key: Media::object_key_for(&service_sid, &sid),
-        sid,
+    let size = received.bytes.len() as u64;
+    let media = Media::new_upload(
+        MediaSid::generate(),
         service_sid,
-        author: author_of(who),
-        content_type: received.content_type.to_string(),
-        filename: received.filename,
-        size: received.bytes.len() as u64,
-        sha256: None,
-        status: MediaStatus::Uploading,
-        status_reason: None,
-        message_sid: None,
-        channel_sid: None,
-        date_created: today,
-        date_upload_updated: today,
-        date_updated: today,
-        expires_at: Some(now + state.settings.upload_session_ttl.as_secs() as i64),
-        upload: None,
-        finalizing_until: Some(lease),
-        holds_slot: who.identity().is_some(),
-        rejection_code: None,
-    };
+        NewUpload {
+            author: author_of(who),
+            content_type: received.content_type.to_string(),
+            filename: received.filename,
+            size,
+            upload: None,
+            holds_slot: who.identity().is_some(),
+        },
+        now + state.settings.upload_session_ttl.as_secs() as i64,
+        Some(lease),
+        chat_media::model::now(),
+    );
     create_record(state, &media, now).await?;
 
-    let size = received.bytes.len() as u64;
     let stored = state
         .blob
         .put(
@@ -329,33 +315,31 @@ async fn store(
         Err(e) => Err(ApiError::from(e)),
         Ok(()) => {
             // Scanned before the 201, on the bytes in hand (no second read from S3).
-            let passed = Passed {
-                sha256,
-                size,
-                status: MediaStatus::Ready,
+            let start = ScanStart::Checked {
+                lease,
+                passed: Passed { sha256, size },
             };
-            let start = ScanStart::Checked { lease, passed };
             let content = ScanContent::Bytes(&received.bytes);
-            match upload::scan_media(state, &media, start, content, now).await {
-                // Infected (422, object deleted) or scanner down (503, media `failed`
-                // and kept for the sweep's rescan): the record says so already.
-                Ok(Outcome::Refused(_, e)) => return Err(e),
-                other => other,
-            }
+            upload::scan_media(state, &media, start, content, now)
+                .await
+                .map_err(ApiError::from)
         }
     };
     match outcome {
         Ok(Outcome::Finished(m)) => Ok(created(m.to_json(state.view(), None))),
-        Ok(Outcome::Refused(_, e)) => Err(e),
-        Ok(Outcome::InProgress(m)) => Err(ApiError::internal(format!(
-            "Media {} was taken over by another scan (status {})",
+        // Infected (422, object deleted) or scanner down (503, media `failed`
+        // and kept for the sweep's rescan): the record says so already.
+        Ok(Outcome::Refused(m)) => Err(ApiError::refused(&m)),
+        Ok(Outcome::InProgress(m)) => Err(ApiError::internal(std::io::Error::other(format!(
+            "media {} was taken over by another scan (status {})",
             m.sid,
             m.status.as_str()
-        ))),
+        )))),
         Err(e) => {
             // Give the slot back and remove whatever was stored.
+            let failed = Refusal::UploadFailed;
             if let Err(fail) =
-                upload::reject_with(state, &media, lease, e.clone(), MediaStatus::Failed, now).await
+                upload::reject_with(state, &media, lease, failed, MediaStatus::Failed, now).await
             {
                 tracing::warn!(media = %media.sid, error = %fail, "failed upload left to the sweep");
             }

@@ -10,18 +10,18 @@
 //! Callers: admins (author "system") and users holding a token for the service.
 //! The send permission is checked later, when the media is bound to a message.
 
+mod content_disposition;
 mod direct;
-mod disposition;
 mod sessions;
 
 use axum::routing::post;
 use axum::Router;
-use chat_media::error::ApiResult;
+use chat_media::http::ApiResult;
 use chat_media::model::Media;
 use chat_media::store::CreateUploadError;
 use chat_media::{ApiError, AppState, Identity, Principal};
 
-pub use disposition::filename as content_disposition_filename;
+pub use content_disposition::filename as content_disposition_filename;
 
 /// The routes of this function, without state or fallbacks (the local runner merges them).
 pub fn routes() -> Router<AppState> {

@@ -18,13 +18,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chat_media::blob::PresignedRequest;
-use chat_media::error::ApiResult;
-use chat_media::http::{created, parse_sid, TwilioForm};
-use chat_media::model::{iso, Media, MediaStatus, UploadSession};
+use chat_media::filename::Filename;
+use chat_media::http::{created, parse_sid, ApiResult, ServiceScope, TwilioForm};
+use chat_media::model::{iso, Media, NewUpload, UploadSession};
 use chat_media::policy::{self, MediaType, Refusal};
-use chat_media::sid::{MediaSid, ServiceSid};
+use chat_media::sid::MediaSid;
 use chat_media::upload::{self, Outcome, Trigger};
-use chat_media::{access, ApiError, AppState, Principal};
+use chat_media::{ApiError, AppState};
 use serde_json::{json, Value};
 
 use crate::{author_of, create_record};
@@ -34,11 +34,9 @@ const MAX_PARTS: u64 = 10_000;
 
 pub async fn create(
     State(state): State<AppState>,
-    who: Principal,
-    Path(service): Path<String>,
+    scope: ServiceScope,
     form: TwilioForm,
 ) -> ApiResult<Response> {
-    let service_sid: ServiceSid = parse_sid("ServiceSid", &service)?;
     let size: u64 = form
         .required("Size")?
         .trim()
@@ -52,12 +50,13 @@ pub async fn create(
     })?;
     let filename = form
         .get("Filename")
-        .map(policy::sanitize_filename)
+        .map(Filename::parse)
         .transpose()?
         .flatten();
-    let service = access::service(&state, &who, &service_sid).await?;
+    let service = scope.load(&state).await?;
+    let (service_sid, who) = (scope.sid, scope.caller);
     policy::check_size(&service.media, size)?;
-    policy::check_declared(&service.media, &content_type, filename.as_deref())?;
+    policy::check_declared(&service.media, &content_type, filename.as_ref())?;
 
     let settings = &state.settings;
     let now = chrono::Utc::now().timestamp();
@@ -72,9 +71,9 @@ pub async fn create(
     } else {
         let part_count = size.div_ceil(settings.upload_part_size);
         if part_count > MAX_PARTS {
-            return Err(ApiError::internal(
+            return Err(ApiError::internal(std::io::Error::other(
                 "UPLOAD_PART_SIZE_BYTES is too small for this size (S3 allows 10000 parts)",
-            ));
+            )));
         }
         UploadSession {
             multipart_upload_id: Some(
@@ -88,28 +87,21 @@ pub async fn create(
         }
     };
     let today = chat_media::model::now();
-    let media = Media {
+    let media = Media::new_upload(
         sid,
         service_sid,
-        author: author_of(&who),
-        content_type: content_type.to_string(),
-        filename,
-        size,
-        sha256: None,
-        status: MediaStatus::Uploading,
-        status_reason: None,
-        object_key,
-        message_sid: None,
-        channel_sid: None,
-        date_created: today,
-        date_upload_updated: today,
-        date_updated: today,
-        expires_at: Some(now + settings.upload_session_ttl.as_secs() as i64),
-        upload: Some(session.clone()),
-        finalizing_until: None,
-        holds_slot: who.identity().is_some(),
-        rejection_code: None,
-    };
+        NewUpload {
+            author: author_of(&who),
+            content_type: content_type.to_string(),
+            filename,
+            size,
+            upload: Some(session.clone()),
+            holds_slot: who.identity().is_some(),
+        },
+        now + settings.upload_session_ttl.as_secs() as i64,
+        None,
+        today,
+    );
     if let Err(e) = create_record(&state, &media, now).await {
         if let Some(id) = &session.multipart_upload_id {
             if let Err(abort) = state.blob.abort_multipart(&media.object_key, id).await {
@@ -161,13 +153,14 @@ fn part_json(n: u32, len: u64, request: PresignedRequest) -> Value {
 
 pub async fn complete(
     State(state): State<AppState>,
-    who: Principal,
-    Path((service, media)): Path<(String, String)>,
+    ServiceScope {
+        sid: service_sid,
+        caller: who,
+    }: ServiceScope,
+    Path((_, media)): Path<(String, String)>,
     form: TwilioForm,
 ) -> ApiResult<Response> {
-    let service_sid: ServiceSid = parse_sid("ServiceSid", &service)?;
     let media_sid: MediaSid = parse_sid("MediaSid", &media)?;
-    who.require_service(&service_sid)?;
     let not_found = || ApiError::not_found(format!("Media {media_sid} not found"));
     let media = state
         .store
@@ -202,6 +195,6 @@ pub async fn complete(
         Outcome::InProgress(m) => {
             Ok((StatusCode::ACCEPTED, Json(m.to_json(state.view(), None))).into_response())
         }
-        Outcome::Refused(_, e) => Err(e),
+        Outcome::Refused(m) => Err(ApiError::refused(&m)),
     }
 }

@@ -57,7 +57,41 @@ pub struct Channel {
     pub date_updated: DateTime<Utc>,
 }
 
+/// What a new channel is made of; the rest starts empty.
+#[derive(Debug, Clone)]
+pub struct NewChannel {
+    pub friendly_name: Option<String>,
+    pub unique_name: Option<String>,
+    pub attributes: String,
+    pub channel_type: ChannelType,
+    pub created_by: Identity,
+}
+
 impl Channel {
+    /// A new, empty channel.
+    pub fn new(
+        sid: ChannelSid,
+        service_sid: ServiceSid,
+        new: NewChannel,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            sid,
+            service_sid,
+            friendly_name: new.friendly_name,
+            unique_name: new.unique_name,
+            attributes: new.attributes,
+            channel_type: new.channel_type,
+            created_by: new.created_by,
+            members_count: 0,
+            messages_count: 0,
+            next_message_index: 0,
+            deleting: false,
+            date_created: now,
+            date_updated: now,
+        }
+    }
+
     pub fn path(&self) -> String {
         format!("/v2/Services/{}/Channels/{}", self.service_sid, self.sid)
     }

@@ -2,7 +2,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{iso, ViewCtx};
+use super::{iso, Refusal, ViewCtx};
+use crate::filename::Filename;
 use crate::identity::Identity;
 use crate::sid::{ChannelSid, MediaSid, MessageSid, ServiceSid};
 
@@ -37,7 +38,7 @@ pub struct Media {
     /// The uploader's identity, or "system" for admins.
     pub author: Identity,
     pub content_type: String,
-    pub filename: Option<String>,
+    pub filename: Option<Filename>,
     pub size: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
@@ -69,10 +70,23 @@ pub struct Media {
     /// rejects or sweeps it. Admin uploads hold no slot.
     #[serde(default)]
     pub holds_slot: bool,
-    /// The Twilio error code a rejection answered with, so a repeated complete
-    /// call answers the same.
+    /// Why the media was rejected or failed, so a repeated complete call answers
+    /// the same; `status_reason` is its text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rejection_code: Option<u32>,
+    pub refusal: Option<Refusal>,
+}
+
+/// What an upload declares when it starts.
+#[derive(Debug, Clone)]
+pub struct NewUpload {
+    pub author: Identity,
+    pub content_type: String,
+    pub filename: Option<Filename>,
+    pub size: u64,
+    /// How the bytes reach S3 (`None` for a direct upload through the function).
+    pub upload: Option<UploadSession>,
+    /// Whether the upload counts against its author's unbound-upload limit.
+    pub holds_slot: bool,
 }
 
 /// How the bytes of an upload session reach S3.
@@ -95,6 +109,45 @@ impl UploadSession {
 }
 
 impl Media {
+    /// A new `uploading` media, swept at `expires_at` unless finished by then;
+    /// `finalizing_until` is the lease of a finalizer that starts at once.
+    pub fn new_upload(
+        sid: MediaSid,
+        service_sid: ServiceSid,
+        new: NewUpload,
+        expires_at: i64,
+        finalizing_until: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            object_key: Self::object_key_for(&service_sid, &sid),
+            sid,
+            service_sid,
+            author: new.author,
+            content_type: new.content_type,
+            filename: new.filename,
+            size: new.size,
+            sha256: None,
+            status: MediaStatus::Uploading,
+            status_reason: None,
+            message_sid: None,
+            channel_sid: None,
+            date_created: now,
+            date_upload_updated: now,
+            date_updated: now,
+            expires_at: Some(expires_at),
+            upload: new.upload,
+            finalizing_until,
+            holds_slot: new.holds_slot,
+            refusal: None,
+        }
+    }
+
+    /// Why the media was refused, if it was.
+    pub fn refusal(&self) -> Option<&Refusal> {
+        self.refusal.as_ref()
+    }
+
     pub fn object_key_for(service: &ServiceSid, sid: &MediaSid) -> String {
         format!("services/{service}/media/{sid}")
     }

@@ -3,6 +3,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{iso, ViewCtx};
+use super::{Channel, Media};
+use crate::filename::Filename;
 use crate::identity::Identity;
 use crate::sid::{ChannelSid, MediaSid, MessageSid, ServiceSid};
 
@@ -12,7 +14,7 @@ pub struct MessageMedia {
     pub sid: MediaSid,
     pub size: u64,
     pub content_type: String,
-    pub filename: Option<String>,
+    pub filename: Option<Filename>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,6 +34,52 @@ pub struct Message {
 }
 
 impl Message {
+    /// A text message at the channel's next index.
+    pub fn text(
+        sid: MessageSid,
+        channel: &Channel,
+        from: Identity,
+        body: String,
+        attributes: String,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            sid,
+            service_sid: channel.service_sid.clone(),
+            channel_sid: channel.sid.clone(),
+            index: channel.next_message_index,
+            from,
+            body: Some(body),
+            attributes,
+            media: None,
+            was_edited: false,
+            date_created: now,
+            date_updated: now,
+        }
+    }
+
+    /// A media message at the channel's next index; its body is the service's
+    /// placeholder text.
+    pub fn media(
+        sid: MessageSid,
+        channel: &Channel,
+        from: Identity,
+        placeholder: String,
+        media: &Media,
+        attributes: String,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            media: Some(MessageMedia {
+                sid: media.sid.clone(),
+                size: media.size,
+                content_type: media.content_type.clone(),
+                filename: media.filename.clone(),
+            }),
+            ..Self::text(sid, channel, from, placeholder, attributes, now)
+        }
+    }
+
     pub fn to_json(&self, ctx: ViewCtx<'_>) -> Value {
         json!({
             "sid": self.sid,

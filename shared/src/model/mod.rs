@@ -4,14 +4,16 @@ mod channel;
 mod media;
 mod member;
 mod message;
+mod refusal;
 mod role;
 mod service;
 mod user;
 
-pub use channel::{Channel, ChannelType};
-pub use media::{Media, MediaStatus, UploadSession};
+pub use channel::{Channel, ChannelType, NewChannel};
+pub use media::{Media, MediaStatus, NewUpload, UploadSession};
 pub use member::Member;
 pub use message::{Message, MessageMedia};
+pub use refusal::{infected_reason, Refusal};
 pub use role::Role;
 pub use service::{MediaSettings, Service, MAX_MEDIA_SIZE_MB};
 pub use user::User;
@@ -38,6 +40,9 @@ impl ViewCtx<'_> {
 pub fn iso(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
+
+/// A record date.
+pub type Timestamp = DateTime<Utc>;
 
 /// Now, to the millisecond (what DynamoDB keeps and the views round).
 pub fn now() -> DateTime<Utc> {

@@ -19,6 +19,25 @@ pub struct Role {
 }
 
 impl Role {
+    pub fn new(
+        sid: RoleSid,
+        service_sid: ServiceSid,
+        friendly_name: &str,
+        role_type: RoleType,
+        permissions: PermissionSet,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            sid,
+            service_sid,
+            friendly_name: friendly_name.into(),
+            role_type,
+            permissions,
+            date_created: now,
+            date_updated: now,
+        }
+    }
+
     pub fn has(&self, p: Permission) -> bool {
         self.permissions.contains(p)
     }

@@ -2,7 +2,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{iso, ViewCtx};
+use super::{iso, Role, ViewCtx};
+use crate::permission::{DefaultRoles, RoleType};
 use crate::sid::{RoleSid, ServiceSid};
 
 /// Largest media a service may accept: 150 MB, as Twilio.
@@ -57,6 +58,43 @@ pub struct Service {
 }
 
 impl Service {
+    /// A new service with Twilio's default roles (channel user, channel admin,
+    /// service user, service admin) and the blocked role; `role_sid` names each
+    /// role in that order (fresh SIDs, or fixed ones for fixtures).
+    pub fn with_default_roles(
+        sid: ServiceSid,
+        friendly_name: String,
+        mut role_sid: impl FnMut() -> RoleSid,
+        now: DateTime<Utc>,
+    ) -> (Self, Vec<Role>) {
+        let d = DefaultRoles::twilio();
+        let roles: Vec<Role> = [
+            ("channel user", RoleType::Channel, d.channel_user),
+            ("channel admin", RoleType::Channel, d.channel_admin),
+            ("service user", RoleType::Deployment, d.service_user),
+            ("service admin", RoleType::Deployment, d.service_admin),
+            ("blocked user", RoleType::Channel, d.blocked_user),
+        ]
+        .into_iter()
+        .map(|(name, role_type, permissions)| {
+            Role::new(role_sid(), sid.clone(), name, role_type, permissions, now)
+        })
+        .collect();
+        let service = Self {
+            sid,
+            friendly_name,
+            default_channel_role_sid: roles[0].sid.clone(),
+            default_channel_creator_role_sid: roles[1].sid.clone(),
+            default_service_role_sid: roles[2].sid.clone(),
+            blocked_channel_role_sid: roles[4].sid.clone(),
+            media: MediaSettings::default(),
+            deleting: false,
+            date_created: now,
+            date_updated: now,
+        };
+        (service, roles)
+    }
+
     pub fn path(&self) -> String {
         format!("/v2/Services/{}", self.sid)
     }

@@ -1,9 +1,10 @@
+use super::items::{key, keyed, s, Item};
 use super::page::Query;
-use super::{keyed, keys, s, Page, PageRequest, Store, StoreError, StoreResult};
+use super::{keys, AttributeValue, Page, PageRequest, Store, StoreError, StoreResult};
 use crate::model::Channel;
 use crate::sid::{ChannelSid, ServiceSid};
 
-fn channel_item(channel: &Channel) -> super::Item {
+fn channel_item(channel: &Channel) -> Item {
     let order = format!("{}#{}", channel.date_created.to_rfc3339(), channel.sid);
     keyed(
         channel,
@@ -134,10 +135,10 @@ impl Store {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(super::key(channel.sid.as_str(), keys::CHANNEL)))
+            .set_key(Some(key(channel.sid.as_str(), keys::CHANNEL)))
             .update_expression("SET deleting = :yes")
             .condition_expression("attribute_exists(PK)")
-            .expression_attribute_values(":yes", super::AttributeValue::Bool(true))
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
             .send()
             .await
             .map_err(StoreError::from_sdk);

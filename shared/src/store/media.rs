@@ -1,17 +1,7 @@
-use super::{keyed, keys, s, Item, Store, StoreError, StoreResult};
+use super::items::{from_item, key, media_item, pending_deletion_item, s};
+use super::{keys, Store, StoreError, StoreResult};
 use crate::model::Media;
 use crate::sid::MediaSid;
-
-pub(super) fn media_item(media: &Media) -> Item {
-    let sid = media.sid.as_str();
-    match (media.message_sid.as_ref(), media.expires_at) {
-        (None, Some(expires_at)) => {
-            let order = keys::unbound_order(expires_at, &media.sid);
-            keyed(media, sid, keys::MEDIA, Some((keys::UNBOUND, &order)))
-        }
-        _ => keyed(media, sid, keys::MEDIA, None),
-    }
-}
 
 /// A pending deletion of an S3 object, left by a delete whose object removal may
 /// not have happened yet.
@@ -47,7 +37,7 @@ impl Store {
         out.items
             .unwrap_or_default()
             .into_iter()
-            .map(super::from_item)
+            .map(from_item)
             .collect()
     }
 
@@ -56,10 +46,7 @@ impl Store {
         self.client
             .delete_item()
             .table_name(&self.table)
-            .set_key(Some(super::key(
-                &keys::pending_deletion(object_key),
-                keys::OBJECT,
-            )))
+            .set_key(Some(key(&keys::pending_deletion(object_key), keys::OBJECT)))
             .send()
             .await
             .map(|_| ())
@@ -68,7 +55,6 @@ impl Store {
 
     /// Records a pending deletion on its own (for objects removed outside a message delete).
     pub async fn add_pending_deletion(&self, object_key: &str) -> StoreResult<()> {
-        self.put(super::messages::pending_deletion_item(object_key), None)
-            .await
+        self.put(pending_deletion_item(object_key), None).await
     }
 }

@@ -1,7 +1,8 @@
 use std::collections::HashMap;
 
+use super::items::{keyed, n, s, Item};
 use super::page::Query;
-use super::{keyed, keys, n, s, Item, Page, PageRequest, Store, StoreError, StoreResult};
+use super::{keys, Page, PageRequest, Store, StoreError, StoreResult};
 use crate::identity::Identity;
 use crate::model::{Channel, Member};
 use crate::sid::{ChannelSid, MemberSid};

@@ -1,23 +1,8 @@
-use std::collections::HashMap;
-
+use super::items::{from_item, held_condition, message_item, n, pending_deletion_item, s};
 use super::page::Query;
-use super::{
-    keyed, keys, n, s, AttributeValue, Item, Page, PageRequest, Store, StoreError, StoreResult,
-};
-use crate::model::{Channel, Media, Member, Message};
+use super::{keys, AttributeValue, Page, PageRequest, Store, StoreError, StoreResult};
+use crate::model::{Channel, Media, MediaStatus, Member, Message};
 use crate::sid::{ChannelSid, MessageSid};
-
-fn message_item(message: &Message) -> Item {
-    keyed(
-        message,
-        message.channel_sid.as_str(),
-        &keys::message(&message.sid),
-        Some((
-            &keys::messages_of(&message.channel_sid),
-            &keys::message_order(message.index),
-        )),
-    )
-}
 
 /// Why a message could not be written.
 #[derive(Debug, PartialEq)]
@@ -125,13 +110,13 @@ impl Store {
                     Some(&format!(
                         "attribute_exists(PK) AND #status = :ready \
                      AND attribute_not_exists(message_sid) AND service_sid = :service AND {}",
-                        super::uploads::held_condition(media.holds_slot)
+                        held_condition(media.holds_slot)
                     )),
                     vec![
                         (":message", s(message.sid.as_str())),
                         (":channel", s(channel.sid.as_str())),
                         (":now", s(message.date_created.to_rfc3339())),
-                        (":ready", s("ready")),
+                        (":ready", s(MediaStatus::Ready.as_str())),
                         (":service", s(channel.service_sid.as_str())),
                         (":held", AttributeValue::Bool(media.holds_slot)),
                         (":unheld", AttributeValue::Bool(false)),
@@ -166,7 +151,7 @@ impl Store {
             } else if sender_at.is_some_and(|i| e.condition_failed_at(i)) {
                 CreateMessageError::SenderChanged
             } else if e.condition_failed_at(0) {
-                match items.into_iter().next().flatten().map(super::from_item) {
+                match items.into_iter().next().flatten().map(from_item) {
                     Some(Ok(current)) => CreateMessageError::ChannelMoved(Box::new(current)),
                     _ => CreateMessageError::IndexTaken,
                 }
@@ -208,20 +193,6 @@ impl Store {
         self.transact(ops).await?;
         Ok(object_key)
     }
-}
-
-pub(super) fn pending_deletion_item(object_key: &str) -> Item {
-    let now = crate::model::now();
-    HashMap::from([
-        (keys::PK.to_owned(), s(keys::pending_deletion(object_key))),
-        (keys::SK.to_owned(), s(keys::OBJECT)),
-        (keys::GSI1PK.to_owned(), s(keys::PENDING_DELETIONS)),
-        (
-            keys::GSI1SK.to_owned(),
-            s(format!("{}#{object_key}", now.to_rfc3339())),
-        ),
-        ("object_key".to_owned(), s(object_key)),
-    ])
 }
 
 /// What sending a message needs, read in one strongly consistent call: the service
@@ -266,14 +237,10 @@ impl Store {
                 .cloned()
                 .unwrap_or_default();
             match sk.as_str() {
-                keys::SERVICE if pk == service.as_str() => {
-                    ctx.service = Some(super::from_item(item)?)
-                }
-                keys::CHANNEL => ctx.channel = Some(super::from_item(item)?),
-                keys::MEDIA => ctx.media = Some(super::from_item(item)?),
-                _ if sk.starts_with(keys::MEMBER_PREFIX) => {
-                    ctx.member = Some(super::from_item(item)?)
-                }
+                keys::SERVICE if pk == service.as_str() => ctx.service = Some(from_item(item)?),
+                keys::CHANNEL => ctx.channel = Some(from_item(item)?),
+                keys::MEDIA => ctx.media = Some(from_item(item)?),
+                _ if sk.starts_with(keys::MEMBER_PREFIX) => ctx.member = Some(from_item(item)?),
                 _ => {}
             }
         }
@@ -309,8 +276,8 @@ impl Store {
                 .and_then(|v| v.as_s().ok())
                 .map(String::as_str)
             {
-                Some(keys::SERVICE) => found_service = Some(super::from_item(item)?),
-                Some(keys::MEDIA) => found_media = Some(super::from_item::<Media>(item)?),
+                Some(keys::SERVICE) => found_service = Some(from_item(item)?),
+                Some(keys::MEDIA) => found_media = Some(from_item::<Media>(item)?),
                 _ => {}
             }
         }

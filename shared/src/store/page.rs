@@ -7,7 +7,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::de::DeserializeOwned;
 
-use super::{from_item, keys, s, Item, Store, StoreError, StoreResult};
+use super::items::{from_item, s, Item};
+use super::{keys, Store, StoreError, StoreResult};
 
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
 pub const MAX_PAGE_SIZE: u32 = 1000;

@@ -1,5 +1,6 @@
+use super::items::{key, keyed, s};
 use super::page::Query;
-use super::{keyed, keys, s, Page, PageRequest, Store, StoreError, StoreResult};
+use super::{keys, Page, PageRequest, Store, StoreError, StoreResult};
 use crate::model::Role;
 use crate::sid::{RoleSid, ServiceSid};
 
@@ -66,7 +67,7 @@ impl Store {
         self.client
             .delete_item()
             .table_name(&self.table)
-            .set_key(Some(super::key(service.as_str(), &keys::role(sid))))
+            .set_key(Some(key(service.as_str(), &keys::role(sid))))
             .condition_expression("attribute_exists(PK)")
             .send()
             .await

@@ -1,9 +1,10 @@
+use super::items::{key, keyed, Item};
 use super::page::Query;
-use super::{keyed, keys, AttributeValue, Page, PageRequest, Store, StoreError, StoreResult};
+use super::{keys, AttributeValue, Page, PageRequest, Store, StoreError, StoreResult};
 use crate::model::{Role, Service};
 use crate::sid::ServiceSid;
 
-fn service_item(service: &Service) -> super::Item {
+fn service_item(service: &Service) -> Item {
     let sid = service.sid.as_str();
     let order = format!("{}#{sid}", service.date_created.to_rfc3339());
     keyed(service, sid, keys::SERVICE, Some((keys::SERVICES, &order)))
@@ -59,7 +60,7 @@ impl Store {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(super::key(sid.as_str(), keys::SERVICE)))
+            .set_key(Some(key(sid.as_str(), keys::SERVICE)))
             .update_expression("SET deleting = :yes")
             .condition_expression("attribute_exists(PK)")
             .expression_attribute_values(":yes", AttributeValue::Bool(true))
@@ -116,7 +117,7 @@ impl Store {
             .client
             .delete_item()
             .table_name(&self.table)
-            .set_key(Some(super::key(sid.as_str(), keys::SERVICE)))
+            .set_key(Some(key(sid.as_str(), keys::SERVICE)))
             .send()
             .await
         {

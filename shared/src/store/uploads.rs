@@ -3,16 +3,16 @@
 //! expired unbound media. Each state change is one conditional write or one
 //! transaction, so the complete call, the S3 event and the sweep can race safely.
 
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::types::{Delete, ReturnValue, TransactWriteItem};
 use chrono::{DateTime, Utc};
 
-use super::media::media_item;
-use super::messages::pending_deletion_item;
-use super::{key, keys, n, s, AttributeValue, Item, Store, StoreError, StoreResult};
+use super::items::{
+    date_value, from_item, held_condition, key, media_item, n, pending_deletion_item, s, to_value,
+    Item,
+};
+use super::{keys, AttributeValue, Store, StoreError, StoreResult};
 use crate::identity::Identity;
-use crate::model::Media;
+use crate::model::{Media, MediaStatus, Refusal};
 use crate::sid::{MediaSid, ServiceSid};
 
 /// Attribute of the per-identity counter of unbound uploads.
@@ -28,15 +28,6 @@ pub enum CreateUploadError {
     /// The author already holds the maximum number of unbound uploads.
     TooManyUploads,
     Store(StoreError),
-}
-
-/// The condition that `holds_slot` still is what the caller read (`:held`).
-pub(super) fn held_condition(held: bool) -> &'static str {
-    if held {
-        "holds_slot = :held"
-    } else {
-        "(attribute_not_exists(holds_slot) OR holds_slot = :held)"
-    }
 }
 
 impl Store {
@@ -147,13 +138,13 @@ impl Store {
             )
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":lease", n(lease_until))
-            .expression_attribute_values(":uploading", s("uploading"))
+            .expression_attribute_values(":uploading", s(MediaStatus::Uploading.as_str()))
             .expression_attribute_values(":now", n(now))
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
         match out {
-            Ok(out) => out.attributes.map(super::from_item).transpose(),
+            Ok(out) => out.attributes.map(from_item).transpose(),
             Err(e) => match StoreError::from_sdk(e) {
                 StoreError::ConditionFailed => Ok(None),
                 other => Err(other),
@@ -189,7 +180,7 @@ impl Store {
             .set_item(Some(media_item(media)))
             .condition_expression("#status = :uploading AND finalizing_until = :lease")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":uploading", s("uploading"))
+            .expression_attribute_values(":uploading", s(MediaStatus::Uploading.as_str()))
             .expression_attribute_values(":lease", n(lease))
             .send()
             .await;
@@ -218,7 +209,10 @@ impl Store {
                         .set_item(Some(media_item(media)))
                         .condition_expression("#status = :uploading AND finalizing_until = :lease")
                         .expression_attribute_names("#status", "status")
-                        .expression_attribute_values(":uploading", s("uploading"))
+                        .expression_attribute_values(
+                            ":uploading",
+                            s(MediaStatus::Uploading.as_str()),
+                        )
                         .expression_attribute_values(":lease", n(lease))
                         .build()
                         .expect("table and item are set"),
@@ -240,6 +234,7 @@ impl Store {
     /// `scanning` under a new lease, for a rescan. Only media that passed every
     /// check (they have a `sha256`) and are unbound and unexpired qualify. `None`
     /// when the condition fails: someone else is scanning it, or it is settled.
+    /// (A `failed` media holds no lease: `failed` removes it.)
     pub async fn start_rescan(
         &self,
         sid: &MediaSid,
@@ -247,30 +242,19 @@ impl Store {
         lease_until: i64,
         date: DateTime<Utc>,
     ) -> StoreResult<Option<Media>> {
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(sid.as_str(), keys::MEDIA)))
-            .update_expression(
-                "SET #status = :scanning, finalizing_until = :lease, date_updated = :date \
-                 REMOVE status_reason, rejection_code",
-            )
-            .condition_expression(
-                "attribute_exists(sha256) AND attribute_not_exists(message_sid) \
-                 AND expires_at > :now AND (#status = :failed \
-                 OR (#status = :scanning AND finalizing_until < :now))",
-            )
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":scanning", s("scanning"))
-            .expression_attribute_values(":failed", s("failed"))
-            .expression_attribute_values(":lease", n(lease_until))
-            .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":date", date_value(date))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        updated_media(out)
+        self.transition_media(MediaTransition {
+            sid,
+            from: &[MediaStatus::Failed, MediaStatus::Scanning],
+            to: MediaStatus::Scanning,
+            condition: "attribute_exists(sha256) AND attribute_not_exists(message_sid) \
+                 AND expires_at > :now \
+                 AND (attribute_not_exists(finalizing_until) OR finalizing_until < :now)",
+            set: "finalizing_until = :lease",
+            remove: "status_reason, refusal",
+            values: vec![(":lease", n(lease_until)), (":now", n(now))],
+            date,
+        })
+        .await
     }
 
     /// `scanning` or `failed` → `ready`: clamd said clean. Any scanner of the
@@ -281,25 +265,17 @@ impl Store {
         sid: &MediaSid,
         date: DateTime<Utc>,
     ) -> StoreResult<Option<Media>> {
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(sid.as_str(), keys::MEDIA)))
-            .update_expression(
-                "SET #status = :ready, date_updated = :date \
-                 REMOVE finalizing_until, status_reason, rejection_code",
-            )
-            .condition_expression("attribute_exists(sha256) AND #status IN (:scanning, :failed)")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":ready", s("ready"))
-            .expression_attribute_values(":scanning", s("scanning"))
-            .expression_attribute_values(":failed", s("failed"))
-            .expression_attribute_values(":date", date_value(date))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        updated_media(out)
+        self.transition_media(MediaTransition {
+            sid,
+            from: &[MediaStatus::Scanning, MediaStatus::Failed],
+            to: MediaStatus::Ready,
+            condition: "attribute_exists(sha256)",
+            set: "",
+            remove: "finalizing_until, status_reason, refusal",
+            values: vec![],
+            date,
+        })
+        .await
     }
 
     /// `scanning` → `failed` (scanner error), only by the scan holding `lease`: a
@@ -309,69 +285,54 @@ impl Store {
         &self,
         sid: &MediaSid,
         lease: i64,
-        reason: &str,
-        code: u32,
+        refusal: &Refusal,
         date: DateTime<Utc>,
     ) -> StoreResult<Option<Media>> {
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(sid.as_str(), keys::MEDIA)))
-            .update_expression(
-                "SET #status = :failed, status_reason = :reason, rejection_code = :code, \
-                 date_updated = :date REMOVE finalizing_until",
-            )
-            .condition_expression("#status = :scanning AND finalizing_until = :lease")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":failed", s("failed"))
-            .expression_attribute_values(":scanning", s("scanning"))
-            .expression_attribute_values(":reason", s(reason))
-            .expression_attribute_values(":code", n(code))
-            .expression_attribute_values(":lease", n(lease))
-            .expression_attribute_values(":date", date_value(date))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        updated_media(out)
+        self.transition_media(MediaTransition {
+            sid,
+            from: &[MediaStatus::Scanning],
+            to: MediaStatus::Failed,
+            condition: "finalizing_until = :lease",
+            set: "status_reason = :reason, refusal = :refusal",
+            remove: "finalizing_until",
+            values: vec![
+                (":reason", s(refusal.to_string())),
+                (":refusal", to_value(refusal)),
+                (":lease", n(lease)),
+            ],
+            date,
+        })
+        .await
     }
 
     /// `scanning` or `failed` → `rejected` (clamd found a signature): the record is
-    /// kept with `reason`, the author's slot is given back and the pending deletion
-    /// of the object is recorded, in one transaction. `false` when the media is no
-    /// longer `scanning`/`failed` (another scan settled it).
+    /// kept with the refusal, the author's slot is given back and the pending
+    /// deletion of the object is recorded, in one transaction. `false` when the
+    /// media is no longer `scanning`/`failed` (another scan settled it).
     pub async fn mark_infected(
         &self,
         media: &Media,
-        reason: &str,
-        code: u32,
+        refusal: &Refusal,
         date: DateTime<Utc>,
         now: i64,
     ) -> StoreResult<bool> {
-        let update = self
-            .update_op(
-                media.sid.as_str(),
-                keys::MEDIA,
-                "SET #status = :rejected, status_reason = :reason, rejection_code = :code, \
-                 holds_slot = :false, date_updated = :date REMOVE finalizing_until",
-                Some(&format!(
-                    "#status IN (:scanning, :failed) AND {}",
-                    held_condition(media.holds_slot)
-                )),
-                vec![
-                    (":rejected", s("rejected")),
-                    (":scanning", s("scanning")),
-                    (":failed", s("failed")),
-                    (":reason", s(reason)),
-                    (":code", n(code)),
-                    (":false", AttributeValue::Bool(false)),
-                    (":held", AttributeValue::Bool(media.holds_slot)),
-                    (":date", date_value(date)),
-                ],
-            )
-            .with_name("#status", "status");
+        let transition = MediaTransition {
+            sid: &media.sid,
+            from: &[MediaStatus::Scanning, MediaStatus::Failed],
+            to: MediaStatus::Rejected,
+            condition: held_condition(media.holds_slot),
+            set: "status_reason = :reason, refusal = :refusal, holds_slot = :false",
+            remove: "finalizing_until",
+            values: vec![
+                (":reason", s(refusal.to_string())),
+                (":refusal", to_value(refusal)),
+                (":false", AttributeValue::Bool(false)),
+                (":held", AttributeValue::Bool(media.holds_slot)),
+            ],
+            date,
+        };
         let mut ops = vec![
-            update.into(),
+            self.transition_op(&transition),
             self.put_op(pending_deletion_item(&media.object_key), None),
         ];
         if media.holds_slot {
@@ -382,6 +343,48 @@ impl Store {
             Err(e) if e.condition_failed_at(0) => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    /// Runs `t` on its own, returning the media as it now is; `None` when its
+    /// condition fails.
+    async fn transition_media(&self, t: MediaTransition<'_>) -> StoreResult<Option<Media>> {
+        let (condition, update) = (t.condition_expression(), t.update_expression());
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(t.sid.as_str(), keys::MEDIA)))
+            .update_expression(update)
+            .condition_expression(condition)
+            .expression_attribute_names("#status", "status")
+            .set_expression_attribute_values(Some(t.values().into_iter().collect()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match out {
+            Ok(out) => out.attributes.map(from_item).transpose(),
+            Err(e) => match StoreError::from_sdk(e) {
+                StoreError::ConditionFailed => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// `t` as an item of a transaction.
+    fn transition_op(&self, t: &MediaTransition<'_>) -> TransactWriteItem {
+        let values = t.values();
+        self.update_op(
+            t.sid.as_str(),
+            keys::MEDIA,
+            &t.update_expression(),
+            Some(&t.condition_expression()),
+            values
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.clone()))
+                .collect(),
+        )
+        .with_name("#status", "status")
+        .into()
     }
 
     /// Unbound media waiting for a (re)scan: `failed` after a scanner error, or
@@ -406,8 +409,8 @@ impl Store {
             )
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":pk", s(keys::UNBOUND))
-            .expression_attribute_values(":failed", s("failed"))
-            .expression_attribute_values(":scanning", s("scanning"))
+            .expression_attribute_values(":failed", s(MediaStatus::Failed.as_str()))
+            .expression_attribute_values(":scanning", s(MediaStatus::Scanning.as_str()))
             .expression_attribute_values(":now", n(now))
             .set_exclusive_start_key(start)
             .limit(limit)
@@ -419,7 +422,7 @@ impl Store {
             .items
             .unwrap_or_default()
             .into_iter()
-            .map(super::from_item)
+            .map(from_item)
             .collect::<StoreResult<Vec<Media>>>()?;
         Ok((media, next))
     }
@@ -442,7 +445,7 @@ impl Store {
         out.items
             .unwrap_or_default()
             .into_iter()
-            .map(super::from_item)
+            .map(from_item)
             .collect()
     }
 
@@ -479,20 +482,92 @@ impl Store {
     }
 }
 
-/// A date attribute as records store it (the same serialization as `Media`).
-fn date_value(date: DateTime<Utc>) -> AttributeValue {
-    serde_dynamo::to_attribute_value(date).expect("dates serialize")
+/// A conditional change of one media's status: from one of `from` to `to`, with
+/// a further `condition`, `SET` and `REMOVE` clauses; `date_updated` is always set.
+/// `#status` names the reserved word `status`.
+struct MediaTransition<'a> {
+    sid: &'a MediaSid,
+    from: &'a [MediaStatus],
+    to: MediaStatus,
+    condition: &'a str,
+    set: &'a str,
+    remove: &'a str,
+    values: Vec<(&'a str, AttributeValue)>,
+    date: DateTime<Utc>,
 }
 
-/// The media an update returned, or `None` when its condition failed.
-fn updated_media<R: std::fmt::Debug>(
-    out: Result<UpdateItemOutput, SdkError<UpdateItemError, R>>,
-) -> StoreResult<Option<Media>> {
-    match out {
-        Ok(out) => out.attributes.map(super::from_item).transpose(),
-        Err(e) => match StoreError::from_sdk(e) {
-            StoreError::ConditionFailed => Ok(None),
-            other => Err(other),
-        },
+impl MediaTransition<'_> {
+    fn condition_expression(&self) -> String {
+        let from: Vec<String> = (0..self.from.len()).map(|i| format!(":from{i}")).collect();
+        let mut c = format!("attribute_exists(PK) AND #status IN ({})", from.join(", "));
+        if !self.condition.is_empty() {
+            c.push_str(" AND (");
+            c.push_str(self.condition);
+            c.push(')');
+        }
+        c
+    }
+
+    fn update_expression(&self) -> String {
+        let mut u = String::from("SET #status = :to, date_updated = :date");
+        if !self.set.is_empty() {
+            u.push_str(", ");
+            u.push_str(self.set);
+        }
+        if !self.remove.is_empty() {
+            u.push_str(" REMOVE ");
+            u.push_str(self.remove);
+        }
+        u
+    }
+
+    fn values(&self) -> Vec<(String, AttributeValue)> {
+        let mut v: Vec<(String, AttributeValue)> = self
+            .from
+            .iter()
+            .enumerate()
+            .map(|(i, status)| (format!(":from{i}"), s(status.as_str())))
+            .collect();
+        v.push((":to".into(), s(self.to.as_str())));
+        v.push((":date".into(), date_value(self.date)));
+        v.extend(
+            self.values
+                .iter()
+                .map(|(k, x)| ((*k).to_owned(), x.clone())),
+        );
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transitions_name_every_status_by_its_stored_form() {
+        let sid = MediaSid::generate();
+        let t = MediaTransition {
+            sid: &sid,
+            from: &[MediaStatus::Scanning, MediaStatus::Failed],
+            to: MediaStatus::Ready,
+            condition: "attribute_exists(sha256)",
+            set: "",
+            remove: "finalizing_until",
+            values: vec![],
+            date: crate::model::now(),
+        };
+        assert_eq!(
+            t.condition_expression(),
+            "attribute_exists(PK) AND #status IN (:from0, :from1) AND (attribute_exists(sha256))"
+        );
+        assert_eq!(
+            t.update_expression(),
+            "SET #status = :to, date_updated = :date REMOVE finalizing_until"
+        );
+        let values = t.values();
+        let value = |k: &str| values.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        assert_eq!(value(":from0"), Some(s("scanning")));
+        assert_eq!(value(":from1"), Some(s("failed")));
+        assert_eq!(value(":to"), Some(s("ready")));
     }
 }

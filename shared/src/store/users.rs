@@ -1,7 +1,8 @@
 use std::collections::HashMap;
 
+use super::items::{keyed, s};
 use super::page::Query;
-use super::{keyed, keys, s, Page, PageRequest, Store, StoreResult};
+use super::{keys, Page, PageRequest, Store, StoreResult};
 use crate::identity::Identity;
 use crate::model::User;
 use crate::sid::{ServiceSid, UserSid};

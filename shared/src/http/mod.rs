@@ -1,5 +1,14 @@
-//! axum plumbing shared by every function: the caller as an extractor, Twilio form
-//! bodies, paging parameters and envelope, and the 404/405 fallbacks.
+//! The HTTP edge, the only layer that knows axum: the caller as an extractor,
+//! scope extractors ([`scope`]), Twilio form bodies and parameters ([`params`]),
+//! paging parameters and envelope, the 404/405 fallbacks, and the one error type
+//! with every conversion from a domain error ([`error`]).
+
+pub mod error;
+pub mod params;
+pub mod scope;
+
+pub use error::{code, ApiError, ApiResult};
+pub use scope::{AdminChannel, AdminService, Caller, ChannelForDelete, ChannelScope, ServiceScope};
 
 use std::str::FromStr;
 
@@ -13,7 +22,6 @@ use serde_json::{json, Value};
 
 use crate::auth::Principal;
 use crate::config::AppState;
-use crate::error::{code, ApiError};
 use crate::sid::SidError;
 use crate::store::{Page, PageRequest};
 
@@ -34,7 +42,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let state = AppState::from_ref(state);
-        state.credentials.authenticate(&parts.headers, unix_now())
+        Ok(state.credentials.authenticate(&parts.headers, unix_now())?)
     }
 }
 
@@ -54,6 +62,16 @@ impl TwilioForm {
     pub fn parse(body: &[u8]) -> Self {
         Self {
             pairs: form_urlencoded::parse(body).into_owned().collect(),
+        }
+    }
+
+    /// A form of these pairs, as if posted (for unit tests of form parsing).
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> Self {
+        Self {
+            pairs: pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         }
     }
 
@@ -204,25 +222,23 @@ pub fn page_response(
     }))
 }
 
-impl AppState {
-    /// A Twilio list page of `page`'s records under `key`, each rendered by `view`.
-    pub fn page_json<T>(
-        &self,
-        path: &str,
-        key: &str,
-        req: &PageRequest,
-        page: Page<T>,
-        view: impl Fn(&T, crate::model::ViewCtx<'_>) -> Value,
-    ) -> Json<Value> {
-        let ctx = self.view();
-        page_response(
-            &self.settings.base_url,
-            path,
-            key,
-            req,
-            page.map(|r| view(&r, ctx)),
-        )
-    }
+/// A Twilio list page of `page`'s records under `key`, each rendered by `view`.
+pub fn page_json<T>(
+    state: &AppState,
+    path: &str,
+    key: &str,
+    req: &PageRequest,
+    page: Page<T>,
+    view: impl Fn(&T, crate::model::ViewCtx<'_>) -> Value,
+) -> Json<Value> {
+    let ctx = state.view();
+    page_response(
+        &state.settings.base_url,
+        path,
+        key,
+        req,
+        page.map(|r| view(&r, ctx)),
+    )
 }
 
 /// 201 with a JSON body.

@@ -1,6 +1,6 @@
 //! Free-text form parameters shared by every function that accepts them.
 
-use crate::error::ApiError;
+use super::error::ApiError;
 
 /// Largest `Attributes` document, as Twilio (16 KiB).
 pub const MAX_ATTRIBUTES_BYTES: usize = 16 * 1024;

@@ -1,0 +1,484 @@
+//! Finalizing uploads: the checks that turn an `uploading` media into `ready`, or
+//! refuse it and delete its object. The complete call (upload-media) and the S3
+//! ObjectCreated event (media-events) both come here; a lease on the media record
+//! makes sure only one of them does the work at a time.
+//!
+//! Checks, in order: the real size (at most the service limit, equal to the declared
+//! size), the declared type and filename against the service's current policy, the
+//! first bytes (ranged GET) against the declared type, then the SHA-256 of the whole
+//! object (streamed, constant memory), then the virus scan ([`scanning`]).
+//!
+//! A refused upload keeps its record as `rejected` with its [`Refusal`] until it
+//! expires, so a client that never called complete can still learn why; its object
+//! is deleted at once (pending deletion recorded in the same transaction) and its
+//! author's unbound-upload slot is given back.
+//!
+//! Every function takes the time as `now` (epoch seconds): nothing here reads the
+//! clock, so the decisions are the same in tests and after a retry.
+
+mod scanning;
+
+pub use scanning::SCAN_LEASE_MARGIN_SECS;
+pub use scanning::{awaits_scan, needs_rescan, rescan, scan_media, ScanContent, ScanStart};
+
+use chrono::{DateTime, Utc};
+
+use crate::blob::{BlobError, CompleteUploadError};
+use crate::config::AppState;
+pub use crate::model::Refusal;
+use crate::model::{Media, MediaSettings, MediaStatus, UploadSession};
+use crate::policy::{self, MediaType};
+use crate::sid::MediaSid;
+use crate::store::StoreError;
+
+/// How long a finalizer may hold an upload before another may take over (seconds).
+/// Covers hashing 150 MB from S3 with room to spare.
+pub const FINALIZE_LEASE_SECS: i64 = 120;
+
+/// What asked for the finalization.
+#[derive(Debug, Clone, Copy)]
+pub enum Trigger<'a> {
+    /// The client's complete call, with its part ETags in part order (multipart only).
+    Complete { part_etags: &'a [String] },
+    /// S3 reported the object created.
+    ObjectCreated,
+}
+
+/// What finalizing led to.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Checked (and scanned clean, when scanning) and stored as `ready`, now or earlier.
+    Finished(Media),
+    /// Refused (now or earlier): the record as stored, with its [`Refusal`].
+    Refused(Media),
+    /// Another finalizer or scan holds the media (`uploading` or `scanning`); the
+    /// record as read.
+    InProgress(Media),
+}
+
+/// Why finalizing stopped and left the upload as it was (the client may fix and
+/// retry, or the failure is passing).
+#[derive(Debug, thiserror::Error)]
+pub enum FinalizeError {
+    #[error("media {0} not found")]
+    NotFound(MediaSid),
+    #[error("the upload session of media {0} has expired")]
+    Expired(MediaSid),
+    #[error("no part ETags")]
+    MissingPartETags,
+    #[error("expected {expected} part ETags, got {got}")]
+    PartETagCount { expected: u32, got: usize },
+    #[error("invalid parts: {0}")]
+    InvalidParts(String),
+    #[error("media {0} has no uploaded content yet")]
+    NothingUploaded(MediaSid),
+    #[error("the uploaded object changed while it was checked")]
+    ObjectChanged,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+}
+
+pub type FinalizeResult<T> = Result<T, FinalizeError>;
+
+/// Epoch seconds as a record date.
+fn at(now: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(now, 0).unwrap_or_default()
+}
+
+/// Finalizes an upload if it is still `uploading`; otherwise reports how it ended.
+pub async fn finalize(
+    state: &AppState,
+    sid: &MediaSid,
+    trigger: Trigger<'_>,
+    now: i64,
+) -> FinalizeResult<Outcome> {
+    let media = state
+        .store
+        .get_media(sid)
+        .await?
+        .ok_or_else(|| FinalizeError::NotFound(sid.clone()))?;
+    if media.status != MediaStatus::Uploading {
+        if awaits_scan(state, &media, now) {
+            return rescan(state, &media, now).await;
+        }
+        return Ok(settled(&media));
+    }
+    if media.expires_at.is_some_and(|e| e <= now) {
+        return Err(FinalizeError::Expired(sid.clone()));
+    }
+    if media.finalizing_until.is_some_and(|l| l >= now) {
+        return Ok(Outcome::InProgress(media));
+    }
+    let lease = now + FINALIZE_LEASE_SECS;
+    let Some(media) = state.store.claim_finalization(sid, now, lease).await? else {
+        // Lost a race with another finalizer or the sweep: report what is there now.
+        return current(state, sid).await;
+    };
+    match check(state, &media, trigger).await {
+        Ok(Ok(passed)) => {
+            let start = ScanStart::Checked { lease, passed };
+            scan_media(state, &media, start, ScanContent::Object, now).await
+        }
+        Ok(Err(refusal)) => reject(state, &media, lease, refusal, now).await,
+        Err(e) => {
+            if let Err(release) = state.store.release_finalization(sid, lease).await {
+                tracing::warn!(media = %sid, error = %release, "lease left to expire");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// How a media that is not being finalized by the caller stands.
+pub fn settled(media: &Media) -> Outcome {
+    match media.status {
+        MediaStatus::Uploading | MediaStatus::Scanning => Outcome::InProgress(media.clone()),
+        MediaStatus::Ready => Outcome::Finished(media.clone()),
+        MediaStatus::Rejected | MediaStatus::Failed => Outcome::Refused(media.clone()),
+    }
+}
+
+/// What another finalizer or scan left, after this one lost a condition.
+async fn current(state: &AppState, sid: &MediaSid) -> FinalizeResult<Outcome> {
+    match state.store.get_media(sid).await? {
+        None => Err(FinalizeError::NotFound(sid.clone())),
+        Some(m) => Ok(settled(&m)),
+    }
+}
+
+/// What the checks found about a stored object that passed them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Passed {
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// The part ETags of a complete call fit the session: one per part.
+pub fn check_part_etags(session: &UploadSession, part_etags: &[String]) -> FinalizeResult<()> {
+    if part_etags.is_empty() {
+        return Err(FinalizeError::MissingPartETags);
+    }
+    if part_etags.len() != session.part_count as usize {
+        return Err(FinalizeError::PartETagCount {
+            expected: session.part_count,
+            got: part_etags.len(),
+        });
+    }
+    Ok(())
+}
+
+/// The uploaded size against the service limit and the declared size.
+pub fn check_size(settings: &MediaSettings, declared: u64, uploaded: u64) -> Result<(), Refusal> {
+    policy::check_size(settings, uploaded)?;
+    match uploaded.cmp(&declared) {
+        std::cmp::Ordering::Equal => Ok(()),
+        std::cmp::Ordering::Greater => Err(Refusal::LargerThanDeclared { uploaded, declared }),
+        std::cmp::Ordering::Less => Err(Refusal::SmallerThanDeclared { uploaded, declared }),
+    }
+}
+
+/// Runs every check on the uploaded object. `Ok(Err(_))` is a refusal (the upload
+/// is rejected); `Err(_)` leaves the upload as it was.
+async fn check(
+    state: &AppState,
+    media: &Media,
+    trigger: Trigger<'_>,
+) -> FinalizeResult<Result<Passed, Refusal>> {
+    let key = &media.object_key;
+    let multipart = media
+        .upload
+        .as_ref()
+        .and_then(|u| Some((u, u.multipart_upload_id.as_deref()?)));
+    if let (Some((session, upload_id)), Trigger::Complete { part_etags }) = (multipart, trigger) {
+        check_part_etags(session, part_etags)?;
+        match state
+            .blob
+            .complete_multipart(key, upload_id, part_etags)
+            .await
+        {
+            // NoSuchUpload: an earlier attempt completed it; the object tells.
+            Ok(()) | Err(CompleteUploadError::NoSuchUpload) => {}
+            Err(CompleteUploadError::InvalidParts(why)) => {
+                return Err(FinalizeError::InvalidParts(why))
+            }
+            Err(CompleteUploadError::Blob(e)) => return Err(e.into()),
+        }
+    }
+
+    let Some(size) = state.blob.size(key).await? else {
+        return Err(FinalizeError::NothingUploaded(media.sid.clone()));
+    };
+    let Some(service) = state.store.get_service(&media.service_sid).await? else {
+        return Ok(Err(Refusal::ServiceGone));
+    };
+    let settings = &service.media;
+    if let Err(r) = check_size(settings, media.size, size) {
+        return Ok(Err(r));
+    }
+    let content_type = match MediaType::parse(&media.content_type) {
+        Ok(t) => t,
+        Err(r) => return Ok(Err(r)),
+    };
+    if let Err(r) = policy::check_declared(settings, &content_type, media.filename.as_ref()) {
+        return Ok(Err(r));
+    }
+    let head = state
+        .blob
+        .head_bytes(key, policy::SNIFF_BYTES)
+        .await?
+        .unwrap_or_default();
+    if let Err(r) = policy::check_content(settings, &content_type, &head) {
+        return Ok(Err(r));
+    }
+    match state.blob.digest(key).await? {
+        Some(digest) if digest.size == size => Ok(Ok(Passed {
+            sha256: digest.sha256,
+            size,
+        })),
+        _ => Err(FinalizeError::ObjectChanged),
+    }
+}
+
+/// The record of a checked upload: its real size and hash, `status`, and its
+/// unbound expiry restarted from `now`. `scan_lease` is kept in
+/// `finalizing_until` while `scanning`, so a scan that dies can be taken over.
+pub fn checked_record(
+    media: &Media,
+    passed: Passed,
+    status: MediaStatus,
+    scan_lease: Option<i64>,
+    unbound_ttl_secs: i64,
+    now: i64,
+) -> Media {
+    Media {
+        status,
+        status_reason: None,
+        refusal: None,
+        sha256: Some(passed.sha256),
+        size: passed.size,
+        upload: None,
+        finalizing_until: scan_lease,
+        date_upload_updated: at(now),
+        date_updated: at(now),
+        expires_at: Some(now + unbound_ttl_secs),
+        ..media.clone()
+    }
+}
+
+/// The record of a refused upload: `status` (`rejected`, or `failed` when the
+/// upload itself failed) with its refusal; it no longer holds a slot.
+pub fn refused_record(media: &Media, refusal: Refusal, status: MediaStatus, now: i64) -> Media {
+    Media {
+        status,
+        status_reason: Some(refusal.to_string()),
+        refusal: Some(refusal),
+        holds_slot: false,
+        upload: None,
+        finalizing_until: None,
+        date_updated: at(now),
+        ..media.clone()
+    }
+}
+
+/// Stores a checked upload as `ready` (or `scanning` with `scan_lease`). Needs the
+/// lease; losing it means the upload expired and was swept, or was taken over.
+async fn store_checked(
+    state: &AppState,
+    media: &Media,
+    lease: i64,
+    passed: Passed,
+    scan_lease: Option<i64>,
+    now: i64,
+) -> FinalizeResult<Outcome> {
+    let status = match scan_lease {
+        Some(_) => MediaStatus::Scanning,
+        None => MediaStatus::Ready,
+    };
+    let ttl = state.settings.unbound_media_ttl.as_secs() as i64;
+    let done = checked_record(media, passed, status, scan_lease, ttl, now);
+    if state.store.finish_upload(&done, lease).await? {
+        tracing::info!(media = %done.sid, size = done.size, status = done.status.as_str(), "upload finalized");
+        Ok(Outcome::Finished(done))
+    } else {
+        Err(FinalizeError::Expired(media.sid.clone()))
+    }
+}
+
+/// Stores a refused upload as `rejected` (or `failed` for `status`), gives back its
+/// slot, and deletes its object (pending deletion recorded first). Needs the lease.
+pub async fn reject_with(
+    state: &AppState,
+    media: &Media,
+    lease: i64,
+    refusal: Refusal,
+    status: MediaStatus,
+    now: i64,
+) -> FinalizeResult<Outcome> {
+    let refused = refused_record(media, refusal, status, now);
+    if !state
+        .store
+        .reject_upload(&refused, lease, media.holds_slot, now)
+        .await?
+    {
+        return Err(FinalizeError::Expired(media.sid.clone()));
+    }
+    if let Some(upload_id) = media
+        .upload
+        .as_ref()
+        .and_then(|u| u.multipart_upload_id.as_deref())
+    {
+        if let Err(e) = state
+            .blob
+            .abort_multipart(&media.object_key, upload_id)
+            .await
+        {
+            tracing::warn!(media = %media.sid, error = %e, "multipart upload left to the bucket lifecycle rule");
+        }
+    }
+    crate::cleanup::delete_objects(state, std::slice::from_ref(&media.object_key)).await;
+    tracing::info!(media = %media.sid, reason = refused.status_reason.as_deref().unwrap_or_default(), "upload refused");
+    Ok(Outcome::Refused(refused))
+}
+
+async fn reject(
+    state: &AppState,
+    media: &Media,
+    lease: i64,
+    refusal: Refusal,
+    now: i64,
+) -> FinalizeResult<Outcome> {
+    reject_with(state, media, lease, refusal, MediaStatus::Rejected, now).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::Identity;
+    use crate::model::NewUpload;
+    use crate::sid::ServiceSid;
+
+    fn upload() -> Media {
+        Media::new_upload(
+            MediaSid::generate(),
+            ServiceSid::generate(),
+            NewUpload {
+                author: Identity::parse("alice").unwrap(),
+                content_type: "image/png".into(),
+                filename: None,
+                size: 10,
+                upload: Some(UploadSession {
+                    multipart_upload_id: Some("u1".into()),
+                    part_size: 5,
+                    part_count: 2,
+                }),
+                holds_slot: true,
+            },
+            1_000,
+            Some(900),
+            at(100),
+        )
+    }
+
+    #[test]
+    fn settled_reports_each_status() {
+        let mut m = upload();
+        for (status, want) in [
+            (MediaStatus::Uploading, "in progress"),
+            (MediaStatus::Scanning, "in progress"),
+            (MediaStatus::Ready, "finished"),
+            (MediaStatus::Rejected, "refused"),
+            (MediaStatus::Failed, "refused"),
+        ] {
+            m.status = status;
+            let got = match settled(&m) {
+                Outcome::InProgress(_) => "in progress",
+                Outcome::Finished(_) => "finished",
+                Outcome::Refused(_) => "refused",
+            };
+            assert_eq!(got, want, "{status:?}");
+        }
+    }
+
+    #[test]
+    fn part_etags_must_be_one_per_part() {
+        let m = upload();
+        let session = m.upload.as_ref().unwrap();
+        assert!(matches!(
+            check_part_etags(session, &[]),
+            Err(FinalizeError::MissingPartETags)
+        ));
+        assert!(matches!(
+            check_part_etags(session, &["a".into()]),
+            Err(FinalizeError::PartETagCount {
+                expected: 2,
+                got: 1
+            })
+        ));
+        assert!(check_part_etags(session, &["a".into(), "b".into()]).is_ok());
+    }
+
+    #[test]
+    fn sizes_must_match_the_declaration_and_the_limit() {
+        let s = MediaSettings::default();
+        assert_eq!(check_size(&s, 10, 10), Ok(()));
+        assert_eq!(
+            check_size(&s, 10, 11),
+            Err(Refusal::LargerThanDeclared {
+                uploaded: 11,
+                declared: 10
+            })
+        );
+        assert_eq!(
+            check_size(&s, 10, 9),
+            Err(Refusal::SmallerThanDeclared {
+                uploaded: 9,
+                declared: 10
+            })
+        );
+        assert_eq!(check_size(&s, 10, 0), Err(Refusal::Empty));
+        let over = 150 * 1024 * 1024 + 1;
+        assert!(matches!(
+            check_size(&s, over, over),
+            Err(Refusal::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn a_checked_record_restarts_its_expiry_and_drops_the_session() {
+        let m = upload();
+        let passed = Passed {
+            sha256: "ab".into(),
+            size: 10,
+        };
+        let done = checked_record(
+            &m,
+            passed,
+            MediaStatus::Scanning,
+            Some(5_000),
+            86_400,
+            2_000,
+        );
+        assert_eq!(done.status, MediaStatus::Scanning);
+        assert_eq!(done.expires_at, Some(2_000 + 86_400));
+        assert_eq!(done.finalizing_until, Some(5_000));
+        assert_eq!(done.upload, None);
+        assert_eq!(done.sha256.as_deref(), Some("ab"));
+        assert_eq!(done.date_updated, at(2_000));
+        assert!(done.holds_slot, "the slot is held until bound or refused");
+    }
+
+    #[test]
+    fn a_refused_record_keeps_its_refusal_and_frees_its_slot() {
+        let m = upload();
+        let refusal = Refusal::Infected {
+            signature: "X.UNOFFICIAL".into(),
+        };
+        let r = refused_record(&m, refusal.clone(), MediaStatus::Rejected, 3_000);
+        assert_eq!(r.refusal(), Some(&refusal));
+        assert_eq!(r.status_reason.as_deref(), Some("infected: X.UNOFFICIAL"));
+        assert!(!r.holds_slot);
+        assert_eq!(r.finalizing_until, None);
+    }
+}

@@ -1,0 +1,256 @@
+//! The scan state machine (when `AppState` has a scanner):
+//! `uploading → scanning → ready | rejected | failed`, and `failed → scanning`
+//! again for a rescan. Each step is a conditional write on the current status,
+//! never read-then-write, so the complete call, the S3 event and the sweep can
+//! scan the same (immutable) object without undoing each other.
+//!
+//! Infected: the object is deleted at once, the record kept as `rejected` with
+//! the signature. Scanner error: `failed`, object and slot kept; the sweep
+//! rescans.
+
+use std::time::Instant;
+
+use super::{
+    at, current, settled, store_checked, FinalizeError, FinalizeResult, Outcome, Passed, Refusal,
+};
+use crate::config::AppState;
+use crate::model::{Media, MediaStatus};
+use crate::scan::{ScanError, ScanVerdict, Scanner};
+
+/// Margin over the read timeout before a `scanning` media counts as abandoned.
+pub const SCAN_LEASE_MARGIN_SECS: i64 = 60;
+
+/// How the scan of a media begins.
+#[derive(Debug)]
+pub enum ScanStart {
+    /// An `uploading` media that just passed every check, under its finalization
+    /// lease: stored with the checked facts, as `scanning` (or `ready` when no
+    /// scanner is configured).
+    Checked { lease: i64, passed: Passed },
+    /// A `failed` media, or one left `scanning` by a scan that died.
+    Rescan,
+}
+
+/// What is scanned.
+#[derive(Debug, Clone, Copy)]
+pub enum ScanContent<'a> {
+    /// The bytes already in hand (a direct upload): no second read from S3.
+    Bytes(&'a [u8]),
+    /// The stored S3 object, streamed.
+    Object,
+}
+
+/// How long a scan may hold a media in `scanning` before a rescan may take over:
+/// the scanner's read timeout (which bounds each write and the verdict) plus a margin.
+fn scan_lease_secs(scanner: &Scanner) -> i64 {
+    scanner.read_timeout().as_secs() as i64 + SCAN_LEASE_MARGIN_SECS
+}
+
+/// Whether `media` waits for a rescan: `failed` after a scanner error, or
+/// `scanning` whose scan lease ran out, and still unbound and unexpired. A
+/// `failed` media without a `sha256` never passed the checks (its upload itself
+/// failed, its object is gone): nothing to scan.
+pub fn needs_rescan(media: &Media, now: i64) -> bool {
+    let stale_scan =
+        media.status == MediaStatus::Scanning && media.finalizing_until.is_some_and(|l| l < now);
+    media.sha256.is_some()
+        && media.message_sid.is_none()
+        && media.expires_at.is_some_and(|e| e > now)
+        && (media.status == MediaStatus::Failed || stale_scan)
+}
+
+/// [`needs_rescan`], and this state has a scanner to do it.
+pub fn awaits_scan(state: &AppState, media: &Media, now: i64) -> bool {
+    state.scanner.is_some() && needs_rescan(media, now)
+}
+
+/// Scans a `failed` (or stale `scanning`) media again from its S3 object.
+pub async fn rescan(state: &AppState, media: &Media, now: i64) -> FinalizeResult<Outcome> {
+    scan_media(state, media, ScanStart::Rescan, ScanContent::Object, now).await
+}
+
+/// The one scanning procedure, for direct uploads, completed sessions, S3 events
+/// and the sweep. Without a scanner a checked upload becomes `ready` (and a rescan
+/// does nothing: nothing becomes ready unscanned once it failed a scan).
+///
+/// - `→ scanning` (conditional: `uploading` under `lease`, or `failed` / stale
+///   `scanning` for a rescan), then the scan;
+/// - clean: `→ ready` (conditional on `scanning`/`failed`);
+/// - infected: `→ rejected` with the signature, slot released, pending deletion
+///   recorded, then the object deleted at once;
+/// - scanner error: `→ failed` (only by this scan), object and slot kept.
+///
+/// A lost condition means another scan settled the media: its state is reported.
+pub async fn scan_media(
+    state: &AppState,
+    media: &Media,
+    start: ScanStart,
+    content: ScanContent<'_>,
+    now: i64,
+) -> FinalizeResult<Outcome> {
+    let Some(scanner) = &state.scanner else {
+        return match start {
+            ScanStart::Checked { lease, passed } => {
+                store_checked(state, media, lease, passed, None, now).await
+            }
+            ScanStart::Rescan => Ok(settled(media)),
+        };
+    };
+    let scan_lease = now + scan_lease_secs(scanner);
+    let scanning = match start {
+        ScanStart::Checked { lease, passed } => {
+            match store_checked(state, media, lease, passed, Some(scan_lease), now).await? {
+                Outcome::Finished(m) => m,
+                other => return Ok(other),
+            }
+        }
+        ScanStart::Rescan => {
+            match state
+                .store
+                .start_rescan(&media.sid, now, scan_lease, at(now))
+                .await?
+            {
+                Some(m) => m,
+                None => return current(state, &media.sid).await,
+            }
+        }
+    };
+    let started = Instant::now();
+    let verdict = match content {
+        ScanContent::Bytes(bytes) => scanner.scan_bytes(bytes).await,
+        ScanContent::Object => scanner.scan_object(&state.blob, &scanning.object_key).await,
+    };
+    let took = started.elapsed();
+    let took_ms = took.as_millis() as u64;
+    // The time the verdict came: `now` plus the scan, without reading the clock.
+    let (settled_at, when) = {
+        let t = now + took.as_secs() as i64;
+        (t, at(t))
+    };
+    match verdict {
+        Ok(ScanVerdict::Clean) => {
+            tracing::info!(media = %scanning.sid, took_ms, "scanned clean");
+            match state.store.mark_scanned_clean(&scanning.sid, when).await? {
+                Some(ready) => Ok(Outcome::Finished(ready)),
+                None => current(state, &scanning.sid).await,
+            }
+        }
+        Ok(ScanVerdict::Infected(signature)) => {
+            tracing::warn!(media = %scanning.sid, %signature, took_ms, "infected upload rejected");
+            let refusal = Refusal::Infected { signature };
+            let stored = state
+                .store
+                .mark_infected(&scanning, &refusal, when, settled_at)
+                .await?;
+            if !stored {
+                return current(state, &scanning.sid).await;
+            }
+            // At once; a failure stays pending and the sweep removes it.
+            crate::cleanup::delete_objects(state, std::slice::from_ref(&scanning.object_key)).await;
+            Ok(Outcome::Refused(super::refused_record(
+                &scanning,
+                refusal,
+                MediaStatus::Rejected,
+                settled_at,
+            )))
+        }
+        Err(ScanError::Blob(e)) => {
+            // S3 failed, not the scanner: leave the media for a retry of the read.
+            tracing::error!(media = %scanning.sid, error = %e, took_ms, "scan could not read the object");
+            fail_scan(
+                state,
+                &scanning,
+                scan_lease,
+                &ScanError::Blob(e.clone()),
+                when,
+            )
+            .await?;
+            Err(FinalizeError::Blob(e))
+        }
+        Err(e) => {
+            tracing::error!(media = %scanning.sid, error = %e, took_ms, "scan failed; the sweep rescans");
+            fail_scan(state, &scanning, scan_lease, &e, when).await
+        }
+    }
+}
+
+/// `scanning → failed` with the failure's public reason.
+async fn fail_scan(
+    state: &AppState,
+    scanning: &Media,
+    scan_lease: i64,
+    e: &ScanError,
+    when: chrono::DateTime<chrono::Utc>,
+) -> FinalizeResult<Outcome> {
+    let refusal = Refusal::ScanFailed {
+        reason: e.public_reason().into(),
+    };
+    match state
+        .store
+        .mark_scan_failed(&scanning.sid, scan_lease, &refusal, when)
+        .await?
+    {
+        Some(failed) => Ok(Outcome::Refused(failed)),
+        None => current(state, &scanning.sid).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::Identity;
+    use crate::model::NewUpload;
+    use crate::sid::{MediaSid, MessageSid, ServiceSid};
+
+    fn scanned(status: MediaStatus, lease: Option<i64>) -> Media {
+        let mut m = Media::new_upload(
+            MediaSid::generate(),
+            ServiceSid::generate(),
+            NewUpload {
+                author: Identity::parse("alice").unwrap(),
+                content_type: "image/png".into(),
+                filename: None,
+                size: 10,
+                upload: None,
+                holds_slot: true,
+            },
+            1_000,
+            lease,
+            at(0),
+        );
+        m.status = status;
+        m.sha256 = Some("ab".into());
+        m
+    }
+
+    #[test]
+    fn failed_and_abandoned_scans_are_rescanned_until_expiry() {
+        assert!(needs_rescan(&scanned(MediaStatus::Failed, None), 500));
+        assert!(needs_rescan(
+            &scanned(MediaStatus::Scanning, Some(400)),
+            500
+        ));
+        assert!(!needs_rescan(
+            &scanned(MediaStatus::Scanning, Some(600)),
+            500
+        ));
+        assert!(!needs_rescan(&scanned(MediaStatus::Failed, None), 1_000));
+        for status in [
+            MediaStatus::Uploading,
+            MediaStatus::Ready,
+            MediaStatus::Rejected,
+        ] {
+            assert!(!needs_rescan(&scanned(status, Some(0)), 500), "{status:?}");
+        }
+    }
+
+    #[test]
+    fn nothing_to_rescan_without_checked_bytes_or_once_bound() {
+        let mut never_checked = scanned(MediaStatus::Failed, None);
+        never_checked.sha256 = None;
+        assert!(!needs_rescan(&never_checked, 500));
+        let mut bound = scanned(MediaStatus::Failed, None);
+        bound.message_sid = Some(MessageSid::generate());
+        assert!(!needs_rescan(&bound, 500));
+    }
+}
