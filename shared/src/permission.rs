@@ -139,7 +139,7 @@ impl PermissionSet {
         Ok(Self(set))
     }
 
-    fn of(list: &[Permission]) -> Self {
+    pub fn of(list: &[Permission]) -> Self {
         let mut v = list.to_vec();
         v.sort();
         v.dedup();

@@ -181,6 +181,21 @@ async fn unreachable_dynamodb_is_503() {
     )
     .await;
     assert_error(status, &body, 503, Some(20503));
+    // What the caller can act on, nothing of the SDK's error or the address.
+    assert_eq!(
+        body["message"],
+        "The data store is unavailable; retry later"
+    );
     let (status, body) = send(app.admin(Method::GET, "/v2/Services")).await;
     assert_error(status, &body, 503, Some(20503));
+    let text = body.to_string();
+    for leak in [
+        "127.0.0.1",
+        &port.to_string(),
+        "dispatch",
+        "DynamoDB",
+        "error sending",
+    ] {
+        assert!(!text.contains(leak), "{leak:?} leaked: {text}");
+    }
 }

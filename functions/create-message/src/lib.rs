@@ -46,12 +46,14 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// What the message carries: exactly one of a body and a media.
+#[derive(Debug)]
 enum Content {
     Text(String),
     Media(MediaSid),
 }
 
 /// The form, parsed and checked before any I/O.
+#[derive(Debug)]
 struct Request {
     from: Identity,
     content: Content,
@@ -349,4 +351,63 @@ async fn pause(attempt: u32) {
     let ceiling_ms = (5u64 << attempt.min(7)).min(400);
     let ms = rand::rng().random_range(0..=ceiling_ms);
     tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alice() -> Principal {
+        Principal::User {
+            identity: Identity::parse("alice").unwrap(),
+            service: ServiceSid::generate(),
+        }
+    }
+
+    fn parse(who: &Principal, pairs: &[(&str, &str)]) -> ApiResult<Request> {
+        parse_request(who, &TwilioForm::from_pairs(pairs))
+    }
+
+    #[test]
+    fn a_message_carries_exactly_one_of_body_and_media() {
+        let media = MediaSid::generate().to_string();
+        let both = parse(&alice(), &[("Body", "hi"), ("MediaSid", &media)]).unwrap_err();
+        assert_eq!(both.status, 400);
+        let neither = parse(&alice(), &[("Attributes", "{}")]).unwrap_err();
+        assert!(neither.message.contains("Body or MediaSid"), "{neither}");
+        let req = parse(&alice(), &[("MediaSid", &media)]).unwrap();
+        assert!(matches!(req.content, Content::Media(ref sid) if sid.as_str() == media));
+        let bad = parse(&alice(), &[("MediaSid", "ME123")]).unwrap_err();
+        assert!(bad.message.contains("MediaSid"), "{bad}");
+    }
+
+    #[test]
+    fn bodies_are_bounded_and_printable() {
+        let long = "x".repeat(MAX_BODY_BYTES + 1);
+        let e = parse(&alice(), &[("Body", &long)]).unwrap_err();
+        assert_eq!(
+            (e.status.as_u16(), e.code),
+            (400, code::MESSAGE_BODY_TOO_LONG)
+        );
+        let fits = "x".repeat(MAX_BODY_BYTES);
+        assert!(parse(&alice(), &[("Body", &fits)]).is_ok());
+        assert!(parse(&alice(), &[("Body", "")]).is_err());
+        assert!(parse(&alice(), &[("Body", "a\u{7}b")]).is_err());
+        assert!(parse(&alice(), &[("Body", "two\nlines\tand tab")]).is_ok());
+        assert!(parse(&alice(), &[("Body", "x"), ("Attributes", "{")]).is_err());
+    }
+
+    #[test]
+    fn users_send_as_themselves_and_admins_as_anyone() {
+        let req = parse(&alice(), &[("Body", "hi")]).unwrap();
+        assert_eq!(req.from.as_str(), "alice");
+        let same = parse(&alice(), &[("Body", "hi"), ("From", "alice")]).unwrap();
+        assert_eq!(same.from.as_str(), "alice");
+        let other = parse(&alice(), &[("Body", "hi"), ("From", "bob")]).unwrap_err();
+        assert_eq!(other.status, 403);
+        let admin = parse(&Principal::Admin, &[("Body", "hi")]).unwrap();
+        assert_eq!(admin.from, Identity::system());
+        let as_bob = parse(&Principal::Admin, &[("Body", "hi"), ("From", "bob")]).unwrap();
+        assert_eq!(as_bob.from.as_str(), "bob");
+    }
 }

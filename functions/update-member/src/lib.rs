@@ -387,3 +387,82 @@ async fn plugin(state: AppState, req: Request, action: Action<'static>) -> ApiRe
         "blocked": blocked,
     })))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chat_media::identity::Identity;
+    use chat_media::permission::PermissionSet;
+    use chat_media::sid::MemberSid;
+
+    fn role(permissions: &[Permission]) -> Role {
+        Role::new(
+            RoleSid::generate(),
+            ServiceSid::generate(),
+            "r",
+            RoleType::Channel,
+            PermissionSet::of(permissions),
+            model::now(),
+        )
+    }
+
+    fn member(identity: &str, role: &Role) -> Member {
+        let now = model::now();
+        Member {
+            sid: MemberSid::generate(),
+            service_sid: role.service_sid.clone(),
+            channel_sid: ChannelSid::generate(),
+            identity: Identity::parse(identity).unwrap(),
+            role_sid: role.sid.clone(),
+            role_before_block: None,
+            attributes: "{}".into(),
+            date_created: now,
+            date_updated: now,
+        }
+    }
+
+    fn moderator(identity: &str) -> Caller {
+        let r = role(&[Permission::RemoveMember]);
+        Caller::Member(Box::new(member(identity, &r)), Box::new(r))
+    }
+
+    #[test]
+    fn admins_may_make_any_change() {
+        let moderator_role = role(&[Permission::RemoveMember]);
+        let target = member("bob", &moderator_role);
+        assert!(
+            authorize_change(&Caller::Admin, &target, &moderator_role, &moderator_role).is_ok()
+        );
+    }
+
+    #[test]
+    fn moderators_change_plain_members_only_and_never_themselves() {
+        let plain = role(&[Permission::SendMessage]);
+        let blocked = role(&[]);
+        let powerful = role(&[Permission::RemoveMember]);
+        let bob = member("bob", &plain);
+        let caller = moderator("mod");
+        assert!(authorize_change(&caller, &bob, &plain, &blocked).is_ok());
+        // Nobody changes their own role.
+        let own = member("mod", &plain);
+        let e = authorize_change(&caller, &own, &plain, &blocked).unwrap_err();
+        assert_eq!(e.status, 403);
+        // A moderator's role is an admin's to change.
+        let other_mod = member("carol", &powerful);
+        let e = authorize_change(&caller, &other_mod, &powerful, &blocked).unwrap_err();
+        assert!(e.message.contains("removeMember"), "{e}");
+        // So is making a moderator.
+        let e = authorize_change(&caller, &bob, &plain, &powerful).unwrap_err();
+        assert!(e.message.contains("removeMember"), "{e}");
+    }
+
+    #[test]
+    fn only_callers_with_remove_member_may_change_roles() {
+        assert!(authorize_caller(&Caller::Admin).is_ok());
+        assert!(authorize_caller(&moderator("mod")).is_ok());
+        let plain = role(&[Permission::SendMessage]);
+        let user = Caller::Member(Box::new(member("bob", &plain)), Box::new(plain));
+        let e = authorize_caller(&user).unwrap_err();
+        assert_eq!((e.status.as_u16(), e.code), (403, code::USER_UNAUTHORIZED));
+    }
+}
