@@ -7,21 +7,8 @@ use chat_media::config::Settings;
 use chat_media::model::{Media, MediaStatus};
 use chat_media::sid::MediaSid;
 use chat_media_tests::reqwest::{header, Method, StatusCode};
-use chat_media_tests::{
-    assert_error, aws_options, dynamodb_calls, send, send_full, sid, Fixture, TestApp,
-};
+use chat_media_tests::{assert_error, aws_options, dynamodb_calls, send, send_full, sid, TestApp};
 use serde_json::Value;
-
-/// Sends `media` as a message of `f`'s member; returns the message JSON.
-async fn send_media(app: &TestApp, f: &Fixture, media: &Media) -> Value {
-    let (status, message) = send(
-        app.user(&f.token, Method::POST, &f.messages_path())
-            .form(&[("MediaSid", media.sid.as_str())]),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{message}");
-    message
-}
 
 /// A plain GET of a presigned URL, as a browser would make it.
 async fn download(url: &str) -> (StatusCode, header::HeaderMap, Vec<u8>) {
@@ -75,7 +62,7 @@ async fn members_get_media_json_and_a_working_temporary_url() {
             &bytes,
         )
         .await;
-    let message = send_media(&app, &f, &media).await;
+    let message = app.send_media(&f, &f.token, &media).await;
 
     let (status, headers, json) =
         send_full(app.user(&bob, Method::GET, &f.media_path(&media.sid))).await;
@@ -136,14 +123,14 @@ async fn who_may_read_a_media() {
         .unwrap()
         .to_owned();
     let (_, blocked) = app.add_member(&f, "blocked", Some(&blocked_role)).await;
-    let outsider = app.token(&f.service_sid(), "outsider");
+    let outsider = app.token(&f.service_sid, "outsider");
     let unbound = app
         .ready_media(&f.service_sid, "alice", "image/png", None, b"u")
         .await;
     let bound = app
         .ready_media(&f.service_sid, "alice", "image/png", None, b"b")
         .await;
-    send_media(&app, &f, &bound).await;
+    app.send_media(&f, &f.token, &bound).await;
     let other = app.service_with_member("alice").await;
     let foreign = app
         .ready_media(&other.service_sid, "alice", "image/png", None, b"f")
@@ -332,7 +319,7 @@ async fn get_media_stays_within_its_dynamodb_call_budget() {
     let bound = app
         .ready_media(&f.service_sid, "alice", "image/png", None, b"b")
         .await;
-    let message = send_media(&app, &f, &bound).await;
+    let message = app.send_media(&f, &f.token, &bound).await;
     assert_eq!(message["media"]["sid"], bound.sid.as_str());
 
     let cases = [

@@ -1,5 +1,6 @@
 //! Services and roles through the HTTP API, against real DynamoDB.
 
+use chat_media::store::{keys, AttributeValue};
 use chat_media_tests::reqwest::{Method, StatusCode};
 use chat_media_tests::{assert_error, send, sid, TestApp};
 
@@ -271,8 +272,7 @@ async fn custom_roles_create_update_delete() {
 async fn delete_service_removes_everything_under_it() {
     let app = TestApp::spawn().await;
     let f = app.service_with_member("alice").await;
-    let (status, _) =
-        send(app.admin(Method::DELETE, &format!("/v2/Services/{}", f.service_sid))).await;
+    let (status, _) = send(app.admin(Method::DELETE, &f.service_path())).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     for path in [
         format!("/v2/Services/{}", f.service_sid),
@@ -290,16 +290,13 @@ async fn delete_service_removes_everything_under_it() {
         .client()
         .query()
         .table_name(app.state.store.table())
-        .key_condition_expression("PK = :pk")
-        .expression_attribute_values(
-            ":pk",
-            chat_media::store::AttributeValue::S(f.channel_sid.clone()),
-        )
+        .key_condition_expression("#pk = :pk")
+        .expression_attribute_names("#pk", keys::PK)
+        .expression_attribute_values(":pk", AttributeValue::S(f.channel_sid.to_string()))
         .send()
         .await
         .unwrap();
     assert_eq!(left.count, 0);
-    let (status, body) =
-        send(app.admin(Method::DELETE, &format!("/v2/Services/{}", f.service_sid))).await;
+    let (status, body) = send(app.admin(Method::DELETE, &f.service_path())).await;
     assert_error(status, &body, 404, Some(20404));
 }
