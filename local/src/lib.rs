@@ -15,10 +15,10 @@ pub mod fixture;
 
 /// `scripts/local.env`, embedded: the local stack's credentials and names, the
 /// one source the scripts read too.
-pub const LOCAL_ENV: &str = include_str!("../../scripts/local.env");
+const LOCAL_ENV: &str = include_str!("../../scripts/local.env");
 
 /// The value `scripts/local.env` gives `name`, if any.
-pub fn local_default(name: &str) -> Option<&'static str> {
+fn local_default(name: &str) -> Option<&'static str> {
     LOCAL_ENV
         .lines()
         .map(str::trim)
@@ -46,15 +46,15 @@ pub fn app(state: AppState) -> Router {
 
 /// Origins browsers may call from when `CORS_ALLOWED_ORIGINS` is not set: Twilio
 /// Flex, and a plugin's local dev server.
-pub const DEFAULT_CORS_ORIGINS: &[&str] = &["https://flex.twilio.com", "http://localhost:3000"];
+const DEFAULT_CORS_ORIGINS: &[&str] = &["https://flex.twilio.com", "http://localhost:3000"];
 /// Methods and request headers allowed cross-origin (template.yaml has the same).
-pub const CORS_METHODS: &[&str] = &["GET", "POST", "DELETE", "OPTIONS"];
-pub const CORS_HEADERS: &[&str] = &["authorization", "content-type", "x-twilio-token"];
+const CORS_METHODS: &[&str] = &["GET", "POST", "DELETE", "OPTIONS"];
+const CORS_HEADERS: &[&str] = &["authorization", "content-type", "x-twilio-token"];
 /// How long a browser may cache a preflight answer.
-pub const CORS_MAX_AGE_SECS: u64 = 600;
+const CORS_MAX_AGE_SECS: u64 = 600;
 
 /// `CORS_ALLOWED_ORIGINS`: comma-separated origins, or `*`.
-pub fn cors_allowed_origins_from_env() -> Vec<String> {
+fn cors_allowed_origins_from_env() -> Vec<String> {
     match std::env::var("CORS_ALLOWED_ORIGINS") {
         Ok(v) if !v.trim().is_empty() => v
             .split(',')
@@ -71,7 +71,7 @@ pub fn cors_allowed_origins_from_env() -> Vec<String> {
 /// The CORS rules: preflights are answered here (any path, as API Gateway does),
 /// and responses to allowed origins carry `Access-Control-Allow-Origin`. No
 /// credentials mode: callers authenticate with a token, never with cookies.
-pub fn cors_layer(origins: &[String]) -> tower_http::cors::CorsLayer {
+fn cors_layer(origins: &[String]) -> tower_http::cors::CorsLayer {
     use tower_http::cors::{AllowOrigin, CorsLayer};
     let allow_origin = if origins.iter().any(|o| o == "*") {
         AllowOrigin::any()
