@@ -3,6 +3,7 @@
 //! `scripts/test` started once for the whole run. Each test makes its own service,
 //! so tests run in parallel without seeing each other's data.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use chat_media::config::{AwsOptions, Settings};
@@ -441,16 +442,16 @@ impl TestApp {
     }
 
     /// The media record, if any (strongly consistent read).
-    pub async fn media_record(&self, media: &str) -> Option<Media> {
+    pub async fn media_record(&self, media: impl AsRef<str>) -> Option<Media> {
         self.state
             .store
-            .get_media(&MediaSid::parse(media).unwrap())
+            .get_media(&MediaSid::parse(media.as_ref()).unwrap())
             .await
             .unwrap()
     }
 
     /// The media record, which must exist.
-    pub async fn record(&self, media: &str) -> Media {
+    pub async fn record(&self, media: impl AsRef<str>) -> Media {
         self.media_record(media)
             .await
             .expect("the media record is kept")
@@ -542,6 +543,25 @@ impl TestApp {
         }
     }
 
+    /// Every item of a partition (`PK`), read strongly consistently: what a delete
+    /// left behind.
+    pub async fn partition(&self, pk: &str) -> Vec<HashMap<String, AttributeValue>> {
+        self.state
+            .store
+            .client()
+            .query()
+            .table_name(self.state.store.table())
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("DynamoDB answers")
+            .items
+            .unwrap_or_default()
+    }
+
     /// Every media record of a service, read with a (test-only) consistent scan: a
     /// refused direct upload's SID is only in its error message.
     pub async fn media_records(&self, service: &ServiceSid) -> Vec<Media> {
@@ -568,8 +588,7 @@ impl TestApp {
     /// Writes `media` as its record item (keys included), replacing the stored one:
     /// for states no request can reach, such as a scan lease that ran out.
     pub async fn put_media_record(&self, media: &Media) {
-        let mut item: std::collections::HashMap<String, AttributeValue> =
-            serde_dynamo::to_item(media).unwrap();
+        let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(media).unwrap();
         item.insert(keys::PK.into(), AttributeValue::S(media.sid.to_string()));
         item.insert(keys::SK.into(), AttributeValue::S(keys::MEDIA.into()));
         if let (None, Some(expires_at)) = (&media.message_sid, media.expires_at) {

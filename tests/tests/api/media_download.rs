@@ -352,12 +352,6 @@ async fn get_media_stays_within_its_dynamodb_call_budget() {
 }
 
 async fn bound_message_sid(app: &TestApp, media: &Media) -> String {
-    let stored = app
-        .state
-        .store
-        .get_media(&media.sid)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = app.media_record(&media.sid).await.unwrap();
     stored.message_sid.unwrap().to_string()
 }

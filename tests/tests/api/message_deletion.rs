@@ -15,19 +15,14 @@ use chat_media_tests::{assert_error, aws_options, send, sid, sweeping, Fixture, 
 /// message exists and carries it.
 async fn assert_no_orphans(app: &TestApp, service_sid: &ServiceSid, known: &[Media]) {
     for key in app.objects_of(service_sid).await {
-        let media_sid = key.rsplit('/').next().unwrap().parse().unwrap();
+        let media_sid = key.rsplit('/').next().unwrap();
         assert!(
-            app.state
-                .store
-                .get_media(&media_sid)
-                .await
-                .unwrap()
-                .is_some(),
+            app.media_record(media_sid).await.is_some(),
             "object {key} has no media record"
         );
     }
     for media in known {
-        let Some(stored) = app.state.store.get_media(&media.sid).await.unwrap() else {
+        let Some(stored) = app.media_record(&media.sid).await else {
             assert!(
                 !app.object_exists(&media.object_key).await,
                 "{} lost its record but kept its object",
@@ -165,13 +160,7 @@ async fn deleting_a_media_message_removes_its_media_object_and_urls() {
     assert!(!resp.text().await.unwrap().contains("bytes"));
     assert!(!app.object_exists(&media.object_key).await);
     assert!(!app.deletion_pending(&media.object_key).await);
-    assert!(app
-        .state
-        .store
-        .get_media(&media.sid)
-        .await
-        .unwrap()
-        .is_none());
+    assert!(app.media_record(&media.sid).await.is_none());
 }
 
 #[tokio::test]
@@ -206,13 +195,7 @@ async fn s3_unreachable_during_a_delete_leaves_a_marker_the_sweep_clears() {
     // Records are gone, the object is still there, and its deletion is pending.
     let (status, _) = send(app.admin(Method::GET, &f.message_path(&message))).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert!(app
-        .state
-        .store
-        .get_media(&media.sid)
-        .await
-        .unwrap()
-        .is_none());
+    assert!(app.media_record(&media.sid).await.is_none());
     assert!(app.object_exists(&media.object_key).await);
     assert!(app.deletion_pending(&media.object_key).await);
 
@@ -355,7 +338,7 @@ async fn a_channel_delete_racing_binds_leaves_nothing_dangling() {
     // Every upload is either gone with its object (it was sent) or still an
     // unbound upload with its object (its send was refused).
     for media in &uploads {
-        match app.state.store.get_media(&media.sid).await.unwrap() {
+        match app.media_record(&media.sid).await {
             None => assert!(!app.object_exists(&media.object_key).await),
             Some(stored) => {
                 assert_eq!(
@@ -368,23 +351,10 @@ async fn a_channel_delete_racing_binds_leaves_nothing_dangling() {
         }
     }
     // Nothing is left of the channel's partition.
-    let left = app
-        .state
-        .store
-        .client()
-        .query()
-        .table_name(app.state.store.table())
-        .key_condition_expression("#pk = :pk")
-        .expression_attribute_names("#pk", keys::PK)
-        .expression_attribute_values(":pk", AttributeValue::S(f.channel_sid.to_string()))
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        left.count, 0,
-        "items left in the channel's partition: {:?}",
-        left.items
+    let left = app.partition(f.channel_sid.as_str()).await;
+    assert!(
+        left.is_empty(),
+        "items left in the channel's partition: {left:?}"
     );
     assert_no_orphans(&app, &f.service_sid, &uploads).await;
 }
@@ -425,13 +395,7 @@ async fn channel_and_service_deletes_cascade_through_pages_of_messages() {
     let (status, _) = send(app.admin(Method::DELETE, &f.channel_path())).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     for media in &sent {
-        assert!(app
-            .state
-            .store
-            .get_media(&media.sid)
-            .await
-            .unwrap()
-            .is_none());
+        assert!(app.media_record(&media.sid).await.is_none());
         assert!(!app.object_exists(&media.object_key).await);
         assert!(!app.deletion_pending(&media.object_key).await);
     }
@@ -451,13 +415,7 @@ async fn channel_and_service_deletes_cascade_through_pages_of_messages() {
     app.send_media(&g, &f.token, &media).await;
     let (status, _) = send(app.admin(Method::DELETE, &f.service_path())).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    assert!(app
-        .state
-        .store
-        .get_media(&media.sid)
-        .await
-        .unwrap()
-        .is_none());
+    assert!(app.media_record(&media.sid).await.is_none());
     assert!(!app.object_exists(&media.object_key).await);
     let (status, _) = send(app.admin(Method::GET, &f.service_path())).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -525,28 +483,13 @@ async fn an_interrupted_channel_or_service_delete_refuses_new_content_and_resume
     )
     .await;
     assert_error(status, &body, 404, None);
-    assert_eq!(
-        app.state
-            .store
-            .get_media(&late.sid)
-            .await
-            .unwrap()
-            .unwrap()
-            .message_sid,
-        None
-    );
+    assert_eq!(app.media_record(&late.sid).await.unwrap().message_sid, None);
 
     // Deleting again finishes the job.
     let (status, _) = send(app.admin(Method::DELETE, &f.channel_path())).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     for (media, _) in &sent[1..] {
-        assert!(app
-            .state
-            .store
-            .get_media(&media.sid)
-            .await
-            .unwrap()
-            .is_none());
+        assert!(app.media_record(&media.sid).await.is_none());
         assert!(!app.object_exists(&media.object_key).await);
     }
     assert!(app
@@ -627,12 +570,6 @@ async fn a_send_checked_before_a_channel_delete_cannot_commit_after_its_mark() {
         .await
         .unwrap()
         .is_none());
-    let stored = app
-        .state
-        .store
-        .get_media(&media.sid)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = app.media_record(&media.sid).await.unwrap();
     assert_eq!(stored.message_sid, None);
 }

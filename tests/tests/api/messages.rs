@@ -69,13 +69,7 @@ async fn text_and_media_messages_have_twilio_shape_and_bind_the_media() {
     );
 
     // The media is bound to that message, and no longer waits to expire.
-    let stored = app
-        .state
-        .store
-        .get_media(&media.sid)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = app.media_record(&media.sid).await.unwrap();
     assert_eq!(
         stored.message_sid.as_ref().map(|s| s.to_string()),
         Some(sid(&message))
@@ -206,13 +200,7 @@ async fn malformed_requests_are_400_and_the_body_limit_is_50504() {
 
     // Nothing refused was written, and the media is still free.
     assert_eq!(channel_json(&app, &f).await["messages_count"], 2);
-    let stored = app
-        .state
-        .store
-        .get_media(&media.sid)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = app.media_record(&media.sid).await.unwrap();
     assert_eq!(stored.message_sid, None);
 
     // Wrong service in the token → 403; unknown service or channel → 404.
@@ -366,7 +354,7 @@ async fn permission_and_binding_refusals() {
     // Only bob's text went through; every refused media is still unbound.
     assert_eq!(channel_json(&app, &f).await["messages_count"], 1);
     for m in [&alice_media, &bob_media, &carol_media, &scanning, &foreign] {
-        let stored = app.state.store.get_media(&m.sid).await.unwrap().unwrap();
+        let stored = app.media_record(&m.sid).await.unwrap();
         assert_eq!(stored.message_sid, None, "{}", m.sid);
     }
     let (status, body) = app.post_media(&f, &f.token, alice_media.sid.as_str()).await;
@@ -435,13 +423,7 @@ async fn twenty_concurrent_binds_of_one_media_make_exactly_one_message() {
 
     // One message in total, and the media points at it.
     let winner = created[0];
-    let stored = app
-        .state
-        .store
-        .get_media(&media.sid)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = app.media_record(&media.sid).await.unwrap();
     assert_eq!(stored.message_sid.map(|s| s.to_string()), Some(sid(winner)));
     assert_eq!(
         stored.channel_sid.map(|s| s.to_string()).as_deref(),

@@ -1,6 +1,5 @@
 //! Services and roles through the HTTP API, against real DynamoDB.
 
-use chat_media::store::{keys, AttributeValue};
 use chat_media_tests::reqwest::{Method, StatusCode};
 use chat_media_tests::{assert_error, send, sid, TestApp};
 
@@ -284,19 +283,8 @@ async fn delete_service_removes_everything_under_it() {
         assert_error(status, &body, 404, Some(20404));
     }
     // Nothing of the channel partition is left in the table.
-    let left = app
-        .state
-        .store
-        .client()
-        .query()
-        .table_name(app.state.store.table())
-        .key_condition_expression("#pk = :pk")
-        .expression_attribute_names("#pk", keys::PK)
-        .expression_attribute_values(":pk", AttributeValue::S(f.channel_sid.to_string()))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(left.count, 0);
+    let left = app.partition(f.channel_sid.as_str()).await;
+    assert!(left.is_empty(), "{left:?}");
     let (status, body) = send(app.admin(Method::DELETE, &f.service_path())).await;
     assert_error(status, &body, 404, Some(20404));
 }
