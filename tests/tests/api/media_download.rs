@@ -118,10 +118,7 @@ async fn who_may_read_a_media() {
     let app = TestApp::spawn().await;
     let f = app.service_with_member("alice").await;
     let (_, bob) = app.add_member(&f, "bob", None).await;
-    let blocked_role = f.service["blocked_channel_role_sid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let blocked_role = f.role("blocked_channel_role_sid");
     let (_, blocked) = app.add_member(&f, "blocked", Some(&blocked_role)).await;
     let outsider = app.token(&f.service_sid, "outsider");
     let unbound = app

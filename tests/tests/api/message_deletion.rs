@@ -53,10 +53,7 @@ async fn who_may_delete_a_message() {
     let app = TestApp::spawn().await;
     let f = app.service_with_member("alice").await;
     let (_, bob) = app.add_member(&f, "bob", None).await;
-    let moderator_role = f.service["default_channel_creator_role_sid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let moderator_role = f.role("default_channel_creator_role_sid");
     let (_, moderator) = app.add_member(&f, "mod", Some(&moderator_role)).await;
     let no_delete = app
         .create_channel_role(&f.service_sid, "no delete", &["sendMessage"])

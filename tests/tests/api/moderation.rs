@@ -325,10 +325,7 @@ async fn who_may_block_and_change_roles() {
     .await;
     assert_error(status, &body, 403, Some(20403));
     // A moderator cannot block another moderator; an admin can.
-    let admin_role = f.service["default_channel_creator_role_sid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let admin_role = f.role("default_channel_creator_role_sid");
     let (other_mod, _) = app.add_member(f, "other-mod", Some(&admin_role)).await;
     let (status, body) = plugin(
         &app,
