@@ -13,6 +13,9 @@ CARGO_LAMBDA_VERSION="1.9.2"
 LAMBDA_VENV="$ROOT/.venv/lambda"
 PIDS=()
 export SAM_CLI_TELEMETRY=0
+# The local stack's credentials and names (KEY=value lines): the one copy of them.
+# chat-media-local embeds the same file as its defaults.
+LOCAL_ENV="$ROOT/scripts/local.env"
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 

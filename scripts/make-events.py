@@ -3,24 +3,33 @@
 Gateway delivers them (form bodies base64-encoded), one per route and case, for
 `cargo lambda invoke <fn> --data-file ...` and `sam local invoke -e ...`.
 
-SIDs are fixed placeholders (IS...01, CH...01, ...); user tokens are minted with the
-local runner's default API key (scripts/dev) and live 24 h: run this again to
-refresh them. tests/tests/events.rs replays every file against seeded data (mapping
-the placeholders to real SIDs and re-minting tokens) and checks the status in its name.
+SIDs are fixed placeholders (IS...01, CH...01, ...) that `chat-media-local fixture`
+creates; the admin credentials come from scripts/local.env, and user tokens are minted
+by the local runner (`target/debug/chat-media-local token`, so build it first:
+`cargo build -p chat-media-local`) with the same credentials. Tokens live 24 h: run
+this again to refresh them. scripts/invoke-events (run by scripts/test) invokes every
+file against the fixture, re-minting tokens, and checks the status in its name.
 """
 import base64
-import hashlib
-import hmac
 import json
 import os
+import subprocess
 import sys
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ACCOUNT = "AC00000000000000000000000000000001"
-AUTH_TOKEN = "local-auth-token-0001"
-API_KEY = "SK00000000000000000000000000000001"
-API_SECRET = "local-api-key-secret-0001"
+RUNNER = os.path.join(ROOT, "target", "debug", "chat-media-local")
+
+
+def local_env():
+    """scripts/local.env's KEY=value lines."""
+    with open(os.path.join(ROOT, "scripts", "local.env")) as f:
+        lines = [l.strip() for l in f]
+    return dict(l.split("=", 1) for l in lines if l and not l.startswith("#"))
+
+
+LOCAL = local_env()
+ACCOUNT = LOCAL["CHAT_MEDIA_ACCOUNT_SID"]
+AUTH_TOKEN = LOCAL["CHAT_MEDIA_AUTH_TOKEN"]
 
 
 def sid(prefix, n):
@@ -41,27 +50,14 @@ CHANNEL_ADMIN_ROLE = sid("RL", 1)
 OTHER_SERVICE_ROLE = sid("RL", 2)
 
 
-def b64url(data):
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def token(identity, service=SERVICE, ttl=24 * 3600 - 60):
-    now = int(time.time())
-    header = {"typ": "JWT", "alg": "HS256", "cty": "twilio-fpa;v=1"}
-    claims = {
-        "jti": f"{API_KEY}-{now}",
-        "iss": API_KEY,
-        "sub": ACCOUNT,
-        "iat": now,
-        "nbf": now,
-        "exp": now + ttl,
-        "grants": {"identity": identity, "chat": {"service_sid": service}},
-    }
-    signing = b64url(json.dumps(header, separators=(",", ":")).encode()) + "." + b64url(
-        json.dumps(claims, separators=(",", ":")).encode()
-    )
-    sig = hmac.new(API_SECRET.encode(), signing.encode(), hashlib.sha256).digest()
-    return signing + "." + b64url(sig)
+    """A user access token from the local runner, with scripts/local.env's API key."""
+    env = {k: v for k, v in os.environ.items() if k not in LOCAL}
+    minted = subprocess.run([RUNNER, "token", service, identity, str(ttl)],
+                            capture_output=True, text=True, env=env)
+    if minted.returncode != 0:
+        sys.exit(f"chat-media-local token failed (cargo build -p chat-media-local?): {minted.stderr}")
+    return minted.stdout.strip()
 
 
 BASIC = "Basic " + base64.b64encode(f"{ACCOUNT}:{AUTH_TOKEN}".encode()).decode()

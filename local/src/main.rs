@@ -15,36 +15,9 @@ use chat_media::sid::ServiceSid;
 use chat_media::{AppState, Credentials, Identity};
 use tokio::net::TcpListener;
 
-/// Local-only defaults; production reads the same variables and has no defaults.
-pub const LOCAL_DEFAULTS: &[(&str, &str)] = &[
-    (
-        "CHAT_MEDIA_ACCOUNT_SID",
-        "AC00000000000000000000000000000001",
-    ),
-    ("CHAT_MEDIA_AUTH_TOKEN", "local-auth-token-0001"),
-    (
-        "CHAT_MEDIA_API_KEY_SID",
-        "SK00000000000000000000000000000001",
-    ),
-    ("CHAT_MEDIA_API_KEY_SECRET", "local-api-key-secret-0001"),
-    ("TABLE_NAME", "chat-media"),
-    ("BUCKET_NAME", "chat-media"),
-    ("S3_ACCESS_KEY", "chat-media-local"),
-    ("S3_SECRET_KEY", "chat-media-local-secret"),
-    ("AWS_REGION", "us-east-1"),
-];
-
+/// A variable from the environment, else its `scripts/local.env` default, else "".
 fn env(name: &str) -> String {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .or_else(|| {
-            LOCAL_DEFAULTS
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| (*v).to_owned())
-        })
-        .unwrap_or_default()
+    chat_media_local::local_lookup(name).unwrap_or_default()
 }
 
 fn port(name: &str, default: u16) -> anyhow::Result<u16> {
@@ -54,19 +27,9 @@ fn port(name: &str, default: u16) -> anyhow::Result<u16> {
     }
 }
 
-fn credentials() -> anyhow::Result<Credentials> {
-    for (k, _) in LOCAL_DEFAULTS {
-        if std::env::var(k).map(|v| v.is_empty()).unwrap_or(true) {
-            // SAFETY-free: single-threaded start-up, before the runtime spawns tasks.
-            unsafe { std::env::set_var(k, env(k)) };
-        }
-    }
-    Ok(Credentials::from_env()?)
-}
-
 fn main() -> anyhow::Result<()> {
     chat_media::telemetry::init();
-    let credentials = credentials()?;
+    let credentials = Credentials::from_lookup(chat_media_local::local_lookup)?;
     let args: Vec<String> = std::env::args().skip(1).collect();
     let runtime = tokio::runtime::Runtime::new()?;
     match args.first().map(String::as_str) {

@@ -140,6 +140,17 @@ impl Credentials {
     /// `CHAT_MEDIA_ACCOUNT_SID`, `CHAT_MEDIA_AUTH_TOKEN`, `CHAT_MEDIA_API_KEY_SID`,
     /// `CHAT_MEDIA_API_KEY_SECRET`.
     pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// The same variables, read through `lookup` (blank counts as unset): a caller
+    /// with its own defaults passes a lookup that falls back to them.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let required = |name: &str| {
+            lookup(name)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| ConfigError(format!("{name} must be set")))
+        };
         let account_sid = AccountSid::parse(&required("CHAT_MEDIA_ACCOUNT_SID")?)
             .map_err(|e| ConfigError(format!("CHAT_MEDIA_ACCOUNT_SID: {e}")))?;
         let api_key_sid = ApiKeySid::parse(&required("CHAT_MEDIA_API_KEY_SID")?)

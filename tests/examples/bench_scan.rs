@@ -10,7 +10,7 @@ use aws_sdk_s3::config::timeout::TimeoutConfig;
 use chat_media::config::{AwsOptions, Settings};
 use chat_media::scan::{ScanVerdict, Scanner};
 use chat_media::AppState;
-use chat_media_tests::{credentials, BUCKET, S3_ACCESS_KEY, S3_SECRET_KEY, TABLE};
+use chat_media_tests::{credentials, s3_keys, BUCKET, TABLE};
 use tokio::io::AsyncReadExt;
 
 const MB: usize = 1024 * 1024;
@@ -66,7 +66,7 @@ async fn main() {
         // Not used: the benchmark touches only S3 and clamd.
         dynamodb_endpoint: Some("http://127.0.0.1:9".into()),
         s3_endpoint: Some(env("CHAT_MEDIA_TEST_S3")),
-        static_credentials: Some((S3_ACCESS_KEY.into(), S3_SECRET_KEY.into())),
+        static_credentials: Some(s3_keys()),
     };
     let sdk = aws.sdk_config().await;
     let state = AppState::new(

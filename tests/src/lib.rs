@@ -3,27 +3,76 @@
 //! `scripts/test` started once for the whole run. Each test makes its own service,
 //! so tests run in parallel without seeing each other's data.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use chat_media::config::{AwsOptions, Settings};
 use chat_media::filename::Filename;
 use chat_media::model::{Media, MediaStatus, NewUpload};
 use chat_media::scan::Scanner;
-use chat_media::sid::{AccountSid, ApiKeySid, MediaSid, ServiceSid};
+use chat_media::sid::{AccountSid, ApiKeySid, ChannelSid, MediaSid, MemberSid, ServiceSid};
+use chat_media::store::{keys, AttributeValue};
 use chat_media::{AppState, Credentials, Identity};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+pub mod audit;
 pub mod clamd;
+
+/// A complete 1×1 PNG (the local runner's events fixture uploads the same bytes).
+pub use chat_media_local::fixture::PNG;
+
+/// The wall clock in Unix seconds.
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Hex SHA-256, as a media record stores it.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// A PE header padded to 2 KiB: an executable whatever it is declared as.
+pub fn exe() -> Vec<u8> {
+    let mut b = b"MZ\x90\0\x03\0\0\0\x04\0\0\0\xff\xff\0\0\xb8\0\0\0\0\0\0\0@\0".to_vec();
+    b.resize(2048, 0x90);
+    b
+}
+
+/// Sweeps (`media_events::sweep`, the pending-deletion sweep) act on the whole
+/// shared table, not on one test's service: they expire, rescan and clear records
+/// of every test in the process. A test that runs one holds [`sweeping`]; a test
+/// that expects a record a sweep would change to stay as it is (a `failed` media,
+/// a pending deletion) holds [`no_sweeps`]. Each test takes one guard, once.
+static SWEEPS: RwLock<()> = RwLock::const_new(());
+
+/// Exclusive: no test that relies on sweep-sensitive state runs meanwhile.
+pub async fn sweeping() -> RwLockWriteGuard<'static, ()> {
+    SWEEPS.write().await
+}
+
+/// Shared with other such tests: no sweep runs meanwhile.
+pub async fn no_sweeps() -> RwLockReadGuard<'static, ()> {
+    SWEEPS.read().await
+}
 
 pub use reqwest;
 pub use serde_json::json;
 
 pub const TABLE: &str = "chat-media-test";
 pub const BUCKET: &str = "chat-media-test";
-pub const S3_ACCESS_KEY: &str = "chat-media-local";
-pub const S3_SECRET_KEY: &str = "chat-media-local-secret";
+
+/// The keys the S3 server of `scripts/test` checks signatures against
+/// (`S3_ACCESS_KEY`, `S3_SECRET_KEY` of `scripts/local.env`).
+pub fn s3_keys() -> (String, String) {
+    let key = |name| {
+        chat_media_local::local_lookup(name)
+            .unwrap_or_else(|| panic!("{name} in scripts/local.env"))
+    };
+    (key("S3_ACCESS_KEY"), key("S3_SECRET_KEY"))
+}
 
 fn endpoint(var: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| {
@@ -45,7 +94,7 @@ pub fn aws_options() -> AwsOptions {
         region: Some("us-east-1".into()),
         dynamodb_endpoint: Some(endpoint("CHAT_MEDIA_TEST_DYNAMODB")),
         s3_endpoint: Some(endpoint("CHAT_MEDIA_TEST_S3")),
-        static_credentials: Some((S3_ACCESS_KEY.into(), S3_SECRET_KEY.into())),
+        static_credentials: Some(s3_keys()),
     }
 }
 
@@ -116,6 +165,8 @@ impl TestApp {
         mut settings: Settings,
         scanner: Option<Scanner>,
     ) -> Self {
+        // The process's one tracing subscriber, before any app logs.
+        audit::install();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let base = format!("http://{addr}");
@@ -163,8 +214,7 @@ impl TestApp {
     }
 
     pub fn token(&self, service: &ServiceSid, identity: &str) -> String {
-        let now = chrono::Utc::now().timestamp();
-        credentials().mint_token(service, &Identity::parse(identity).unwrap(), now, 3600)
+        credentials().mint_token(service, &Identity::parse(identity).unwrap(), now(), 3600)
     }
 
     /// Creates a service as admin and returns its JSON.
@@ -178,20 +228,31 @@ impl TestApp {
         body
     }
 
-    /// A service with a channel and a member `identity` in it: (service, channel, token).
+    /// A new service with a channel ("general") and a member `identity` in it.
     pub async fn service_with_member(&self, identity: &str) -> Fixture {
         let service = self.create_service().await;
-        let service_sid = sid(&service);
+        self.channel_with_member(&service, &[("FriendlyName", "general")], identity)
+            .await
+    }
+
+    /// A new channel of `service` (created with `form`) with a member `identity`.
+    pub async fn channel_with_member(
+        &self,
+        service: &Value,
+        form: &[(&str, &str)],
+        identity: &str,
+    ) -> Fixture {
+        let service_sid: ServiceSid = sid(service).parse().unwrap();
         let (status, channel) = send(
             self.admin(
                 Method::POST,
                 &format!("/v2/Services/{service_sid}/Channels"),
             )
-            .form(&[("FriendlyName", "general")]),
+            .form(form),
         )
         .await;
         assert_eq!(status, StatusCode::CREATED, "{channel}");
-        let channel_sid = sid(&channel);
+        let channel_sid = sid(&channel).parse().unwrap();
         let (status, member) = send(
             self.admin(
                 Method::POST,
@@ -201,24 +262,34 @@ impl TestApp {
         )
         .await;
         assert_eq!(status, StatusCode::CREATED, "{member}");
-        let token = self.token(&ServiceSid::parse(&service_sid).unwrap(), identity);
         Fixture {
-            service,
+            token: self.token(&service_sid, identity),
+            service: service.clone(),
             service_sid,
             channel,
             channel_sid,
+            member_sid: sid(&member).parse().unwrap(),
             member,
-            token,
         }
     }
-}
 
-impl TestApp {
+    /// `f`'s channel as another member: adds `identity` (with `role`, or the
+    /// default) and returns the fixture with its member and token.
+    pub async fn join(&self, f: &Fixture, identity: &str, role: Option<&str>) -> Fixture {
+        let (member, token) = self.add_member(f, identity, role).await;
+        Fixture {
+            member_sid: sid(&member).parse().unwrap(),
+            member,
+            token,
+            ..f.clone()
+        }
+    }
+
     /// A ready, unbound media as a finished upload leaves it: the bytes in the real
     /// S3 server at the media's key, and the record (with its expiry) in DynamoDB.
     pub async fn ready_media(
         &self,
-        service_sid: &str,
+        service_sid: &ServiceSid,
         author: &str,
         content_type: &str,
         filename: Option<&str>,
@@ -238,14 +309,14 @@ impl TestApp {
     /// As [`TestApp::ready_media`], in any status (e.g. still scanning).
     pub async fn media_with_status(
         &self,
-        service_sid: &str,
+        service_sid: &ServiceSid,
         author: &str,
         content_type: &str,
         filename: Option<&str>,
         bytes: &[u8],
         status: MediaStatus,
     ) -> Media {
-        let service_sid = ServiceSid::parse(service_sid).unwrap();
+        let service_sid = service_sid.clone();
         let sid = MediaSid::generate();
         let object_key = Media::object_key_for(&service_sid, &sid);
         self.state
@@ -298,13 +369,13 @@ impl TestApp {
         )
         .await;
         assert_eq!(status, StatusCode::CREATED, "{member}");
-        (member, self.token(&f.service_sid(), identity))
+        (member, self.token(&f.service_sid, identity))
     }
 
     /// Creates a channel role with these permissions; returns its SID.
     pub async fn create_channel_role(
         &self,
-        service_sid: &str,
+        service_sid: &ServiceSid,
         name: &str,
         permissions: &[&str],
     ) -> String {
@@ -319,6 +390,79 @@ impl TestApp {
         sid(&role)
     }
 
+    /// Posts a text message to `f`'s channel as `token`'s user.
+    pub async fn post_text(&self, f: &Fixture, token: &str, body: &str) -> (StatusCode, Value) {
+        send(
+            self.user(token, Method::POST, &f.messages_path())
+                .form(&[("Body", body)]),
+        )
+        .await
+    }
+
+    /// Posts a media message binding `media` to `f`'s channel as `token`'s user.
+    pub async fn post_media(&self, f: &Fixture, token: &str, media: &str) -> (StatusCode, Value) {
+        send(
+            self.user(token, Method::POST, &f.messages_path())
+                .form(&[("MediaSid", media)]),
+        )
+        .await
+    }
+
+    /// As [`TestApp::post_text`], which must succeed; returns the message JSON.
+    pub async fn send_text(&self, f: &Fixture, token: &str, body: &str) -> Value {
+        let (status, message) = self.post_text(f, token, body).await;
+        assert_eq!(status, StatusCode::CREATED, "{message}");
+        message
+    }
+
+    /// As [`TestApp::post_media`], which must succeed; returns the message JSON.
+    pub async fn send_media(&self, f: &Fixture, token: &str, media: &Media) -> Value {
+        let (status, message) = self.post_media(f, token, media.sid.as_str()).await;
+        assert_eq!(status, StatusCode::CREATED, "{message}");
+        message
+    }
+
+    /// Sends one presigned request from an upload session's `parts` entry;
+    /// returns the status and the ETag S3 answered with.
+    pub async fn put_part(&self, part: &Value, body: Vec<u8>) -> (StatusCode, Option<String>) {
+        let mut req = self.http.put(part["url"].as_str().unwrap());
+        for (k, v) in part["headers"].as_object().unwrap() {
+            req = req.header(k, v.as_str().unwrap());
+        }
+        let resp = req.body(body).send().await.unwrap();
+        let status = resp.status();
+        let etag = resp
+            .headers()
+            .get("etag")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (status, etag)
+    }
+
+    /// The media record, if any (strongly consistent read).
+    pub async fn media_record(&self, media: impl AsRef<str>) -> Option<Media> {
+        self.state
+            .store
+            .get_media(&MediaSid::parse(media.as_ref()).unwrap())
+            .await
+            .unwrap()
+    }
+
+    /// The media record, which must exist.
+    pub async fn record(&self, media: impl AsRef<str>) -> Media {
+        self.media_record(media)
+            .await
+            .expect("the media record is kept")
+    }
+
+    /// The unbound uploads `identity` holds in `service` (its upload slots).
+    pub async fn slots(&self, service: &ServiceSid, identity: &str) -> i64 {
+        self.state
+            .store
+            .unbound_uploads(service, &Identity::parse(identity).unwrap())
+            .await
+            .unwrap()
+    }
+
     /// Whether the object exists in the real S3 server.
     pub async fn object_exists(&self, key: &str) -> bool {
         self.state
@@ -329,17 +473,33 @@ impl TestApp {
             .is_some()
     }
 
+    /// The object's bytes in the real S3 server, if it exists.
+    pub async fn object(&self, key: &str) -> Option<Vec<u8>> {
+        match self
+            .state
+            .blob
+            .client()
+            .get_object()
+            .bucket(self.state.blob.bucket())
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => Some(out.body.collect().await.unwrap().into_bytes().to_vec()),
+            Err(_) => None,
+        }
+    }
+
     /// Whether a pending deletion of `key` is recorded (strongly consistent read).
     pub async fn deletion_pending(&self, key: &str) -> bool {
-        use chat_media::store::AttributeValue;
         let out = self
             .state
             .store
             .client()
             .get_item()
             .table_name(self.state.store.table())
-            .key("PK", AttributeValue::S(format!("DELETE#{key}")))
-            .key("SK", AttributeValue::S("OBJECT".into()))
+            .key(keys::PK, AttributeValue::S(keys::pending_deletion(key)))
+            .key(keys::SK, AttributeValue::S(keys::OBJECT.into()))
             .consistent_read(true)
             .send()
             .await
@@ -347,8 +507,13 @@ impl TestApp {
         out.item.is_some()
     }
 
-    /// Every object key under a service's media prefix in the real S3 server.
-    pub async fn media_objects(&self, service_sid: &str) -> Vec<String> {
+    /// Every object key under a service's prefix in the real S3 server (the media
+    /// objects, `services/IS…/media/ME…`, are all a service has).
+    pub async fn objects_of(&self, service_sid: &ServiceSid) -> Vec<String> {
+        // The prefix as the model builds keys: a media key without its last segment.
+        let sample = Media::object_key_for(service_sid, &MediaSid::generate());
+        let media_dir = sample.rsplit_once('/').unwrap().0;
+        let service_dir = media_dir.rsplit_once('/').unwrap().0;
         let mut keys = Vec::new();
         let mut token = None;
         loop {
@@ -358,7 +523,7 @@ impl TestApp {
                 .client()
                 .list_objects_v2()
                 .bucket(self.state.blob.bucket())
-                .prefix(format!("services/{service_sid}/media/"))
+                .prefix(format!("{service_dir}/"))
                 .set_continuation_token(token)
                 .send()
                 .await
@@ -375,20 +540,38 @@ impl TestApp {
         }
     }
 
-    /// Runs the pending-deletion sweep until nothing is left to retry.
+    /// Every item of a partition (`PK`), read strongly consistently: what a delete
+    /// left behind.
+    pub async fn partition(&self, pk: &str) -> Vec<HashMap<String, AttributeValue>> {
+        self.state
+            .store
+            .client()
+            .query()
+            .table_name(self.state.store.table())
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("DynamoDB answers")
+            .items
+            .unwrap_or_default()
+    }
+
     /// Every media record of a service, read with a (test-only) consistent scan: a
     /// refused direct upload's SID is only in its error message.
-    pub async fn media_records(&self, service: &str) -> Vec<Media> {
-        use chat_media::store::AttributeValue;
+    pub async fn media_records(&self, service: &ServiceSid) -> Vec<Media> {
         let out = self
             .state
             .store
             .client()
             .scan()
             .table_name(self.state.store.table())
-            .filter_expression("SK = :media AND service_sid = :service")
-            .expression_attribute_values(":media", AttributeValue::S("MEDIA".into()))
-            .expression_attribute_values(":service", AttributeValue::S(service.into()))
+            .filter_expression("#sk = :media AND service_sid = :service")
+            .expression_attribute_names("#sk", keys::SK)
+            .expression_attribute_values(":media", AttributeValue::S(keys::MEDIA.into()))
+            .expression_attribute_values(":service", AttributeValue::S(service.to_string()))
             .consistent_read(true)
             .send()
             .await
@@ -397,6 +580,30 @@ impl TestApp {
             .iter()
             .map(|i| serde_dynamo::from_item(i.clone()).expect("a media record"))
             .collect()
+    }
+
+    /// Writes `media` as its record item (keys included), replacing the stored one:
+    /// for states no request can reach, such as a scan lease that ran out.
+    pub async fn put_media_record(&self, media: &Media) {
+        let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(media).unwrap();
+        item.insert(keys::PK.into(), AttributeValue::S(media.sid.to_string()));
+        item.insert(keys::SK.into(), AttributeValue::S(keys::MEDIA.into()));
+        if let (None, Some(expires_at)) = (&media.message_sid, media.expires_at) {
+            item.insert(keys::GSI1PK.into(), AttributeValue::S(keys::UNBOUND.into()));
+            item.insert(
+                keys::GSI1SK.into(),
+                AttributeValue::S(keys::unbound_order(expires_at, &media.sid)),
+            );
+        }
+        self.state
+            .store
+            .client()
+            .put_item()
+            .table_name(self.state.store.table())
+            .set_item(Some(item))
+            .send()
+            .await
+            .unwrap();
     }
 
     /// The S3 `ObjectCreated` notification media-events gets for `key` in this app's bucket.
@@ -419,6 +626,8 @@ impl TestApp {
         }]})
     }
 
+    /// Runs the pending-deletion sweep until nothing is left to retry (hold
+    /// [`sweeping`]).
     pub async fn sweep(&self) {
         for _ in 0..100 {
             let removed = chat_media::cleanup::sweep_pending_deletions(&self.state, 100)
@@ -440,6 +649,79 @@ pub fn dynamodb_calls(headers: &reqwest::header::HeaderMap) -> u32 {
         .expect("the local runner reports DynamoDB calls")
 }
 
+/// A service, one of its channels, and one member of it with a token.
+#[derive(Clone, Debug)]
+pub struct Fixture {
+    pub service: Value,
+    pub service_sid: ServiceSid,
+    pub channel: Value,
+    pub channel_sid: ChannelSid,
+    pub member: Value,
+    pub member_sid: MemberSid,
+    pub token: String,
+}
+
+impl Fixture {
+    pub fn service_path(&self) -> String {
+        format!("/v2/Services/{}", self.service_sid)
+    }
+
+    pub fn channel_path(&self) -> String {
+        format!("{}/Channels/{}", self.service_path(), self.channel_sid)
+    }
+
+    pub fn messages_path(&self) -> String {
+        format!("{}/Messages", self.channel_path())
+    }
+
+    /// The path of a message (its JSON) of this channel.
+    pub fn message_path(&self, message: &Value) -> String {
+        format!("{}/{}", self.messages_path(), sid(message))
+    }
+
+    /// `/v1/Services/IS…/Media`: direct uploads.
+    pub fn uploads_path(&self) -> String {
+        media_path(&self.service_sid)
+    }
+
+    /// `/v1/Services/IS…/MediaUploads`: upload sessions.
+    pub fn sessions_path(&self) -> String {
+        sessions_path(&self.service_sid)
+    }
+
+    pub fn media_path(&self, media: &MediaSid) -> String {
+        format!("{}/{media}", media_path(&self.service_sid))
+    }
+
+    /// A service role's SID from the service JSON, e.g. `default_channel_creator_role_sid`.
+    pub fn role(&self, field: &str) -> String {
+        self.service[field]
+            .as_str()
+            .unwrap_or_else(|| panic!("{field} in {}", self.service))
+            .to_owned()
+    }
+}
+
+/// `/v1/Services/{service}/Media`: direct uploads.
+pub fn media_path(service: &impl std::fmt::Display) -> String {
+    format!("/v1/Services/{service}/Media")
+}
+
+/// `/v1/Services/{service}/MediaUploads`: upload sessions.
+pub fn sessions_path(service: &impl std::fmt::Display) -> String {
+    format!("/v1/Services/{service}/MediaUploads")
+}
+
+pub fn sid(v: &Value) -> String {
+    v["sid"].as_str().expect("a sid").to_owned()
+}
+
+/// Sends and returns status and JSON body (`Null` for an empty body).
+pub async fn send(req: RequestBuilder) -> (StatusCode, Value) {
+    let (status, _, body) = send_full(req).await;
+    (status, body)
+}
+
 /// Sends and returns status, headers and JSON body.
 pub async fn send_full(req: RequestBuilder) -> (StatusCode, reqwest::header::HeaderMap, Value) {
     let resp: Response = req.send().await.expect("request sent");
@@ -453,54 +735,6 @@ pub async fn send_full(req: RequestBuilder) -> (StatusCode, reqwest::header::Hea
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
     };
     (status, headers, body)
-}
-
-pub struct Fixture {
-    pub service: Value,
-    pub service_sid: String,
-    pub channel: Value,
-    pub channel_sid: String,
-    pub member: Value,
-    pub token: String,
-}
-
-impl Fixture {
-    pub fn channel_path(&self) -> String {
-        format!(
-            "/v2/Services/{}/Channels/{}",
-            self.service_sid, self.channel_sid
-        )
-    }
-
-    pub fn service_sid(&self) -> ServiceSid {
-        ServiceSid::parse(&self.service_sid).unwrap()
-    }
-
-    pub fn messages_path(&self) -> String {
-        format!("{}/Messages", self.channel_path())
-    }
-
-    pub fn media_path(&self, media: &MediaSid) -> String {
-        format!("/v1/Services/{}/Media/{media}", self.service_sid)
-    }
-}
-
-pub fn sid(v: &Value) -> String {
-    v["sid"].as_str().expect("a sid").to_owned()
-}
-
-/// Sends and returns status and JSON body (`Null` for an empty body).
-pub async fn send(req: RequestBuilder) -> (StatusCode, Value) {
-    let resp: Response = req.send().await.expect("request sent");
-    let status = resp.status();
-    let bytes = resp.bytes().await.expect("body read");
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
-    };
-    (status, body)
 }
 
 /// Asserts a Twilio error body with this status (and code, if given).

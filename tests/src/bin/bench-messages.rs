@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use chat_media::model::Media;
 use chat_media_tests::reqwest::{Method, StatusCode};
-use chat_media_tests::{dynamodb_calls, send, sid, Fixture, TestApp};
+use chat_media_tests::{dynamodb_calls, Fixture, TestApp};
 
 const LEVELS: [usize; 3] = [1, 8, 32];
 
@@ -78,46 +78,16 @@ async fn setup(app: &TestApp, clients: usize, shared_channel: bool) -> Setup {
     for i in 0..clients {
         let identity = format!("client-{i}");
         let f = if i == 0 {
-            Fixture {
-                service: base.service.clone(),
-                service_sid: base.service_sid.clone(),
-                channel: base.channel.clone(),
-                channel_sid: base.channel_sid.clone(),
-                member: base.member.clone(),
-                token: base.token.clone(),
-            }
+            base.clone()
         } else if shared_channel {
-            let (member, token) = app.add_member(&base, &identity, None).await;
-            Fixture {
-                service: base.service.clone(),
-                service_sid: base.service_sid.clone(),
-                channel: base.channel.clone(),
-                channel_sid: base.channel_sid.clone(),
-                member,
-                token,
-            }
+            app.join(&base, &identity, None).await
         } else {
-            let (status, channel) = send(
-                app.admin(
-                    Method::POST,
-                    &format!("/v2/Services/{}/Channels", base.service_sid),
-                )
-                .form(&[("FriendlyName", identity.as_str())]),
+            app.channel_with_member(
+                &base.service,
+                &[("FriendlyName", identity.as_str())],
+                &identity,
             )
-            .await;
-            assert_eq!(status, StatusCode::CREATED);
-            let mut f = Fixture {
-                service: base.service.clone(),
-                service_sid: base.service_sid.clone(),
-                channel_sid: sid(&channel),
-                channel,
-                member: serde_json::Value::Null,
-                token: String::new(),
-            };
-            let (member, token) = app.add_member(&f, &identity, None).await;
-            f.member = member;
-            f.token = token;
-            f
+            .await
         };
         let identity = f.member["identity"].as_str().unwrap().to_owned();
         fixtures.push((f, identity));

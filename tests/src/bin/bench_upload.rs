@@ -26,9 +26,12 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-const ACCOUNT: &str = "AC00000000000000000000000000000001";
-const AUTH_TOKEN: &str = "local-auth-token-0001";
 const SESSION_SIZE: u64 = 157_286_400;
+
+/// The runner's admin credentials: the environment, else `scripts/local.env`.
+fn local(name: &str) -> String {
+    chat_media_local::local_lookup(name).unwrap_or_else(|| panic!("{name} in scripts/local.env"))
+}
 
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} must be set (run scripts/bench-upload)"))
@@ -114,7 +117,10 @@ async fn direct_uploads(
                 let t = Instant::now();
                 let resp = http
                     .post(&url)
-                    .basic_auth(ACCOUNT, Some(AUTH_TOKEN))
+                    .basic_auth(
+                        local("CHAT_MEDIA_ACCOUNT_SID"),
+                        Some(local("CHAT_MEDIA_AUTH_TOKEN")),
+                    )
                     .header("Content-Type", "image/png")
                     .body(body)
                     .send()
@@ -210,7 +216,10 @@ async fn session_upload(
     let started = Instant::now();
     let resp = http
         .post(format!("{app}/v1/Services/{service}/MediaUploads"))
-        .basic_auth(ACCOUNT, Some(AUTH_TOKEN))
+        .basic_auth(
+            local("CHAT_MEDIA_ACCOUNT_SID"),
+            Some(local("CHAT_MEDIA_AUTH_TOKEN")),
+        )
         .form(&[
             ("Size", SESSION_SIZE.to_string()),
             ("ContentType", "video/mp4".into()),
@@ -243,7 +252,10 @@ async fn session_upload(
         .collect();
     let resp = http
         .post(session["links"]["complete"].as_str().unwrap())
-        .basic_auth(ACCOUNT, Some(AUTH_TOKEN))
+        .basic_auth(
+            local("CHAT_MEDIA_ACCOUNT_SID"),
+            Some(local("CHAT_MEDIA_AUTH_TOKEN")),
+        )
         .form(&form)
         .send()
         .await
@@ -252,7 +264,10 @@ async fn session_upload(
     let done: Value = resp.json().await.unwrap();
     assert_eq!(status, StatusCode::OK, "{done}");
     assert_eq!(done["status"], "ready");
-    let key = format!("services/{service}/media/{}", done["sid"].as_str().unwrap());
+    let key = chat_media::model::Media::object_key_for(
+        &service.parse().unwrap(),
+        &done["sid"].as_str().unwrap().parse().unwrap(),
+    );
     (uploaded, started.elapsed(), key)
 }
 
@@ -325,7 +340,10 @@ async fn scan_latency(
 async fn create_service(http: &reqwest::Client, app: &str) -> String {
     let resp = http
         .post(format!("{app}/v2/Services"))
-        .basic_auth(ACCOUNT, Some(AUTH_TOKEN))
+        .basic_auth(
+            local("CHAT_MEDIA_ACCOUNT_SID"),
+            Some(local("CHAT_MEDIA_AUTH_TOKEN")),
+        )
         .form(&[("FriendlyName", "bench")])
         .send()
         .await
@@ -345,7 +363,10 @@ async fn main() {
 
     let resp = http
         .post(format!("{app}/v2/Services"))
-        .basic_auth(ACCOUNT, Some(AUTH_TOKEN))
+        .basic_auth(
+            local("CHAT_MEDIA_ACCOUNT_SID"),
+            Some(local("CHAT_MEDIA_AUTH_TOKEN")),
+        )
         .form(&[("FriendlyName", "bench")])
         .send()
         .await
@@ -384,10 +405,7 @@ async fn main() {
         region: Some("us-east-1".into()),
         dynamodb_endpoint: None,
         s3_endpoint: Some(s3),
-        static_credentials: Some((
-            std::env::var("S3_ACCESS_KEY").unwrap_or_else(|_| "chat-media-local".into()),
-            std::env::var("S3_SECRET_KEY").unwrap_or_else(|_| "chat-media-local-secret".into()),
-        )),
+        static_credentials: Some(chat_media_tests::s3_keys()),
     };
     let sdk = aws.sdk_config().await;
     let s3_client = aws_sdk_s3::Client::from_conf(

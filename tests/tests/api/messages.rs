@@ -7,22 +7,6 @@ use chat_media_tests::reqwest::{Method, StatusCode};
 use chat_media_tests::{assert_error, dynamodb_calls, send, send_full, sid, Fixture, TestApp};
 use serde_json::Value;
 
-async fn post_body(app: &TestApp, f: &Fixture, token: &str, body: &str) -> (StatusCode, Value) {
-    send(
-        app.user(token, Method::POST, &f.messages_path())
-            .form(&[("Body", body)]),
-    )
-    .await
-}
-
-async fn post_media(app: &TestApp, f: &Fixture, token: &str, media: &str) -> (StatusCode, Value) {
-    send(
-        app.user(token, Method::POST, &f.messages_path())
-            .form(&[("MediaSid", media)]),
-    )
-    .await
-}
-
 async fn channel_json(app: &TestApp, f: &Fixture) -> Value {
     let (status, channel) = send(app.admin(Method::GET, &f.channel_path())).await;
     assert_eq!(status, StatusCode::OK, "{channel}");
@@ -34,7 +18,7 @@ async fn text_and_media_messages_have_twilio_shape_and_bind_the_media() {
     let app = TestApp::spawn().await;
     let f = app.service_with_member("alice").await;
     let (status, _) = send(
-        app.admin(Method::POST, &format!("/v2/Services/{}", f.service_sid))
+        app.admin(Method::POST, &f.service_path())
             .form(&[("Media.CompatibilityMessage", "Sent you a file")]),
     )
     .await;
@@ -73,7 +57,7 @@ async fn text_and_media_messages_have_twilio_shape_and_bind_the_media() {
             b"\x89PNG fake",
         )
         .await;
-    let (status, message) = post_media(&app, &f, &f.token, media.sid.as_str()).await;
+    let (status, message) = app.post_media(&f, &f.token, media.sid.as_str()).await;
     assert_eq!(status, StatusCode::CREATED, "{message}");
     assert_eq!(message["index"], 1);
     assert_eq!(message["type"], "media");
@@ -85,20 +69,14 @@ async fn text_and_media_messages_have_twilio_shape_and_bind_the_media() {
     );
 
     // The media is bound to that message, and no longer waits to expire.
-    let stored = app
-        .state
-        .store
-        .get_media(&media.sid)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = app.media_record(&media.sid).await.unwrap();
     assert_eq!(
         stored.message_sid.as_ref().map(|s| s.to_string()),
         Some(sid(&message))
     );
     assert_eq!(
         stored.channel_sid.as_ref().map(|s| s.to_string()),
-        Some(f.channel_sid.clone())
+        Some(f.channel_sid.to_string())
     );
     assert_eq!(stored.expires_at, None);
 
@@ -112,7 +90,7 @@ async fn text_and_media_messages_have_twilio_shape_and_bind_the_media() {
     assert_eq!(channel_json(&app, &f).await["messages_count"], 2);
 
     // The same media cannot be sent twice.
-    let (status, body) = post_media(&app, &f, &f.token, media.sid.as_str()).await;
+    let (status, body) = app.post_media(&f, &f.token, media.sid.as_str()).await;
     assert_error(status, &body, 409, None);
     assert!(
         body["message"].as_str().unwrap().contains(&sid(&message)),
@@ -125,11 +103,8 @@ async fn admins_send_as_anyone_to_channels_by_unique_name() {
     let app = TestApp::spawn().await;
     let f = app.service_with_member("alice").await;
     let (status, channel) = send(
-        app.admin(
-            Method::POST,
-            &format!("/v2/Services/{}/Channels", f.service_sid),
-        )
-        .form(&[("UniqueName", "support")]),
+        app.admin(Method::POST, &format!("{}/Channels", f.service_path()))
+            .form(&[("UniqueName", "support")]),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{channel}");
@@ -202,11 +177,15 @@ async fn malformed_requests_are_400_and_the_body_limit_is_50504() {
         assert_error(status, &body, 400, Some(20001));
     }
 
-    let (status, body) = post_body(&app, &f, &f.token, &"é".repeat(16 * 1024 + 1)).await;
+    let (status, body) = app
+        .post_text(&f, &f.token, &"é".repeat(16 * 1024 + 1))
+        .await;
     assert_error(status, &body, 400, Some(50504));
-    let (status, body) = post_body(&app, &f, &f.token, &"x".repeat(32 * 1024 + 1)).await;
+    let (status, body) = app
+        .post_text(&f, &f.token, &"x".repeat(32 * 1024 + 1))
+        .await;
     assert_error(status, &body, 400, Some(50504));
-    let (status, body) = post_body(&app, &f, &f.token, &"x".repeat(32 * 1024)).await;
+    let (status, body) = app.post_text(&f, &f.token, &"x".repeat(32 * 1024)).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     // The largest body and attributes, in characters that triple when encoded.
     let body = "😀".repeat(32 * 1024 / 4);
@@ -221,13 +200,7 @@ async fn malformed_requests_are_400_and_the_body_limit_is_50504() {
 
     // Nothing refused was written, and the media is still free.
     assert_eq!(channel_json(&app, &f).await["messages_count"], 2);
-    let stored = app
-        .state
-        .store
-        .get_media(&media.sid)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = app.media_record(&media.sid).await.unwrap();
     assert_eq!(stored.message_sid, None);
 
     // Wrong service in the token → 403; unknown service or channel → 404.
@@ -293,7 +266,7 @@ async fn permission_and_binding_refusals() {
         .await;
     let (_, bob) = app.add_member(&f, "bob", Some(&text_only)).await;
     let (_, carol) = app.add_member(&f, "carol", Some(&media_only)).await;
-    let mallory = app.token(&f.service_sid(), "mallory");
+    let mallory = app.token(&f.service_sid, "mallory");
 
     let alice_media = app
         .ready_media(&f.service_sid, "alice", "image/png", None, b"a")
@@ -320,7 +293,7 @@ async fn permission_and_binding_refusals() {
         .await;
 
     // Not a member: 403 50107, text and media.
-    let (status, body) = post_body(&app, &f, &mallory, "hi").await;
+    let (status, body) = app.post_text(&f, &mallory, "hi").await;
     assert_error(status, &body, 403, Some(50107));
     assert!(
         body["message"].as_str().unwrap().contains("not a member"),
@@ -328,7 +301,7 @@ async fn permission_and_binding_refusals() {
     );
 
     // A member without sendMediaMessage may send text but not media.
-    let (status, body) = post_media(&app, &f, &bob, bob_media.sid.as_str()).await;
+    let (status, body) = app.post_media(&f, &bob, bob_media.sid.as_str()).await;
     assert_error(status, &body, 403, Some(50107));
     assert!(
         body["message"]
@@ -337,11 +310,11 @@ async fn permission_and_binding_refusals() {
             .contains("sendMediaMessage"),
         "{body}"
     );
-    let (status, body) = post_body(&app, &f, &bob, "text is fine").await;
+    let (status, body) = app.post_text(&f, &bob, "text is fine").await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 
     // sendMediaMessage alone is not enough: a media message is a message.
-    let (status, body) = post_media(&app, &f, &carol, carol_media.sid.as_str()).await;
+    let (status, body) = app.post_media(&f, &carol, carol_media.sid.as_str()).await;
     assert_error(status, &body, 403, Some(50107));
     assert!(
         body["message"].as_str().unwrap().contains("sendMessage"),
@@ -357,13 +330,13 @@ async fn permission_and_binding_refusals() {
     assert_error(status, &body, 403, None);
 
     // Binding another user's upload; another service's media; media not ready.
-    let (status, body) = post_media(&app, &f, &f.token, bob_media.sid.as_str()).await;
+    let (status, body) = app.post_media(&f, &f.token, bob_media.sid.as_str()).await;
     assert_error(status, &body, 403, None);
     assert!(
         body["message"].as_str().unwrap().contains("uploader"),
         "{body}"
     );
-    let (status, body) = post_media(&app, &f, &f.token, foreign.sid.as_str()).await;
+    let (status, body) = app.post_media(&f, &f.token, foreign.sid.as_str()).await;
     assert_error(status, &body, 404, Some(20404));
     let (status, body) = send(
         app.admin(Method::POST, &f.messages_path())
@@ -371,7 +344,7 @@ async fn permission_and_binding_refusals() {
     )
     .await;
     assert_error(status, &body, 404, Some(20404));
-    let (status, body) = post_media(&app, &f, &f.token, scanning.sid.as_str()).await;
+    let (status, body) = app.post_media(&f, &f.token, scanning.sid.as_str()).await;
     assert_error(status, &body, 409, None);
     assert!(
         body["message"].as_str().unwrap().contains("scanning"),
@@ -381,10 +354,10 @@ async fn permission_and_binding_refusals() {
     // Only bob's text went through; every refused media is still unbound.
     assert_eq!(channel_json(&app, &f).await["messages_count"], 1);
     for m in [&alice_media, &bob_media, &carol_media, &scanning, &foreign] {
-        let stored = app.state.store.get_media(&m.sid).await.unwrap().unwrap();
+        let stored = app.media_record(&m.sid).await.unwrap();
         assert_eq!(stored.message_sid, None, "{}", m.sid);
     }
-    let (status, body) = post_media(&app, &f, &f.token, alice_media.sid.as_str()).await;
+    let (status, body) = app.post_media(&f, &f.token, alice_media.sid.as_str()).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
 
@@ -394,11 +367,8 @@ async fn twenty_concurrent_binds_of_one_media_make_exactly_one_message() {
     let f = app.service_with_member("alice").await;
     // A second channel, so the race is on the media and not only on one index.
     let (_, second) = send(
-        app.admin(
-            Method::POST,
-            &format!("/v2/Services/{}/Channels", f.service_sid),
-        )
-        .form(&[("FriendlyName", "second")]),
+        app.admin(Method::POST, &format!("{}/Channels", f.service_path()))
+            .form(&[("FriendlyName", "second")]),
     )
     .await;
     let second_path = format!(
@@ -453,13 +423,7 @@ async fn twenty_concurrent_binds_of_one_media_make_exactly_one_message() {
 
     // One message in total, and the media points at it.
     let winner = created[0];
-    let stored = app
-        .state
-        .store
-        .get_media(&media.sid)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = app.media_record(&media.sid).await.unwrap();
     assert_eq!(stored.message_sid.map(|s| s.to_string()), Some(sid(winner)));
     assert_eq!(
         stored.channel_sid.map(|s| s.to_string()).as_deref(),
@@ -503,7 +467,7 @@ async fn concurrent_sends_to_one_channel_get_distinct_growing_indexes() {
         .collect();
     assert_eq!(listed, indexes, "listing is in index order");
     // The next message goes after all of them.
-    let (_, next) = post_body(&app, &f, &f.token, "last").await;
+    let (_, next) = app.post_text(&f, &f.token, "last").await;
     assert!(next["index"].as_u64().unwrap() > *indexes.last().unwrap());
     assert_eq!(channel_json(&app, &f).await["messages_count"], 17);
 }

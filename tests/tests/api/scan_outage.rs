@@ -2,46 +2,23 @@
 //! bindable, objects kept); clamd back: the media-events sweep rescans them (clean
 //! → ready, infected → rejected and deleted), and takes over scans that died.
 //!
-//! One test in its own file: the sweep rescans every `failed` media in the shared
-//! table, so it must not race tests that expect theirs to stay `failed`.
+//! The sweep rescans every `failed` media in the shared table, so this test holds
+//! `sweeping()`: it must not race tests that expect theirs to stay `failed`.
 
 use chat_media::model::{Media, MediaStatus};
 use chat_media::sid::MediaSid;
 use chat_media_tests::clamd::{eicar, Clamd, ClamdOptions, EICAR_SIGNATURE};
 use chat_media_tests::reqwest::{Method, StatusCode};
-use chat_media_tests::{assert_error, json, send, sid, Fixture, TestApp};
+use chat_media_tests::{
+    assert_error, json, now, send, sha256_hex, sid, sweeping, Fixture, TestApp, PNG,
+};
 use serde_json::Value;
-
-const PNG: &[u8] =
-    b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\
-\0\0\0\rIDATx\x9cc\xf8\xff\xff?\0\x05\xfe\x02\xfe\xa7\x35\x81\x84\0\0\0\0IEND\xaeB`\x82";
-
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
-async fn record(app: &TestApp, media: &str) -> Media {
-    app.state
-        .store
-        .get_media(&MediaSid::parse(media).unwrap())
-        .await
-        .unwrap()
-        .expect("the media record is kept")
-}
 
 /// The SID a 503 names ("Media ME… is kept and will be scanned again").
 fn named_media(body: &Value) -> String {
     let message = body["message"].as_str().unwrap();
     let at = message.find("Media ME").expect("the 503 names the media") + "Media ".len();
     message[at..at + 34].to_owned()
-}
-
-async fn bind(app: &TestApp, f: &Fixture, media: &str) -> (StatusCode, Value) {
-    send(
-        app.user(&f.token, Method::POST, &f.messages_path())
-            .form(&[("MediaSid", media)]),
-    )
-    .await
 }
 
 async fn download_url(app: &TestApp, f: &Fixture, media: &str) -> Value {
@@ -57,6 +34,7 @@ async fn download_url(app: &TestApp, f: &Fixture, media: &str) -> Value {
 
 #[tokio::test]
 async fn clamd_down_fails_closed_and_the_sweep_finishes_the_uploads_when_it_is_back() {
+    let _sweeping = sweeping().await;
     let mut clamd = Clamd::start(ClamdOptions::default()).await;
     let app = TestApp::spawn_scanning(clamd.scanner()).await;
     let f = app.service_with_member("alice").await;
@@ -64,43 +42,28 @@ async fn clamd_down_fails_closed_and_the_sweep_finishes_the_uploads_when_it_is_b
 
     // Direct upload: 503, media `failed`, object kept, slot kept.
     let (status, body) = send(
-        app.user(
-            &f.token,
-            Method::POST,
-            &format!("/v1/Services/{}/Media", f.service_sid),
-        )
-        .header("Content-Type", "image/png")
-        .body(PNG.to_vec()),
+        app.user(&f.token, Method::POST, &f.uploads_path())
+            .header("Content-Type", "image/png")
+            .body(PNG.to_vec()),
     )
     .await;
     assert_error(status, &body, 503, Some(20503));
     let direct = named_media(&body);
     // Infected content uploaded during the outage: also only `failed` for now.
     let (status, body) = send(
-        app.user(
-            &f.token,
-            Method::POST,
-            &format!("/v1/Services/{}/Media", f.service_sid),
-        )
-        .header("Content-Type", "text/plain")
-        .body(eicar()),
+        app.user(&f.token, Method::POST, &f.uploads_path())
+            .header("Content-Type", "text/plain")
+            .body(eicar()),
     )
     .await;
     assert_error(status, &body, 503, Some(20503));
     let infected = named_media(&body);
 
     // Session: complete answers 503, and again (it rescans, clamd still down).
-    let (status, session) = send(
-        app.user(
-            &f.token,
-            Method::POST,
-            &format!("/v1/Services/{}/MediaUploads", f.service_sid),
-        )
-        .form(&[
-            ("Size", PNG.len().to_string().as_str()),
-            ("ContentType", "image/png"),
-        ]),
-    )
+    let (status, session) = send(app.user(&f.token, Method::POST, &f.sessions_path()).form(&[
+        ("Size", PNG.len().to_string().as_str()),
+        ("ContentType", "image/png"),
+    ]))
     .await;
     assert_eq!(status, StatusCode::CREATED, "{session}");
     let part = &session["upload"]["parts"][0];
@@ -127,24 +90,15 @@ async fn clamd_down_fails_closed_and_the_sweep_finishes_the_uploads_when_it_is_b
     let session = sid(&session);
 
     // The S3 event while clamd is down keeps the object for the sweep.
-    let key = record(&app, &session).await.object_key;
-    let event = json!({"Records": [{
-        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
-        "eventTime": "2025-01-01T00:00:00.000Z", "eventName": "ObjectCreated:Put",
-        "userIdentity": {"principalId": "AWS:EXAMPLE"},
-        "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-        "responseElements": {"x-amz-request-id": "1", "x-amz-id-2": "2"},
-        "s3": {"s3SchemaVersion": "1.0", "configurationId": "media-created",
-               "bucket": {"name": app.state.blob.bucket(), "arn": "arn:aws:s3:::b"},
-               "object": {"key": key, "size": 1, "eTag": "x", "sequencer": "1"}}
-    }]});
+    let key = app.record(&session).await.object_key;
+    let event = app.s3_object_created(&key);
     let report = media_events::handle(&app.state, event, now())
         .await
         .unwrap();
     assert_eq!(report["scan_failed"], json!([key]), "{report}");
 
     for media in [&direct, &infected, &session] {
-        let stored = record(&app, media).await;
+        let stored = app.record(media).await;
         assert_eq!(stored.status, MediaStatus::Failed, "{stored:?}");
         assert!(
             stored
@@ -171,14 +125,14 @@ async fn clamd_down_fails_closed_and_the_sweep_finishes_the_uploads_when_it_is_b
         ))
         .await;
         assert_error(status, &body, 409, None);
-        let (status, body) = bind(&app, &f, media).await;
+        let (status, body) = app.post_media(&f, &f.token, media).await;
         assert_error(status, &body, 409, None);
     }
 
     // A scan that died (left `scanning`, lease run out) and one still running.
     let dead = scanning_media(&app, &f, now() - 1).await;
     let running = scanning_media(&app, &f, now() + 600).await;
-    let (status, body) = bind(&app, &f, running.sid.as_str()).await;
+    let (status, body) = app.post_media(&f, &f.token, running.sid.as_str()).await;
     assert_error(status, &body, 409, None);
     assert!(
         body["message"].as_str().unwrap().contains("scanning"),
@@ -188,7 +142,7 @@ async fn clamd_down_fails_closed_and_the_sweep_finishes_the_uploads_when_it_is_b
     // The sweep while clamd is still down: nothing changes.
     let report = media_events::sweep(&app.state, now()).await.unwrap();
     assert!(report.scanner_unavailable, "{report:?}");
-    assert_eq!(record(&app, &direct).await.status, MediaStatus::Failed);
+    assert_eq!(app.record(&direct).await.status, MediaStatus::Failed);
 
     // clamd is back: the sweep finishes every one of them.
     clamd.restart().await;
@@ -197,12 +151,12 @@ async fn clamd_down_fails_closed_and_the_sweep_finishes_the_uploads_when_it_is_b
     assert!(report.rescanned_ready >= 3, "{report:?}");
     assert!(report.rescanned_rejected >= 1, "{report:?}");
     for media in [&direct, &session, &dead.sid.to_string()] {
-        let stored = record(&app, media).await;
+        let stored = app.record(media).await;
         assert_eq!(stored.status, MediaStatus::Ready, "{stored:?}");
         assert_eq!(stored.status_reason, None);
         assert_eq!(stored.finalizing_until, None);
     }
-    let rejected = record(&app, &infected).await;
+    let rejected = app.record(&infected).await;
     assert_eq!(rejected.status, MediaStatus::Rejected);
     assert_eq!(
         rejected.status_reason.as_deref(),
@@ -214,14 +168,14 @@ async fn clamd_down_fails_closed_and_the_sweep_finishes_the_uploads_when_it_is_b
     );
     assert!(!rejected.holds_slot);
     assert_eq!(
-        record(&app, running.sid.as_str()).await.status,
+        app.record(running.sid.as_str()).await.status,
         MediaStatus::Scanning,
         "a scan still within its lease is not taken over"
     );
 
     assert!(download_url(&app, &f, &direct).await.is_string());
     for media in [&direct, &session] {
-        let (status, body) = bind(&app, &f, media).await;
+        let (status, body) = app.post_media(&f, &f.token, media).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
     let (status, body) = send(app.user(&f.token, Method::POST, &complete)).await;
@@ -241,28 +195,9 @@ async fn scanning_media(app: &TestApp, f: &Fixture, lease_until: i64) -> Media {
             MediaStatus::Scanning,
         )
         .await;
-    media.sha256 = Some(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(PNG)));
+    media.sha256 = Some(sha256_hex(PNG));
     media.finalizing_until = Some(lease_until);
     // Rewrite the record the helper made with the checked facts and the lease.
-    app.state
-        .store
-        .client()
-        .put_item()
-        .table_name(app.state.store.table())
-        .set_item(Some({
-            let mut item: std::collections::HashMap<_, _> = serde_dynamo::to_item(&media).unwrap();
-            use chat_media::store::AttributeValue as A;
-            item.insert("PK".into(), A::S(media.sid.to_string()));
-            item.insert("SK".into(), A::S("MEDIA".into()));
-            item.insert("GSI1PK".into(), A::S("UNBOUND".into()));
-            item.insert(
-                "GSI1SK".into(),
-                A::S(format!("{:012}#{}", media.expires_at.unwrap(), media.sid)),
-            );
-            item
-        }))
-        .send()
-        .await
-        .unwrap();
+    app.put_media_record(&media).await;
     media
 }

@@ -1,63 +1,13 @@
 //! update-member: Twilio role updates, the plugin's block-user / unblock-user, who
 //! may use them, their effect on create-message, the audit line and CORS.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use chat_media::sid::{ChannelSid, MemberSid};
+use chat_media_tests::audit;
 use chat_media_tests::reqwest::{header, Method, StatusCode};
 use chat_media_tests::{assert_error, send, send_full, sid, Fixture, TestApp};
-use serde_json::{json, Map, Value};
-
-// ---- capturing the audit lines -------------------------------------------------
-
-/// Events logged with target `audit`, as JSON objects of their fields.
-fn audit_lines() -> Arc<Mutex<Vec<Value>>> {
-    static LINES: OnceLock<Arc<Mutex<Vec<Value>>>> = OnceLock::new();
-    LINES
-        .get_or_init(|| {
-            use tracing_subscriber::layer::SubscriberExt;
-            let lines = Arc::new(Mutex::new(Vec::new()));
-            let subscriber = tracing_subscriber::registry().with(Capture(lines.clone()));
-            tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
-            lines
-        })
-        .clone()
-}
-
-struct Capture(Arc<Mutex<Vec<Value>>>);
-
-struct Fields(Map<String, Value>);
-
-impl tracing::field::Visit for Fields {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        self.0
-            .insert(field.name().to_owned(), Value::String(format!("{value:?}")));
-    }
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        self.0
-            .insert(field.name().to_owned(), Value::String(value.to_owned()));
-    }
-}
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Capture {
-    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        if event.metadata().target() == "audit" {
-            let mut fields = Fields(Map::new());
-            event.record(&mut fields);
-            self.0.lock().unwrap().push(Value::Object(fields.0));
-        }
-    }
-}
-
-fn audit_for(member_sid: &str) -> Vec<Value> {
-    audit_lines()
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|l| l["member_sid"] == member_sid)
-        .cloned()
-        .collect()
-}
+use serde_json::{json, Value};
 
 // ---- helpers --------------------------------------------------------------------
 
@@ -74,7 +24,6 @@ struct Moderation {
 }
 
 async fn moderation(app: &TestApp) -> Moderation {
-    audit_lines();
     let f = app.service_with_member("seed").await;
     let vip_role = app
         .create_channel_role(
@@ -83,24 +32,14 @@ async fn moderation(app: &TestApp) -> Moderation {
             &["sendMessage", "sendMediaMessage", "deleteOwnMessage"],
         )
         .await;
-    let (alice, _) = app.add_member(&f, "alice", Some(&vip_role)).await;
-    let admin_role = f.service["default_channel_creator_role_sid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let admin_role = f.role("default_channel_creator_role_sid");
     let (agent_member, agent) = app.add_member(&f, "agent", Some(&admin_role)).await;
     let (_, user) = app.add_member(&f, "user", None).await;
-    let blocked_role = f.service["blocked_channel_role_sid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let f = Fixture {
-        token: app.token(&f.service_sid(), "alice"),
-        member: alice.clone(),
-        ..f
-    };
+    let blocked_role = f.role("blocked_channel_role_sid");
+    // alice is the fixture's member from here on.
+    let f = app.join(&f, "alice", Some(&vip_role)).await;
     Moderation {
-        alice_member: sid(&alice),
+        alice_member: f.member_sid.to_string(),
         f,
         vip_role,
         agent,
@@ -137,31 +76,22 @@ async fn plugin(
 }
 
 async fn send_text(app: &TestApp, f: &Fixture) -> (StatusCode, Value) {
-    send(
-        app.user(&f.token, Method::POST, &f.messages_path())
-            .form(&[("Body", "hello")]),
-    )
-    .await
+    app.post_text(f, &f.token, "hello").await
 }
 
 async fn send_media(app: &TestApp, f: &Fixture) -> (StatusCode, Value) {
     let media = app
         .ready_media(&f.service_sid, "alice", "image/png", None, b"png")
         .await;
-    send(
-        app.user(&f.token, Method::POST, &f.messages_path())
-            .form(&[("MediaSid", media.sid.as_str())]),
-    )
-    .await
+    app.post_media(f, &f.token, media.sid.as_str()).await
 }
 
 async fn member_role(app: &TestApp, f: &Fixture, member: &str) -> (String, Option<String>) {
-    let channel: ChannelSid = f.channel_sid.parse().unwrap();
     let member: MemberSid = member.parse().unwrap();
     let m = app
         .state
         .store
-        .get_member_by_sid(&channel, &member)
+        .get_member_by_sid(&f.channel_sid, &member)
         .await
         .unwrap()
         .unwrap();
@@ -186,7 +116,7 @@ async fn block_stops_sending_but_not_reading_and_unblock_restores_the_role() {
         &app,
         "/block-user",
         &m.agent,
-        &f.channel_sid,
+        f.channel_sid.as_str(),
         &m.alice_member,
     )
     .await;
@@ -230,7 +160,7 @@ async fn block_stops_sending_but_not_reading_and_unblock_restores_the_role() {
         &app,
         "/unblock-user",
         &m.agent,
-        &f.channel_sid,
+        f.channel_sid.as_str(),
         &m.alice_member,
     )
     .await;
@@ -248,7 +178,7 @@ async fn block_stops_sending_but_not_reading_and_unblock_restores_the_role() {
     assert_eq!(status, StatusCode::CREATED, "{body}");
 
     // One audit line per change: who, whom, where, from, to, when, which request.
-    let lines = audit_for(&m.alice_member);
+    let lines = audit::lines_for(&m.alice_member);
     assert_eq!(lines.len(), 2, "{lines:?}");
     let block = &lines[0];
     assert_eq!(block["event"], "member_role_changed");
@@ -276,7 +206,7 @@ async fn block_and_unblock_are_idempotent() {
             &app,
             "/block-user",
             &m.agent,
-            &f.channel_sid,
+            f.channel_sid.as_str(),
             &m.alice_member,
         )
         .await;
@@ -294,7 +224,7 @@ async fn block_and_unblock_are_idempotent() {
             &app,
             "/unblock-user",
             &m.agent,
-            &f.channel_sid,
+            f.channel_sid.as_str(),
             &m.alice_member,
         )
         .await;
@@ -307,7 +237,7 @@ async fn block_and_unblock_are_idempotent() {
         (m.vip_role.clone(), None)
     );
     // Only real changes are logged.
-    assert_eq!(audit_for(&m.alice_member).len(), 2);
+    assert_eq!(audit::lines_for(&m.alice_member).len(), 2);
 
     // Concurrent blocks agree too, and the restore role is the original one.
     let blocks = futures::future::join_all((0..6).map(|_| {
@@ -315,7 +245,7 @@ async fn block_and_unblock_are_idempotent() {
             &app,
             "/block-user",
             &m.agent,
-            &f.channel_sid,
+            f.channel_sid.as_str(),
             &m.alice_member,
         )
     }))
@@ -328,7 +258,7 @@ async fn block_and_unblock_are_idempotent() {
         member_role(&app, f, &m.alice_member).await,
         (m.blocked_role.clone(), Some(m.vip_role.clone()))
     );
-    assert_eq!(audit_for(&m.alice_member).len(), 3);
+    assert_eq!(audit::lines_for(&m.alice_member).len(), 3);
 
     // A member blocked without a recorded role gets the default channel role back.
     let (user_member, _) = app.add_member(f, "plain", Some(&m.blocked_role)).await;
@@ -336,7 +266,7 @@ async fn block_and_unblock_are_idempotent() {
         &app,
         "/unblock-user",
         &m.agent,
-        &f.channel_sid,
+        f.channel_sid.as_str(),
         &sid(&user_member),
     )
     .await;
@@ -349,14 +279,14 @@ async fn who_may_block_and_change_roles() {
     let app = TestApp::spawn().await;
     let m = moderation(&app).await;
     let f = &m.f;
-    let outsider = app.token(&f.service_sid(), "outsider");
+    let outsider = app.token(&f.service_sid, "outsider");
 
     // Without removeMember (a plain user), or not a member: 403 50107 naming it.
     let (status, body) = plugin(
         &app,
         "/block-user",
         &m.user,
-        &f.channel_sid,
+        f.channel_sid.as_str(),
         &m.alice_member,
     )
     .await;
@@ -369,7 +299,7 @@ async fn who_may_block_and_change_roles() {
         &app,
         "/block-user",
         &outsider,
-        &f.channel_sid,
+        f.channel_sid.as_str(),
         &m.alice_member,
     )
     .await;
@@ -379,7 +309,7 @@ async fn who_may_block_and_change_roles() {
         &app,
         "/block-user",
         &m.agent,
-        &f.channel_sid,
+        f.channel_sid.as_str(),
         &m.agent_member,
     )
     .await;
@@ -395,16 +325,13 @@ async fn who_may_block_and_change_roles() {
     .await;
     assert_error(status, &body, 403, Some(20403));
     // A moderator cannot block another moderator; an admin can.
-    let admin_role = f.service["default_channel_creator_role_sid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let admin_role = f.role("default_channel_creator_role_sid");
     let (other_mod, _) = app.add_member(f, "other-mod", Some(&admin_role)).await;
     let (status, body) = plugin(
         &app,
         "/block-user",
         &m.agent,
-        &f.channel_sid,
+        f.channel_sid.as_str(),
         &sid(&other_mod),
     )
     .await;
@@ -433,7 +360,7 @@ async fn who_may_block_and_change_roles() {
     ]))
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(audit_for(&sid(&other_mod))[0]["actor_type"], "admin");
+    assert_eq!(audit::lines_for(&sid(&other_mod))[0]["actor_type"], "admin");
 
     // Unknown channel or member → 404; another service's token → 404 (the
     // channel does not exist for it); malformed → 400; no credentials → 401.
@@ -450,19 +377,26 @@ async fn who_may_block_and_change_roles() {
         &app,
         "/block-user",
         &m.agent,
-        &f.channel_sid,
+        f.channel_sid.as_str(),
         MemberSid::generate().as_str(),
     )
     .await;
     assert_error(status, &body, 404, Some(20404));
-    let (status, body) = plugin(&app, "/block-user", &m.agent, &f.channel_sid, "nobody").await;
+    let (status, body) = plugin(
+        &app,
+        "/block-user",
+        &m.agent,
+        f.channel_sid.as_str(),
+        "nobody",
+    )
+    .await;
     assert_error(status, &body, 404, Some(20404));
     let other = app.service_with_member("agent").await;
     let (status, body) = plugin(
         &app,
         "/block-user",
         &other.token,
-        &f.channel_sid,
+        f.channel_sid.as_str(),
         &m.alice_member,
     )
     .await;
@@ -540,7 +474,7 @@ async fn the_twilio_member_update_changes_roles_within_the_service() {
         &app,
         "/unblock-user",
         &m.agent,
-        &f.channel_sid,
+        f.channel_sid.as_str(),
         &m.alice_member,
     )
     .await;
@@ -700,7 +634,7 @@ async fn no_send_is_accepted_after_block_user_returned() {
     let app = TestApp::spawn().await;
     let m = moderation(&app).await;
     let f = &m.f;
-    let channel_sid: ChannelSid = f.channel_sid.parse().unwrap();
+    let channel_sid: ChannelSid = f.channel_sid.clone();
     let blocked_at = Arc::new(OnceLock::<std::time::Instant>::new());
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
 
@@ -729,7 +663,7 @@ async fn no_send_is_accepted_after_block_user_returned() {
             &app,
             "/block-user",
             &m.agent,
-            &f.channel_sid,
+            f.channel_sid.as_str(),
             &m.alice_member,
         )
         .await;
@@ -781,7 +715,7 @@ async fn a_send_checked_before_a_block_cannot_commit_after_it() {
     let app = TestApp::spawn().await;
     let m = moderation(&app).await;
     let f = &m.f;
-    let channel_sid: ChannelSid = f.channel_sid.parse().unwrap();
+    let channel_sid: ChannelSid = f.channel_sid.clone();
     let alice = chat_media::Identity::parse("alice").unwrap();
     // The send read alice's membership (vip, may send)...
     let channel = app
@@ -803,7 +737,7 @@ async fn a_send_checked_before_a_block_cannot_commit_after_it() {
         &app,
         "/block-user",
         &m.agent,
-        &f.channel_sid,
+        f.channel_sid.as_str(),
         &m.alice_member,
     )
     .await;
@@ -886,7 +820,7 @@ async fn the_function_serves_the_plugin_event_as_lambda_delivers_it() {
         .unwrap();
     let body: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(body["blocked"], true);
-    let lines = audit_for(&m.alice_member);
+    let lines = audit::lines_for(&m.alice_member);
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["request_id"], "plugin-request-42");
 }

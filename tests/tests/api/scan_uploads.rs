@@ -4,8 +4,8 @@
 //! never becomes ready; direct uploads, upload sessions and the S3 event.
 //!
 //! The clamd outage and the sweep's rescans live in `scan_outage.rs`: a sweep
-//! rescans every `failed` media in the shared table, so it must not run while
-//! this file's tests expect their media to stay `failed`.
+//! rescans every `failed` media in the shared table, so a test here that expects
+//! its media to stay `failed` holds `no_sweeps()`.
 
 use chat_media::model::{Media, MediaStatus};
 use chat_media::scan::infected_reason;
@@ -14,56 +14,14 @@ use chat_media_tests::clamd::{
     eicar, shared_scanner, zip_one, Clamd, ClamdOptions, EICAR_SIGNATURE,
 };
 use chat_media_tests::reqwest::{Method, StatusCode};
-use chat_media_tests::{assert_error, json, send, sid, Fixture, TestApp};
+use chat_media_tests::{assert_error, json, now, send, sid, Fixture, TestApp, PNG};
 use serde_json::Value;
 
-const PNG: &[u8] =
-    b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\
-\0\0\0\rIDATx\x9cc\xf8\xff\xff?\0\x05\xfe\x02\xfe\xa7\x35\x81\x84\0\0\0\0IEND\xaeB`\x82";
-
-fn media_path(service: &str) -> String {
-    format!("/v1/Services/{service}/Media")
-}
-
-fn sessions_path(service: &str) -> String {
-    format!("/v1/Services/{service}/MediaUploads")
-}
-
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
-async fn record(app: &TestApp, media: &str) -> Media {
-    app.state
-        .store
-        .get_media(&MediaSid::parse(media).unwrap())
-        .await
-        .unwrap()
-        .expect("the media record is kept")
-}
-
-async fn slots(app: &TestApp, f: &Fixture, identity: &str) -> i64 {
-    app.state
-        .store
-        .unbound_uploads(
-            &f.service_sid(),
-            &chat_media::Identity::parse(identity).unwrap(),
-        )
-        .await
-        .unwrap()
-}
-
-/// Sends one presigned request from an upload session's `parts` entry.
+/// An upload-session part that S3 must take; returns its ETag.
 async fn put_part(app: &TestApp, part: &Value, body: Vec<u8>) -> Option<String> {
-    let mut req = app.http.put(part["url"].as_str().unwrap());
-    for (k, v) in part["headers"].as_object().unwrap() {
-        req = req.header(k, v.as_str().unwrap());
-    }
-    let resp = req.body(body).send().await.unwrap();
-    assert!(resp.status().is_success(), "{}", resp.status());
-    resp.headers()
-        .get("etag")
-        .map(|v| v.to_str().unwrap().to_owned())
+    let (status, etag) = app.put_part(part, body).await;
+    assert!(status.is_success(), "{status}");
+    etag
 }
 
 /// A direct upload as the fixture's user; returns status and body.
@@ -74,7 +32,7 @@ async fn upload(
     bytes: &[u8],
 ) -> (StatusCode, Value) {
     send(
-        app.user(&f.token, Method::POST, &media_path(&f.service_sid))
+        app.user(&f.token, Method::POST, &f.uploads_path())
             .header("Content-Type", content_type)
             .body(bytes.to_vec()),
     )
@@ -83,13 +41,10 @@ async fn upload(
 
 /// A single-PUT upload session as the fixture's user, uploaded; returns its JSON.
 async fn session_uploaded(app: &TestApp, f: &Fixture, content_type: &str, bytes: &[u8]) -> Value {
-    let (status, session) = send(
-        app.user(&f.token, Method::POST, &sessions_path(&f.service_sid))
-            .form(&[
-                ("Size", bytes.len().to_string().as_str()),
-                ("ContentType", content_type),
-            ]),
-    )
+    let (status, session) = send(app.user(&f.token, Method::POST, &f.sessions_path()).form(&[
+        ("Size", bytes.len().to_string().as_str()),
+        ("ContentType", content_type),
+    ]))
     .await;
     assert_eq!(status, StatusCode::CREATED, "{session}");
     put_part(app, &session["upload"]["parts"][0], bytes.to_vec()).await;
@@ -100,24 +55,15 @@ async fn complete(app: &TestApp, f: &Fixture, media: &str) -> (StatusCode, Value
     send(app.user(
         &f.token,
         Method::POST,
-        &format!("{}/{media}/Complete", media_path(&f.service_sid)),
+        &format!("{}/{media}/Complete", f.uploads_path()),
     ))
-    .await
-}
-
-/// Binding `media` to a message as the fixture's user.
-async fn bind(app: &TestApp, f: &Fixture, media: &str) -> (StatusCode, Value) {
-    send(
-        app.user(&f.token, Method::POST, &f.messages_path())
-            .form(&[("MediaSid", media)]),
-    )
     .await
 }
 
 /// The refused media is kept as `rejected` with the signature, its object is gone,
 /// its slot given back, it gets no URL and cannot be bound.
 async fn assert_rejected_as_infected(app: &TestApp, f: &Fixture, media: &Media) {
-    let stored = record(app, media.sid.as_str()).await;
+    let stored = app.record(media.sid.as_str()).await;
     assert_eq!(stored.status, MediaStatus::Rejected);
     assert_eq!(
         stored.status_reason.as_deref(),
@@ -134,7 +80,7 @@ async fn assert_rejected_as_infected(app: &TestApp, f: &Fixture, media: &Media) 
     assert_eq!(json["status"], "rejected");
     assert_eq!(json["status_reason"], infected_reason(EICAR_SIGNATURE));
     assert_eq!(json["links"]["content_direct_temporary"], Value::Null);
-    let (status, body) = bind(app, f, stored.sid.as_str()).await;
+    let (status, body) = app.post_media(f, &f.token, stored.sid.as_str()).await;
     assert_error(status, &body, 409, None);
     assert!(
         body["message"].as_str().unwrap().contains("rejected"),
@@ -157,7 +103,7 @@ async fn eicar_uploaded_directly_is_rejected_with_its_signature_and_deleted() {
     let media = app.media_records(&f.service_sid).await;
     assert_eq!(media.len(), 1, "the record is kept");
     assert_rejected_as_infected(&app, &f, &media[0]).await;
-    assert_eq!(slots(&app, &f, "alice").await, 0);
+    assert_eq!(app.slots(&f.service_sid, "alice").await, 0);
 }
 
 #[tokio::test]
@@ -174,7 +120,7 @@ async fn eicar_inside_a_zip_is_rejected_directly_and_through_a_session() {
             .unwrap(),
     );
     let (status, body) = send(
-        app.user(&f.token, Method::POST, &media_path(&f.service_sid))
+        app.user(&f.token, Method::POST, &f.uploads_path())
             .multipart(form),
     )
     .await;
@@ -201,12 +147,12 @@ async fn eicar_inside_a_zip_is_rejected_directly_and_through_a_session() {
         body["message"].as_str().unwrap().contains(EICAR_SIGNATURE),
         "{body}"
     );
-    let media = record(&app, &sid(&session)).await;
+    let media = app.record(&sid(&session)).await;
     assert_rejected_as_infected(&app, &f, &media).await;
     // Completing again answers the same.
     let (status, again) = complete(&app, &f, &sid(&session)).await;
     assert_error(status, &again, 422, Some(20422));
-    assert_eq!(slots(&app, &f, "bob").await, 0);
+    assert_eq!(app.slots(&f.service_sid, "bob").await, 0);
 }
 
 #[tokio::test]
@@ -214,14 +160,11 @@ async fn eicar_at_the_end_of_a_150_mb_session_is_rejected() {
     const SIZE: u64 = 157_286_400;
     let app = TestApp::spawn_scanning(shared_scanner()).await;
     let f = app.service_with_member("carol").await;
-    let (status, session) = send(
-        app.user(&f.token, Method::POST, &sessions_path(&f.service_sid))
-            .form(&[
-                ("Size", SIZE.to_string().as_str()),
-                ("ContentType", "video/mp4"),
-                ("Filename", "talk.mp4"),
-            ]),
-    )
+    let (status, session) = send(app.user(&f.token, Method::POST, &f.sessions_path()).form(&[
+        ("Size", SIZE.to_string().as_str()),
+        ("ContentType", "video/mp4"),
+        ("Filename", "talk.mp4"),
+    ]))
     .await;
     assert_eq!(status, StatusCode::CREATED, "{session}");
     let parts = session["upload"]["parts"].as_array().unwrap().clone();
@@ -250,7 +193,7 @@ async fn eicar_at_the_end_of_a_150_mb_session_is_rejected() {
         app.user(
             &f.token,
             Method::POST,
-            &format!("{}/{}/Complete", media_path(&f.service_sid), sid(&session)),
+            &format!("{}/{}/Complete", f.uploads_path(), sid(&session)),
         )
         .form(&form),
     )
@@ -260,7 +203,7 @@ async fn eicar_at_the_end_of_a_150_mb_session_is_rejected() {
         body["message"].as_str().unwrap().contains(EICAR_SIGNATURE),
         "{body}"
     );
-    let media = record(&app, &sid(&session)).await;
+    let media = app.record(&sid(&session)).await;
     assert_eq!(media.size, SIZE, "checked before the scan");
     assert_rejected_as_infected(&app, &f, &media).await;
 }
@@ -279,7 +222,7 @@ async fn clean_uploads_become_ready_and_bindable() {
     let (status, done) = complete(&app, &f, &sid(&session)).await;
     assert_eq!(status, StatusCode::OK, "{done}");
     assert_eq!(done["status"], "ready");
-    let stored = record(&app, &sid(&session)).await;
+    let stored = app.record(&sid(&session)).await;
     assert_eq!(stored.finalizing_until, None, "no scan lease left behind");
     assert!(app.object_exists(&stored.object_key).await);
 
@@ -295,7 +238,7 @@ async fn clean_uploads_become_ready_and_bindable() {
             json["links"]["content_direct_temporary"].is_string(),
             "{json}"
         );
-        let (status, message) = bind(&app, &f, &media).await;
+        let (status, message) = app.post_media(&f, &f.token, &media).await;
         assert_eq!(status, StatusCode::CREATED, "{message}");
     }
 }
@@ -305,27 +248,33 @@ async fn the_s3_event_scans_a_session_nobody_completed() {
     let app = TestApp::spawn_scanning(shared_scanner()).await;
     let f = app.service_with_member("erin").await;
     let infected = session_uploaded(&app, &f, "text/plain", &eicar()).await;
-    let key = record(&app, &sid(&infected)).await.object_key;
+    let key = app.record(&sid(&infected)).await.object_key;
     let report = media_events::handle(&app.state, app.s3_object_created(&key), now())
         .await
         .unwrap();
     assert_eq!(report["refused"], json!([key]), "{report}");
-    assert_rejected_as_infected(&app, &f, &record(&app, &sid(&infected)).await).await;
+    assert_rejected_as_infected(&app, &f, &app.record(&sid(&infected)).await).await;
     let (status, body) = complete(&app, &f, &sid(&infected)).await;
     assert_error(status, &body, 422, Some(20422));
 
     let clean = session_uploaded(&app, &f, "image/png", PNG).await;
-    let key = record(&app, &sid(&clean)).await.object_key;
+    let key = app.record(&sid(&clean)).await.object_key;
     let report = media_events::handle(&app.state, app.s3_object_created(&key), now())
         .await
         .unwrap();
     assert_eq!(report["finalized"], json!([key]), "{report}");
-    assert_eq!(record(&app, &sid(&clean)).await.status, MediaStatus::Ready);
-    assert_eq!(slots(&app, &f, "erin").await, 1, "only the clean one");
+    assert_eq!(app.record(&sid(&clean)).await.status, MediaStatus::Ready);
+    assert_eq!(
+        app.slots(&f.service_sid, "erin").await,
+        1,
+        "only the clean one"
+    );
 }
 
 #[tokio::test]
 async fn content_over_clamds_stream_limit_is_never_ready() {
+    // Its media must stay `failed`: a sweep with a scanner would rescan them.
+    let _no_sweeps = chat_media_tests::no_sweeps().await;
     // clamd stops reading at 1 MiB and answers "INSTREAM size limit exceeded".
     let clamd = Clamd::start(ClamdOptions {
         stream_max_length: "1M".into(),
@@ -353,7 +302,7 @@ async fn content_over_clamds_stream_limit_is_never_ready() {
     assert_error(status, &body, 503, Some(20503));
 
     for media in [direct.sid.to_string(), sid(&session)] {
-        let stored = record(&app, &media).await;
+        let stored = app.record(&media).await;
         assert_eq!(stored.status, MediaStatus::Failed, "{stored:?}");
         assert!(
             stored
@@ -372,7 +321,7 @@ async fn content_over_clamds_stream_limit_is_never_ready() {
         assert_eq!(status, StatusCode::OK, "{json}");
         assert_eq!(json["status"], "failed");
         assert_eq!(json["links"]["content_direct_temporary"], Value::Null);
-        let (status, body) = bind(&app, &f, &media).await;
+        let (status, body) = app.post_media(&f, &f.token, &media).await;
         assert_error(status, &body, 409, None);
         assert!(
             body["message"].as_str().unwrap().contains("failed"),
@@ -382,12 +331,9 @@ async fn content_over_clamds_stream_limit_is_never_ready() {
     // Completing again rescans, and fails again: never ready.
     let (status, body) = complete(&app, &f, &sid(&session)).await;
     assert_error(status, &body, 503, Some(20503));
+    assert_eq!(app.record(&sid(&session)).await.status, MediaStatus::Failed);
     assert_eq!(
-        record(&app, &sid(&session)).await.status,
-        MediaStatus::Failed
-    );
-    assert_eq!(
-        slots(&app, &f, "frank").await,
+        app.slots(&f.service_sid, "frank").await,
         2,
         "failed media keep their slots"
     );

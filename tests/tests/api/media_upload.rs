@@ -4,110 +4,18 @@
 
 use chat_media::config::Settings;
 use chat_media::model::{Media, MediaStatus};
-use chat_media::sid::MediaSid;
+use chat_media::sid::{MediaSid, ServiceSid};
 use chat_media_tests::reqwest::{Method, StatusCode};
-use chat_media_tests::{assert_error, json, send, sid, TestApp};
+use chat_media_tests::{
+    assert_error, exe, json, media_path, now, send, sessions_path, sha256_hex, sid, TestApp, PNG,
+};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-
-const PNG: &[u8] =
-    b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\
-\0\0\0\rIDATx\x9cc\xf8\xff\xff?\0\x05\xfe\x02\xfe\xa7\x35\x81\x84\0\0\0\0IEND\xaeB`\x82";
-
-fn exe() -> Vec<u8> {
-    let mut b = b"MZ\x90\0\x03\0\0\0\x04\0\0\0\xff\xff\0\0\xb8\0\0\0\0\0\0\0@\0".to_vec();
-    b.resize(2048, 0x90);
-    b
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
-fn media_path(service: &str) -> String {
-    format!("/v1/Services/{service}/Media")
-}
-
-fn sessions_path(service: &str) -> String {
-    format!("/v1/Services/{service}/MediaUploads")
-}
-
-async fn object(app: &TestApp, key: &str) -> Option<Vec<u8>> {
-    match app
-        .state
-        .blob
-        .client()
-        .get_object()
-        .bucket(app.state.blob.bucket())
-        .key(key)
-        .send()
-        .await
-    {
-        Ok(out) => Some(out.body.collect().await.unwrap().into_bytes().to_vec()),
-        Err(_) => None,
-    }
-}
-
-/// Every object key stored under a service.
-async fn objects_of(app: &TestApp, service: &str) -> Vec<String> {
-    let out = app
-        .state
-        .blob
-        .client()
-        .list_objects_v2()
-        .bucket(app.state.blob.bucket())
-        .prefix(format!("services/{service}/"))
-        .send()
-        .await
-        .unwrap();
-    out.contents()
-        .iter()
-        .filter_map(|o| o.key().map(str::to_owned))
-        .collect()
-}
-
-async fn record(app: &TestApp, media: &str) -> Option<Media> {
-    app.state
-        .store
-        .get_media(&MediaSid::parse(media).unwrap())
-        .await
-        .unwrap()
-}
-
-async fn slots(app: &TestApp, service: &str, identity: &str) -> i64 {
-    app.state
-        .store
-        .unbound_uploads(
-            &chat_media::sid::ServiceSid::parse(service).unwrap(),
-            &chat_media::Identity::parse(identity).unwrap(),
-        )
-        .await
-        .unwrap()
-}
-
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
-/// Sends one presigned request from an upload session's `parts` entry.
-async fn put_part(app: &TestApp, part: &Value, body: Vec<u8>) -> (StatusCode, Option<String>) {
-    let mut req = app.http.put(part["url"].as_str().unwrap());
-    for (k, v) in part["headers"].as_object().unwrap() {
-        req = req.header(k, v.as_str().unwrap());
-    }
-    let resp = req.body(body).send().await.unwrap();
-    let status = resp.status();
-    let etag = resp
-        .headers()
-        .get("etag")
-        .map(|v| v.to_str().unwrap().to_owned());
-    (status, etag)
-}
 
 #[tokio::test]
 async fn raw_upload_round_trips_with_its_hash_and_filename() {
     let app = TestApp::spawn().await;
-    let service = sid(&app.create_service().await);
+    let service: ServiceSid = sid(&app.create_service().await).parse().unwrap();
     let (status, body) = send(
         app.admin(Method::POST, &media_path(&service))
             .header("Content-Type", "image/png")
@@ -146,12 +54,12 @@ async fn raw_upload_round_trips_with_its_hash_and_filename() {
         );
     }
 
-    let stored = record(&app, &media).await.expect("record");
+    let stored = app.media_record(&media).await.expect("record");
     assert_eq!(stored.status, MediaStatus::Ready);
     assert!(!stored.holds_slot, "admin uploads hold no slot");
     assert_eq!(stored.finalizing_until, None);
     assert!(stored.expires_at.unwrap() > now() + 23 * 3600);
-    assert_eq!(object(&app, &stored.object_key).await.unwrap(), PNG);
+    assert_eq!(app.object(&stored.object_key).await.unwrap(), PNG);
 }
 
 #[tokio::test]
@@ -179,16 +87,16 @@ async fn form_data_upload_by_a_user_round_trips() {
     assert_eq!(body["content_type"], "application/octet-stream");
     assert_eq!(body["size"], data.len());
     assert_eq!(body["sha256"], sha256_hex(&data));
-    let stored = record(&app, &sid(&body)).await.unwrap();
-    assert_eq!(object(&app, &stored.object_key).await.unwrap(), data);
+    let stored = app.media_record(&sid(&body)).await.unwrap();
+    assert_eq!(app.object(&stored.object_key).await.unwrap(), data);
     assert!(stored.holds_slot);
-    assert_eq!(slots(&app, &f.service_sid, "alice").await, 1);
+    assert_eq!(app.slots(&f.service_sid, "alice").await, 1);
 }
 
 #[tokio::test]
 async fn filename_query_parameter_and_bad_requests() {
     let app = TestApp::spawn().await;
-    let service = sid(&app.create_service().await);
+    let service: ServiceSid = sid(&app.create_service().await).parse().unwrap();
     let (status, body) = send(
         app.admin(
             Method::POST,
@@ -248,7 +156,7 @@ async fn filename_query_parameter_and_bad_requests() {
     .await;
     assert_error(status, &body, 400, Some(20001));
     assert!(
-        objects_of(&app, &service).await.len() == 1,
+        app.objects_of(&service).await.len() == 1,
         "only the text file is stored"
     );
 }
@@ -260,7 +168,7 @@ async fn direct_uploads_above_the_direct_limit_point_to_upload_sessions() {
         ..Settings::default()
     };
     let app = TestApp::spawn_with(chat_media_tests::aws_options(), settings).await;
-    let service = sid(&app.create_service().await);
+    let service: ServiceSid = sid(&app.create_service().await).parse().unwrap();
     let mut big = PNG.to_vec();
     big.resize(64 * 1024 + 1, 0);
     let (status, body) = send(
@@ -301,7 +209,7 @@ async fn direct_uploads_above_the_direct_limit_point_to_upload_sessions() {
     )
     .await;
     assert_error(status, &body, 413, Some(20413));
-    assert!(objects_of(&app, &service).await.is_empty());
+    assert!(app.objects_of(&service).await.is_empty());
     assert!(app.media_records(&service).await.is_empty());
 }
 
@@ -349,15 +257,15 @@ async fn disguised_executable_is_refused_and_leaves_nothing() {
         body["message"].as_str().unwrap().contains("text/html"),
         "{body}"
     );
-    assert!(objects_of(&app, &f.service_sid).await.is_empty());
+    assert!(app.objects_of(&f.service_sid).await.is_empty());
     assert!(app.media_records(&f.service_sid).await.is_empty());
-    assert_eq!(slots(&app, &f.service_sid, "mallory").await, 0);
+    assert_eq!(app.slots(&f.service_sid, "mallory").await, 0);
 }
 
 #[tokio::test]
 async fn allow_list_and_block_list_refusals() {
     let app = TestApp::spawn().await;
-    let service = sid(&app.create_service().await);
+    let service: ServiceSid = sid(&app.create_service().await).parse().unwrap();
     let upload = |ct: &'static str, name: &'static str, bytes: Vec<u8>| {
         app.admin(Method::POST, &media_path(&service))
             .header("Content-Type", ct)
@@ -400,7 +308,7 @@ async fn allow_list_and_block_list_refusals() {
     )
     .await;
     assert_error(status, &body, 415, Some(20415));
-    assert_eq!(objects_of(&app, &service).await.len(), 1);
+    assert_eq!(app.objects_of(&service).await.len(), 1);
     assert_eq!(app.media_records(&service).await.len(), 1);
 }
 
@@ -443,7 +351,7 @@ async fn auth_refusals() {
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{session}");
-    let intruder = app.token(&f.service_sid(), "eve");
+    let intruder = app.token(&f.service_sid, "eve");
     let complete = format!("{}/{}/Complete", media_path(&f.service_sid), sid(&session));
     let (status, body) = send(app.user(&intruder, Method::POST, &complete)).await;
     assert_error(status, &body, 403, Some(20403));
@@ -456,7 +364,7 @@ async fn auth_refusals() {
     );
     let (status, body) = send(app.admin(Method::POST, &unknown)).await;
     assert_error(status, &body, 404, Some(20404));
-    assert!(objects_of(&app, &f.service_sid).await.is_empty());
+    assert!(app.objects_of(&f.service_sid).await.is_empty());
 }
 
 #[tokio::test]
@@ -492,7 +400,7 @@ async fn too_many_unbound_uploads_is_429_and_binding_frees_a_slot() {
     )
     .await;
     assert_error(status, &body, 429, Some(20429));
-    assert_eq!(slots(&app, &f.service_sid, "carol").await, 2);
+    assert_eq!(app.slots(&f.service_sid, "carol").await, 2);
     // Admins are not limited; other identities have their own slots.
     let (status, _) = send(
         app.admin(Method::POST, &media_path(&f.service_sid))
@@ -504,21 +412,18 @@ async fn too_many_unbound_uploads_is_429_and_binding_frees_a_slot() {
 
     // Binding the first upload to a message gives its slot back, in the same
     // transaction that writes the message.
-    let media = record(&app, &sid(&first)).await.unwrap();
+    let media = app.media_record(&sid(&first)).await.unwrap();
     let channel = app
         .state
         .store
-        .get_channel(
-            &f.service_sid(),
-            &chat_media::sid::ChannelSid::parse(&f.channel_sid).unwrap(),
-        )
+        .get_channel(&f.service_sid, &f.channel_sid)
         .await
         .unwrap()
         .unwrap();
     let today = chat_media::model::now();
     let message = chat_media::model::Message {
         sid: chat_media::sid::MessageSid::generate(),
-        service_sid: f.service_sid(),
+        service_sid: f.service_sid.clone(),
         channel_sid: channel.sid.clone(),
         index: channel.next_message_index,
         from: chat_media::Identity::parse("carol").unwrap(),
@@ -539,8 +444,8 @@ async fn too_many_unbound_uploads_is_429_and_binding_frees_a_slot() {
         .create_message(&channel, &message, Some(&media), None)
         .await
         .unwrap();
-    assert_eq!(slots(&app, &f.service_sid, "carol").await, 1);
-    let bound = record(&app, media.sid.as_ref()).await.unwrap();
+    assert_eq!(app.slots(&f.service_sid, "carol").await, 1);
+    let bound = app.media_record(media.sid.as_ref()).await.unwrap();
     assert_eq!(bound.message_sid.as_ref(), Some(&message.sid));
     assert!(!bound.holds_slot);
     assert_eq!(bound.expires_at, None);
@@ -602,9 +507,9 @@ async fn single_put_session_completes_and_its_url_cannot_overwrite() {
         403,
         "a longer body must be refused"
     );
-    let key = record(&app, &sid(&session)).await.unwrap().object_key;
+    let key = app.media_record(&sid(&session)).await.unwrap().object_key;
     assert_eq!(app.state.blob.size(&key).await.unwrap(), None);
-    let (status, _) = put_part(&app, part, data.clone()).await;
+    let (status, _) = app.put_part(part, data.clone()).await;
     assert!(status.is_success(), "{status}");
     let (status, body) = send(app.user(
         &f.token,
@@ -617,14 +522,16 @@ async fn single_put_session_completes_and_its_url_cannot_overwrite() {
     assert_eq!(body["sha256"], sha256_hex(&data));
     assert_eq!(body["filename"], "big.png");
     // Media is immutable: the URL cannot replace the checked bytes.
-    let (status, _) = put_part(&app, part, data.iter().rev().copied().collect()).await;
+    let (status, _) = app
+        .put_part(part, data.iter().rev().copied().collect())
+        .await;
     assert_eq!(
         status.as_u16(),
         412,
         "If-None-Match: * must refuse an overwrite"
     );
-    let stored = record(&app, &sid(&session)).await.unwrap();
-    assert_eq!(object(&app, &stored.object_key).await.unwrap(), data);
+    let stored = app.media_record(&sid(&session)).await.unwrap();
+    assert_eq!(app.object(&stored.object_key).await.unwrap(), data);
     assert_eq!(stored.upload, None);
     // Completing again answers the same.
     let (status, again) = send(app.user(
@@ -641,7 +548,7 @@ async fn single_put_session_completes_and_its_url_cannot_overwrite() {
 async fn upload_session_of_150_mib_completes_through_multipart() {
     const SIZE: u64 = 157_286_400;
     let app = TestApp::spawn().await;
-    let service = sid(&app.create_service().await);
+    let service: ServiceSid = sid(&app.create_service().await).parse().unwrap();
     let (status, session) = send(app.admin(Method::POST, &sessions_path(&service)).form(&[
         ("Size", SIZE.to_string().as_str()),
         ("ContentType", "video/mp4"),
@@ -670,7 +577,7 @@ async fn upload_session_of_150_mib_completes_through_multipart() {
             body[..ftyp.len()].copy_from_slice(ftyp);
         }
         hasher.update(&body);
-        let (status, etag) = put_part(&app, part, body).await;
+        let (status, etag) = app.put_part(part, body).await;
         assert!(status.is_success(), "part {n}: {status}");
         etags.push(etag.expect("S3 returns an ETag per part"));
     }
@@ -689,7 +596,7 @@ async fn upload_session_of_150_mib_completes_through_multipart() {
     assert_eq!(body["status"], "ready");
     assert_eq!(body["size"], SIZE);
     assert_eq!(body["sha256"], expected);
-    let stored = record(&app, &sid(&session)).await.unwrap();
+    let stored = app.media_record(&sid(&session)).await.unwrap();
     assert_eq!(
         app.state.blob.size(&stored.object_key).await.unwrap(),
         Some(SIZE)
@@ -699,7 +606,7 @@ async fn upload_session_of_150_mib_completes_through_multipart() {
 #[tokio::test]
 async fn declared_sizes_above_150_mib_are_refused() {
     let app = TestApp::spawn().await;
-    let service = sid(&app.create_service().await);
+    let service: ServiceSid = sid(&app.create_service().await).parse().unwrap();
     let (status, body) = send(
         app.admin(Method::POST, &sessions_path(&service))
             .form(&[("Size", "157286401"), ("ContentType", "video/mp4")]),
@@ -753,7 +660,7 @@ async fn more_bytes_than_declared_are_caught_at_complete_and_deleted() {
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{session}");
-    let stored = record(&app, &sid(&session)).await.unwrap();
+    let stored = app.media_record(&sid(&session)).await.unwrap();
     // The presigned URL signs the length, so the 2000 bytes reach the key another
     // way (any writer with bucket access); complete must still catch it.
     let mut body = PNG.to_vec();
@@ -771,16 +678,12 @@ async fn more_bytes_than_declared_are_caught_at_complete_and_deleted() {
     let (status, body) = send(app.user(&f.token, Method::POST, &complete)).await;
     assert_error(status, &body, 413, Some(20413));
     assert!(body["message"].as_str().unwrap().contains("1000"), "{body}");
-    assert_eq!(
-        object(&app, &stored.object_key).await,
-        None,
-        "object deleted"
-    );
-    let rejected = record(&app, &sid(&session)).await.unwrap();
+    assert_eq!(app.object(&stored.object_key).await, None, "object deleted");
+    let rejected = app.media_record(&sid(&session)).await.unwrap();
     assert_eq!(rejected.status, MediaStatus::Rejected);
     assert!(rejected.status_reason.unwrap().contains("declared"));
     assert!(!rejected.holds_slot);
-    assert_eq!(slots(&app, &f.service_sid, "erin").await, 0);
+    assert_eq!(app.slots(&f.service_sid, "erin").await, 0);
     // Asking again gives the same answer.
     let (status, again) = send(app.user(&f.token, Method::POST, &complete)).await;
     assert_error(status, &again, 413, Some(20413));
@@ -797,13 +700,14 @@ async fn the_s3_event_finalizes_an_upload_nobody_completed() {
 
     // A good upload: finalized by the event alone.
     let (_, good) = send(new_session(PNG.len(), "image/png")).await;
-    put_part(&app, &good["upload"]["parts"][0], PNG.to_vec()).await;
-    let key = record(&app, &sid(&good)).await.unwrap().object_key;
+    app.put_part(&good["upload"]["parts"][0], PNG.to_vec())
+        .await;
+    let key = app.media_record(&sid(&good)).await.unwrap().object_key;
     let report = media_events::handle(&app.state, app.s3_object_created(&key), now())
         .await
         .unwrap();
     assert_eq!(report["finalized"], json!([key]), "{report}");
-    let ready = record(&app, &sid(&good)).await.unwrap();
+    let ready = app.media_record(&sid(&good)).await.unwrap();
     assert_eq!(ready.status, MediaStatus::Ready);
     assert_eq!(ready.sha256.as_deref(), Some(sha256_hex(PNG).as_str()));
     // The client's late complete call sees the same result.
@@ -815,13 +719,13 @@ async fn the_s3_event_finalizes_an_upload_nobody_completed() {
     // A disguised executable: refused by the event, object deleted.
     let bad_bytes = exe();
     let (_, bad) = send(new_session(bad_bytes.len(), "image/gif")).await;
-    put_part(&app, &bad["upload"]["parts"][0], bad_bytes).await;
-    let bad_key = record(&app, &sid(&bad)).await.unwrap().object_key;
+    app.put_part(&bad["upload"]["parts"][0], bad_bytes).await;
+    let bad_key = app.media_record(&sid(&bad)).await.unwrap().object_key;
     let report = media_events::handle(&app.state, app.s3_object_created(&bad_key), now())
         .await
         .unwrap();
     assert_eq!(report["refused"], json!([bad_key]), "{report}");
-    assert_eq!(object(&app, &bad_key).await, None);
+    assert_eq!(app.object(&bad_key).await, None);
     let (status, body) = send(app.user(
         &f.token,
         Method::POST,
@@ -831,7 +735,7 @@ async fn the_s3_event_finalizes_an_upload_nobody_completed() {
     assert_error(status, &body, 415, Some(20415));
 
     // An object under a media key with no record is an orphan: deleted.
-    let orphan = Media::object_key_for(&f.service_sid(), &MediaSid::generate());
+    let orphan = Media::object_key_for(&f.service_sid, &MediaSid::generate());
     app.state
         .blob
         .put(
@@ -845,7 +749,7 @@ async fn the_s3_event_finalizes_an_upload_nobody_completed() {
         .await
         .unwrap();
     assert_eq!(report["orphans_deleted"], json!([orphan]), "{report}");
-    assert_eq!(object(&app, &orphan).await, None);
+    assert_eq!(app.object(&orphan).await, None);
     // Keys that are not media objects are left alone.
     let report = media_events::handle(
         &app.state,
@@ -856,7 +760,7 @@ async fn the_s3_event_finalizes_an_upload_nobody_completed() {
     .unwrap();
     assert_eq!(report["ignored"], json!(["elsewhere/file.txt"]));
     assert_eq!(
-        slots(&app, &f.service_sid, "frank").await,
+        app.slots(&f.service_sid, "frank").await,
         1,
         "only the good one"
     );
@@ -864,6 +768,8 @@ async fn the_s3_event_finalizes_an_upload_nobody_completed() {
 
 #[tokio::test]
 async fn expired_unbound_media_and_abandoned_sessions_are_swept() {
+    // The sweep also clears every pending deletion and rescans with a scanner.
+    let _sweeping = chat_media_tests::sweeping().await;
     // Short lifetimes so this test's media expire at once; every other test's
     // media live for hours, so this sweep cannot touch them.
     let settings = Settings {
@@ -891,10 +797,10 @@ async fn expired_unbound_media_and_abandoned_sessions_are_swept() {
     assert_eq!(status, StatusCode::CREATED, "{abandoned}");
     assert_eq!(abandoned["upload"]["type"], "multipart");
     let first_part = abandoned["upload"]["parts"][0].clone();
-    let (status, _) = put_part(&app, &first_part, vec![1; 5 << 20]).await;
+    let (status, _) = app.put_part(&first_part, vec![1; 5 << 20]).await;
     assert!(status.is_success());
-    assert_eq!(slots(&app, &f.service_sid, "gina").await, 2);
-    let ready_key = record(&app, &sid(&ready)).await.unwrap().object_key;
+    assert_eq!(app.slots(&f.service_sid, "gina").await, 2);
+    let ready_key = app.media_record(&sid(&ready)).await.unwrap().object_key;
 
     // Nothing has expired yet at the real "now".
     let report = media_events::sweep(&app.state, now() - 5).await.unwrap();
@@ -908,10 +814,10 @@ async fn expired_unbound_media_and_abandoned_sessions_are_swept() {
     assert!(report.expired_media >= 2, "{report:?}");
     assert!(report.uploads_aborted >= 1, "{report:?}");
     assert!(app.media_records(&f.service_sid).await.is_empty());
-    assert!(objects_of(&app, &f.service_sid).await.is_empty());
-    assert_eq!(object(&app, &ready_key).await, None);
-    assert_eq!(slots(&app, &f.service_sid, "gina").await, 0);
+    assert!(app.objects_of(&f.service_sid).await.is_empty());
+    assert_eq!(app.object(&ready_key).await, None);
+    assert_eq!(app.slots(&f.service_sid, "gina").await, 0);
     // The aborted multipart upload takes no more parts.
-    let (status, _) = put_part(&app, &first_part, vec![1; 16]).await;
+    let (status, _) = app.put_part(&first_part, vec![1; 16]).await;
     assert!(status.is_client_error(), "{status}");
 }

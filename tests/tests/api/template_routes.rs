@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use chat_media_tests::reqwest::{Method, StatusCode};
 use chat_media_tests::{send, TestApp};
+use serde_yaml::Value as Yaml;
 
 type Routes = BTreeSet<(String, String)>;
 
@@ -17,49 +18,45 @@ fn root() -> PathBuf {
         .to_owned()
 }
 
-/// (binary name → routes) from the template's `AWS::Serverless::Function` resources.
+/// (binary name → routes) from the template's `AWS::Serverless::Function` resources:
+/// each function's `Metadata.BuildProperties.Binary` and the `Method` and `Path` of
+/// its `HttpApi` events. Read with a YAML parser (CloudFormation's short tags such
+/// as `!Ref` parse as tagged values), so layout and quoting do not matter.
 fn template_routes() -> BTreeMap<String, Routes> {
     let text = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    parse_template_routes(&text)
+}
+
+fn parse_template_routes(text: &str) -> BTreeMap<String, Routes> {
+    let template: Yaml = serde_yaml::from_str(text).expect("template.yaml is YAML");
+    let resources = template["Resources"]
+        .as_mapping()
+        .expect("template.yaml has Resources");
     let mut out: BTreeMap<String, Routes> = BTreeMap::new();
-    let mut binary: Option<String> = None;
-    let mut pending: Routes = Routes::new();
-    let mut flush = |binary: &Option<String>, pending: &mut Routes| {
-        if let Some(b) = binary {
-            out.entry(b.clone()).or_default().append(pending);
+    for (name, resource) in resources {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
         }
-        pending.clear();
-    };
-    for line in text.lines() {
-        // A new top-level resource ("  Name:" at two spaces) closes the previous one.
-        if line.starts_with("  ") && !line.starts_with("   ") && line.trim_end().ends_with(':') {
-            flush(&binary, &mut pending);
-            binary = None;
-        }
-        let trimmed = line.trim();
-        if let Some(b) = trimmed.strip_prefix("Binary:") {
-            binary = Some(b.trim().to_owned());
-        }
-        if trimmed.contains("Method:") && trimmed.contains("Path:") {
-            let method = trimmed
-                .split("Method:")
-                .nth(1)
-                .unwrap()
-                .split(',')
-                .next()
-                .unwrap()
-                .trim();
-            let path = trimmed
-                .split("Path:")
-                .nth(1)
-                .unwrap()
-                .trim()
-                .trim_end_matches('}')
-                .trim()
-                .trim_matches('"');
-            pending.insert((method.to_owned(), path.to_owned()));
+        let binary = resource["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name:?} names no Binary"));
+        let routes = out.entry(binary.to_owned()).or_default();
+        let Some(events) = resource["Properties"]["Events"].as_mapping() else {
+            continue;
+        };
+        for (event, spec) in events {
+            if spec["Type"].as_str() != Some("HttpApi") {
+                continue;
+            }
+            let field = |key: &str| {
+                spec["Properties"][key]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{name:?} event {event:?} has no {key}"))
+                    .to_owned()
+            };
+            routes.insert((field("Method"), field("Path")));
         }
     }
-    flush(&binary, &mut pending);
     out
 }
 
@@ -126,6 +123,45 @@ fn every_function_router_matches_its_template_routes() {
         checked += 1;
     }
     assert!(checked >= 1, "no function routers found");
+}
+
+#[test]
+fn the_template_parser_reads_http_api_events_and_cloudformation_tags() {
+    let template = r#"
+Resources:
+  Table:
+    Type: AWS::DynamoDB::Table
+    Properties: {TableName: !Ref TableName}
+  Api:
+    Type: AWS::Serverless::Function
+    Metadata:
+      BuildProperties:
+        Binary: api
+    Properties:
+      Role: !GetAtt [Role, Arn]
+      Environment:
+        Variables: {TABLE: !Sub "${Table}"}
+      Events:
+        Get:
+          Type: HttpApi
+          Properties: {ApiId: !Ref HttpApi, Method: GET, Path: "/a/{x}"}
+        Post:
+          Type: HttpApi
+          Properties:
+            ApiId: {Ref: HttpApi}
+            Method: POST
+            Path: /a/{x}
+        Tick:
+          Type: Schedule
+          Properties: {Schedule: rate(1 minute)}
+"#;
+    let expected: Routes = [("GET", "/a/{x}"), ("POST", "/a/{x}")]
+        .map(|(m, p)| (m.to_owned(), p.to_owned()))
+        .into();
+    assert_eq!(
+        parse_template_routes(template),
+        BTreeMap::from([("api".to_owned(), expected)])
+    );
 }
 
 #[test]

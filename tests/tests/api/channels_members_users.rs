@@ -139,7 +139,7 @@ async fn users_read_their_channels_and_own_membership_only() {
     assert_error(status, &body, 403, None);
 
     // A non-member of the channel cannot read it.
-    let carol = app.token(&f.service_sid(), "carol");
+    let carol = app.token(&f.service_sid, "carol");
     for path in [
         f.channel_path(),
         format!("{}/Messages", f.channel_path()),

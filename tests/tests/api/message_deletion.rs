@@ -4,59 +4,25 @@
 
 use chat_media::config::Settings;
 use chat_media::model::Media;
+use chat_media::sid::ServiceSid;
 use chat_media::sid::{ChannelSid, MessageSid};
-use chat_media::store::AttributeValue;
+use chat_media::store::{keys, AttributeValue};
 use chat_media_tests::reqwest::{Method, StatusCode};
-use chat_media_tests::{assert_error, aws_options, send, sid, Fixture, TestApp};
-use serde_json::Value;
-use tokio::sync::Mutex;
-
-/// Tests that run the sweep or expect a marker to stay put hold this, so one
-/// test's sweep cannot clear another's marker mid-assertion.
-static SWEEP: Mutex<()> = Mutex::const_new(());
-
-async fn send_text(app: &TestApp, f: &Fixture, token: &str, body: &str) -> Value {
-    let (status, m) = send(
-        app.user(token, Method::POST, &f.messages_path())
-            .form(&[("Body", body)]),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{m}");
-    m
-}
-
-async fn send_media(app: &TestApp, f: &Fixture, token: &str, media: &Media) -> Value {
-    let (status, m) = send(
-        app.user(token, Method::POST, &f.messages_path())
-            .form(&[("MediaSid", media.sid.as_str())]),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{m}");
-    m
-}
-
-fn message_path(f: &Fixture, message: &Value) -> String {
-    format!("{}/{}", f.messages_path(), sid(message))
-}
+use chat_media_tests::{assert_error, aws_options, send, sid, sweeping, Fixture, TestApp};
 
 /// Bucket and table agree for a service: every object under its media prefix has
 /// a media record, every media record's object exists, and every bound media's
 /// message exists and carries it.
-async fn assert_no_orphans(app: &TestApp, service_sid: &str, known: &[Media]) {
-    for key in app.media_objects(service_sid).await {
-        let media_sid = key.rsplit('/').next().unwrap().parse().unwrap();
+async fn assert_no_orphans(app: &TestApp, service_sid: &ServiceSid, known: &[Media]) {
+    for key in app.objects_of(service_sid).await {
+        let media_sid = key.rsplit('/').next().unwrap();
         assert!(
-            app.state
-                .store
-                .get_media(&media_sid)
-                .await
-                .unwrap()
-                .is_some(),
+            app.media_record(media_sid).await.is_some(),
             "object {key} has no media record"
         );
     }
     for media in known {
-        let Some(stored) = app.state.store.get_media(&media.sid).await.unwrap() else {
+        let Some(stored) = app.media_record(&media.sid).await else {
             assert!(
                 !app.object_exists(&media.object_key).await,
                 "{} lost its record but kept its object",
@@ -87,27 +53,24 @@ async fn who_may_delete_a_message() {
     let app = TestApp::spawn().await;
     let f = app.service_with_member("alice").await;
     let (_, bob) = app.add_member(&f, "bob", None).await;
-    let moderator_role = f.service["default_channel_creator_role_sid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let moderator_role = f.role("default_channel_creator_role_sid");
     let (_, moderator) = app.add_member(&f, "mod", Some(&moderator_role)).await;
     let no_delete = app
         .create_channel_role(&f.service_sid, "no delete", &["sendMessage"])
         .await;
     let (_, carol) = app.add_member(&f, "carol", Some(&no_delete)).await;
-    let outsider = app.token(&f.service_sid(), "outsider");
+    let outsider = app.token(&f.service_sid, "outsider");
 
     // Own message with deleteOwnMessage → 204.
-    let own = send_text(&app, &f, &f.token, "mine").await;
-    let (status, body) = send(app.user(&f.token, Method::DELETE, &message_path(&f, &own))).await;
+    let own = app.send_text(&f, &f.token, "mine").await;
+    let (status, body) = send(app.user(&f.token, Method::DELETE, &f.message_path(&own))).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
-    let (status, body) = send(app.user(&f.token, Method::DELETE, &message_path(&f, &own))).await;
+    let (status, body) = send(app.user(&f.token, Method::DELETE, &f.message_path(&own))).await;
     assert_error(status, &body, 404, Some(20404));
 
     // Someone else's: needs deleteAnyMessage.
-    let bobs = send_text(&app, &f, &bob, "bob's").await;
-    let (status, body) = send(app.user(&f.token, Method::DELETE, &message_path(&f, &bobs))).await;
+    let bobs = app.send_text(&f, &bob, "bob's").await;
+    let (status, body) = send(app.user(&f.token, Method::DELETE, &f.message_path(&bobs))).await;
     assert_error(status, &body, 403, Some(50107));
     assert!(
         body["message"]
@@ -116,14 +79,14 @@ async fn who_may_delete_a_message() {
             .contains("deleteAnyMessage"),
         "{body}"
     );
-    let (status, body) = send(app.user(&outsider, Method::DELETE, &message_path(&f, &bobs))).await;
+    let (status, body) = send(app.user(&outsider, Method::DELETE, &f.message_path(&bobs))).await;
     assert_error(status, &body, 403, Some(50107));
-    let (status, _) = send(app.user(&moderator, Method::DELETE, &message_path(&f, &bobs))).await;
+    let (status, _) = send(app.user(&moderator, Method::DELETE, &f.message_path(&bobs))).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
 
     // Own message without deleteOwnMessage → 403 naming it.
-    let carols = send_text(&app, &f, &carol, "carol's").await;
-    let (status, body) = send(app.user(&carol, Method::DELETE, &message_path(&f, &carols))).await;
+    let carols = app.send_text(&f, &carol, "carol's").await;
+    let (status, body) = send(app.user(&carol, Method::DELETE, &f.message_path(&carols))).await;
     assert_error(status, &body, 403, Some(50107));
     assert!(
         body["message"]
@@ -133,7 +96,7 @@ async fn who_may_delete_a_message() {
         "{body}"
     );
     // Admins always.
-    let (status, _) = send(app.admin(Method::DELETE, &message_path(&f, &carols))).await;
+    let (status, _) = send(app.admin(Method::DELETE, &f.message_path(&carols))).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
 
     let (status, body) = send(app.admin(
@@ -162,7 +125,7 @@ async fn deleting_a_media_message_removes_its_media_object_and_urls() {
             b"bytes",
         )
         .await;
-    let message = send_media(&app, &f, &f.token, &media).await;
+    let message = app.send_media(&f, &f.token, &media).await;
     let (_, json) = send(app.user(&f.token, Method::GET, &f.media_path(&media.sid))).await;
     let url = json["links"]["content_direct_temporary"]
         .as_str()
@@ -173,7 +136,7 @@ async fn deleting_a_media_message_removes_its_media_object_and_urls() {
         StatusCode::OK
     );
 
-    let (status, _) = send(app.user(&f.token, Method::DELETE, &message_path(&f, &message))).await;
+    let (status, _) = send(app.user(&f.token, Method::DELETE, &f.message_path(&message))).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
 
     for req in [
@@ -183,7 +146,7 @@ async fn deleting_a_media_message_removes_its_media_object_and_urls() {
             Method::GET,
             &format!("{}/Content", f.media_path(&media.sid)),
         ),
-        app.admin(Method::GET, &message_path(&f, &message)),
+        app.admin(Method::GET, &f.message_path(&message)),
     ] {
         let (status, body) = send(req).await;
         assert_error(status, &body, 404, Some(20404));
@@ -194,18 +157,13 @@ async fn deleting_a_media_message_removes_its_media_object_and_urls() {
     assert!(!resp.text().await.unwrap().contains("bytes"));
     assert!(!app.object_exists(&media.object_key).await);
     assert!(!app.deletion_pending(&media.object_key).await);
-    assert!(app
-        .state
-        .store
-        .get_media(&media.sid)
-        .await
-        .unwrap()
-        .is_none());
+    assert!(app.media_record(&media.sid).await.is_none());
 }
 
 #[tokio::test]
 async fn s3_unreachable_during_a_delete_leaves_a_marker_the_sweep_clears() {
-    let _sweep = SWEEP.lock().await;
+    // Runs the sweep, and expects its markers to stay until then.
+    let _sweeping = sweeping().await;
     let app = TestApp::spawn().await;
     let f = app.service_with_member("alice").await;
     let media = app
@@ -217,7 +175,7 @@ async fn s3_unreachable_during_a_delete_leaves_a_marker_the_sweep_clears() {
             b"keep me for now",
         )
         .await;
-    let message = send_media(&app, &f, &f.token, &media).await;
+    let message = app.send_media(&f, &f.token, &media).await;
 
     // The same table, but S3 on a port where nothing listens.
     let closed = {
@@ -228,19 +186,13 @@ async fn s3_unreachable_during_a_delete_leaves_a_marker_the_sweep_clears() {
     broken_aws.s3_endpoint = Some(format!("http://127.0.0.1:{closed}"));
     let broken = TestApp::spawn_with(broken_aws, Settings::default()).await;
     let (status, body) =
-        send(broken.user(&f.token, Method::DELETE, &message_path(&f, &message))).await;
+        send(broken.user(&f.token, Method::DELETE, &f.message_path(&message))).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
 
     // Records are gone, the object is still there, and its deletion is pending.
-    let (status, _) = send(app.admin(Method::GET, &message_path(&f, &message))).await;
+    let (status, _) = send(app.admin(Method::GET, &f.message_path(&message))).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert!(app
-        .state
-        .store
-        .get_media(&media.sid)
-        .await
-        .unwrap()
-        .is_none());
+    assert!(app.media_record(&media.sid).await.is_none());
     assert!(app.object_exists(&media.object_key).await);
     assert!(app.deletion_pending(&media.object_key).await);
 
@@ -248,20 +200,21 @@ async fn s3_unreachable_during_a_delete_leaves_a_marker_the_sweep_clears() {
     app.sweep().await;
     assert!(!app.object_exists(&media.object_key).await);
     assert!(!app.deletion_pending(&media.object_key).await);
-    assert!(app.media_objects(&f.service_sid).await.is_empty());
+    assert!(app.objects_of(&f.service_sid).await.is_empty());
     assert_no_orphans(&app, &f.service_sid, &[media]).await;
 }
 
 #[tokio::test]
 async fn a_delete_racing_a_rebind_of_its_media_leaves_nothing_dangling() {
-    let _sweep = SWEEP.lock().await;
+    // Runs the sweep, and expects its markers to stay until then.
+    let _sweeping = sweeping().await;
     let app = TestApp::spawn().await;
     let f = app.service_with_member("alice").await;
     let media = app
         .ready_media(&f.service_sid, "alice", "image/png", None, b"x")
         .await;
-    let message = send_media(&app, &f, &f.token, &media).await;
-    let path = message_path(&f, &message);
+    let message = app.send_media(&f, &f.token, &media).await;
+    let path = f.message_path(&message);
 
     let delete = send(app.user(&f.token, Method::DELETE, &path));
     let rebinds = futures::future::join_all((0..8).map(|_| {
@@ -287,7 +240,7 @@ async fn a_delete_racing_a_rebind_of_its_media_leaves_nothing_dangling() {
 
 /// `n` text messages written straight through the store, to give a channel bulk.
 async fn prefill(app: &TestApp, f: &Fixture, n: u64) {
-    let channel_sid: ChannelSid = f.channel_sid.parse().unwrap();
+    let channel_sid: ChannelSid = f.channel_sid.clone();
     let mut channel = app
         .state
         .store
@@ -321,7 +274,8 @@ async fn prefill(app: &TestApp, f: &Fixture, n: u64) {
 
 #[tokio::test]
 async fn a_channel_delete_racing_binds_leaves_nothing_dangling() {
-    let _sweep = SWEEP.lock().await;
+    // Runs the sweep, and expects its markers to stay until then.
+    let _sweeping = sweeping().await;
     let app = TestApp::spawn().await;
     let f = app.service_with_member("alice").await;
     // Enough messages that the cascade takes a while, and sends keep arriving
@@ -341,7 +295,7 @@ async fn a_channel_delete_racing_binds_leaves_nothing_dangling() {
         );
     }
     for media in &uploads[..2] {
-        send_media(&app, &f, &f.token, media).await;
+        app.send_media(&f, &f.token, media).await;
     }
     // Four senders, each sending its uploads one after another, race the delete.
     let (app_ref, f_ref) = (&app, &f);
@@ -381,7 +335,7 @@ async fn a_channel_delete_racing_binds_leaves_nothing_dangling() {
     // Every upload is either gone with its object (it was sent) or still an
     // unbound upload with its object (its send was refused).
     for media in &uploads {
-        match app.state.store.get_media(&media.sid).await.unwrap() {
+        match app.media_record(&media.sid).await {
             None => assert!(!app.object_exists(&media.object_key).await),
             Some(stored) => {
                 assert_eq!(
@@ -394,29 +348,18 @@ async fn a_channel_delete_racing_binds_leaves_nothing_dangling() {
         }
     }
     // Nothing is left of the channel's partition.
-    let left = app
-        .state
-        .store
-        .client()
-        .query()
-        .table_name(app.state.store.table())
-        .key_condition_expression("PK = :pk")
-        .expression_attribute_values(":pk", AttributeValue::S(f.channel_sid.clone()))
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        left.count, 0,
-        "items left in the channel's partition: {:?}",
-        left.items
+    let left = app.partition(f.channel_sid.as_str()).await;
+    assert!(
+        left.is_empty(),
+        "items left in the channel's partition: {left:?}"
     );
     assert_no_orphans(&app, &f.service_sid, &uploads).await;
 }
 
 #[tokio::test]
 async fn channel_and_service_deletes_cascade_through_pages_of_messages() {
-    let _sweep = SWEEP.lock().await;
+    // Runs the sweep, and expects its markers to stay until then.
+    let _sweeping = sweeping().await;
     let app = TestApp::spawn().await;
     let f = app.service_with_member("alice").await;
     // More messages than one page of the cascade (100), media ones among them.
@@ -426,7 +369,7 @@ async fn channel_and_service_deletes_cascade_through_pages_of_messages() {
             let media = app
                 .ready_media(&f.service_sid, "alice", "image/png", None, b"p")
                 .await;
-            send_media(&app, &f, &f.token, &media).await;
+            app.send_media(&f, &f.token, &media).await;
             sent.push(media);
         } else {
             send(
@@ -449,58 +392,29 @@ async fn channel_and_service_deletes_cascade_through_pages_of_messages() {
     let (status, _) = send(app.admin(Method::DELETE, &f.channel_path())).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     for media in &sent {
-        assert!(app
-            .state
-            .store
-            .get_media(&media.sid)
-            .await
-            .unwrap()
-            .is_none());
+        assert!(app.media_record(&media.sid).await.is_none());
         assert!(!app.object_exists(&media.object_key).await);
         assert!(!app.deletion_pending(&media.object_key).await);
     }
     // An upload not sent anywhere is not the channel's: it stays until it expires.
     assert_eq!(
-        app.media_objects(&f.service_sid).await,
+        app.objects_of(&f.service_sid).await,
         vec![unbound.object_key.clone()]
     );
 
     // A service delete goes through every channel the same way.
-    let (status, second) = send(
-        app.admin(
-            Method::POST,
-            &format!("/v2/Services/{}/Channels", f.service_sid),
-        )
-        .form(&[("UniqueName", "second")]),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED);
-    let g = Fixture {
-        service: f.service.clone(),
-        service_sid: f.service_sid.clone(),
-        channel_sid: sid(&second),
-        channel: second,
-        member: Value::Null,
-        token: f.token.clone(),
-    };
-    app.add_member(&g, "alice", None).await;
+    let g = app
+        .channel_with_member(&f.service, &[("UniqueName", "second")], "alice")
+        .await;
     let media = app
         .ready_media(&f.service_sid, "alice", "image/png", None, b"q")
         .await;
-    send_media(&app, &g, &f.token, &media).await;
-    let (status, _) =
-        send(app.admin(Method::DELETE, &format!("/v2/Services/{}", f.service_sid))).await;
+    app.send_media(&g, &f.token, &media).await;
+    let (status, _) = send(app.admin(Method::DELETE, &f.service_path())).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    assert!(app
-        .state
-        .store
-        .get_media(&media.sid)
-        .await
-        .unwrap()
-        .is_none());
+    assert!(app.media_record(&media.sid).await.is_none());
     assert!(!app.object_exists(&media.object_key).await);
-    let (status, _) =
-        send(app.admin(Method::GET, &format!("/v2/Services/{}", f.service_sid))).await;
+    let (status, _) = send(app.admin(Method::GET, &f.service_path())).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let mut all = sent;
     all.extend([media, unbound]);
@@ -514,8 +428,8 @@ async fn mark_deleting(app: &TestApp, pk: &str, sk: &str) {
         .client()
         .update_item()
         .table_name(app.state.store.table())
-        .key("PK", AttributeValue::S(pk.into()))
-        .key("SK", AttributeValue::S(sk.into()))
+        .key(keys::PK, AttributeValue::S(pk.into()))
+        .key(keys::SK, AttributeValue::S(sk.into()))
         .update_expression("SET deleting = :yes")
         .expression_attribute_values(":yes", AttributeValue::Bool(true))
         .send()
@@ -532,12 +446,12 @@ async fn an_interrupted_channel_or_service_delete_refuses_new_content_and_resume
         let media = app
             .ready_media(&f.service_sid, "alice", "image/png", None, b"r")
             .await;
-        let message = send_media(&app, &f, &f.token, &media).await;
+        let message = app.send_media(&f, &f.token, &media).await;
         sent.push((media, message));
     }
     // The crash happened after the mark and the first media message.
-    mark_deleting(&app, &f.channel_sid, "CHANNEL").await;
-    let channel_sid: ChannelSid = f.channel_sid.parse().unwrap();
+    mark_deleting(&app, f.channel_sid.as_str(), keys::CHANNEL).await;
+    let channel_sid: ChannelSid = f.channel_sid.clone();
     let first: MessageSid = sid(&sent[0].1).parse().unwrap();
     let first = app
         .state
@@ -566,28 +480,13 @@ async fn an_interrupted_channel_or_service_delete_refuses_new_content_and_resume
     )
     .await;
     assert_error(status, &body, 404, None);
-    assert_eq!(
-        app.state
-            .store
-            .get_media(&late.sid)
-            .await
-            .unwrap()
-            .unwrap()
-            .message_sid,
-        None
-    );
+    assert_eq!(app.media_record(&late.sid).await.unwrap().message_sid, None);
 
     // Deleting again finishes the job.
     let (status, _) = send(app.admin(Method::DELETE, &f.channel_path())).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     for (media, _) in &sent[1..] {
-        assert!(app
-            .state
-            .store
-            .get_media(&media.sid)
-            .await
-            .unwrap()
-            .is_none());
+        assert!(app.media_record(&media.sid).await.is_none());
         assert!(!app.object_exists(&media.object_key).await);
     }
     assert!(app
@@ -599,27 +498,22 @@ async fn an_interrupted_channel_or_service_delete_refuses_new_content_and_resume
         .is_none());
 
     // The same for a service: once marked, no channel can be added; a delete resumes.
-    mark_deleting(&app, &f.service_sid, "SERVICE").await;
+    mark_deleting(&app, f.service_sid.as_str(), keys::SERVICE).await;
     let (status, body) = send(
-        app.admin(
-            Method::POST,
-            &format!("/v2/Services/{}/Channels", f.service_sid),
-        )
-        .form(&[("FriendlyName", "late")]),
+        app.admin(Method::POST, &format!("{}/Channels", f.service_path()))
+            .form(&[("FriendlyName", "late")]),
     )
     .await;
     assert_error(status, &body, 404, None);
     let (status, body) = send(
-        app.admin(Method::POST, &format!("/v2/Services/{}", f.service_sid))
+        app.admin(Method::POST, &f.service_path())
             .form(&[("FriendlyName", "renamed")]),
     )
     .await;
     assert_error(status, &body, 404, None);
-    let (status, _) =
-        send(app.admin(Method::DELETE, &format!("/v2/Services/{}", f.service_sid))).await;
+    let (status, _) = send(app.admin(Method::DELETE, &f.service_path())).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, _) =
-        send(app.admin(Method::GET, &format!("/v2/Services/{}", f.service_sid))).await;
+    let (status, _) = send(app.admin(Method::GET, &f.service_path())).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
@@ -630,7 +524,7 @@ async fn a_send_checked_before_a_channel_delete_cannot_commit_after_its_mark() {
     let media = app
         .ready_media(&f.service_sid, "alice", "image/png", None, b"m")
         .await;
-    let channel_sid: ChannelSid = f.channel_sid.parse().unwrap();
+    let channel_sid: ChannelSid = f.channel_sid.clone();
     // The send read the channel before the delete marked it...
     let channel = app
         .state
@@ -639,7 +533,7 @@ async fn a_send_checked_before_a_channel_delete_cannot_commit_after_its_mark() {
         .await
         .unwrap()
         .unwrap();
-    mark_deleting(&app, &f.channel_sid, "CHANNEL").await;
+    mark_deleting(&app, f.channel_sid.as_str(), keys::CHANNEL).await;
     // ...so its transaction, which would bind the media, must not commit.
     let now = chat_media::model::now();
     let message = chat_media::model::Message {
@@ -673,12 +567,6 @@ async fn a_send_checked_before_a_channel_delete_cannot_commit_after_its_mark() {
         .await
         .unwrap()
         .is_none());
-    let stored = app
-        .state
-        .store
-        .get_media(&media.sid)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = app.media_record(&media.sid).await.unwrap();
     assert_eq!(stored.message_sid, None);
 }

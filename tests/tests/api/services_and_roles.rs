@@ -271,8 +271,7 @@ async fn custom_roles_create_update_delete() {
 async fn delete_service_removes_everything_under_it() {
     let app = TestApp::spawn().await;
     let f = app.service_with_member("alice").await;
-    let (status, _) =
-        send(app.admin(Method::DELETE, &format!("/v2/Services/{}", f.service_sid))).await;
+    let (status, _) = send(app.admin(Method::DELETE, &f.service_path())).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     for path in [
         format!("/v2/Services/{}", f.service_sid),
@@ -284,22 +283,8 @@ async fn delete_service_removes_everything_under_it() {
         assert_error(status, &body, 404, Some(20404));
     }
     // Nothing of the channel partition is left in the table.
-    let left = app
-        .state
-        .store
-        .client()
-        .query()
-        .table_name(app.state.store.table())
-        .key_condition_expression("PK = :pk")
-        .expression_attribute_values(
-            ":pk",
-            chat_media::store::AttributeValue::S(f.channel_sid.clone()),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(left.count, 0);
-    let (status, body) =
-        send(app.admin(Method::DELETE, &format!("/v2/Services/{}", f.service_sid))).await;
+    let left = app.partition(f.channel_sid.as_str()).await;
+    assert!(left.is_empty(), "{left:?}");
+    let (status, body) = send(app.admin(Method::DELETE, &f.service_path())).await;
     assert_error(status, &body, 404, Some(20404));
 }

@@ -1,0 +1,18 @@
+//! The integration tests: one binary, one process, so the harness's globals (the
+//! tracing subscriber, the test table and bucket, the sweep lock) exist once. Each
+//! module is one area of the API; every test makes its own service, so they run in
+//! parallel. Tests that run a table-wide sweep, or rely on what a sweep would
+//! change, take `chat_media_tests::sweeping()` / `no_sweeps()`.
+
+mod auth_and_errors;
+mod channels_members_users;
+mod media_download;
+mod media_upload;
+mod message_deletion;
+mod messages;
+mod moderation;
+mod scan;
+mod scan_outage;
+mod scan_uploads;
+mod services_and_roles;
+mod template_routes;
