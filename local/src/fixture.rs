@@ -6,7 +6,7 @@ use chat_media::model::{
     self, Channel, ChannelType, Media, MediaStatus, Member, Message, NewChannel, NewUpload, Role,
     Service, UploadSession,
 };
-use chat_media::sid::{MediaSid, MemberSid, RoleSid, ServiceSid};
+use chat_media::sid::{MediaSid, RoleSid, ServiceSid};
 use chat_media::store::{keys, AttributeValue};
 use chat_media::{AppState, Identity};
 
@@ -106,17 +106,14 @@ pub async fn create(state: &AppState) -> anyhow::Result<()> {
         (2, "bob", &roles[0]),
         (3, "agent", &roles[1]),
     ] {
-        let member = Member {
-            sid: sid::<MemberSid>("MB", n),
-            service_sid: service.sid.clone(),
-            channel_sid: channel.sid.clone(),
-            identity: identity(name),
-            role_sid: role.sid.clone(),
-            role_before_block: None,
-            attributes: "{}".into(),
-            date_created: now,
-            date_updated: now,
-        };
+        let member = Member::new(
+            sid("MB", n),
+            &channel,
+            identity(name),
+            role.sid.clone(),
+            "{}".into(),
+            now,
+        );
         state
             .store
             .add_member(&member)

@@ -166,6 +166,24 @@ pub async fn role_of_type(
     Ok(role)
 }
 
+/// The role a new member or user gets: `requested` (a role of `service` of
+/// `role_type`, named by parameter `param`), or else `default`.
+pub async fn role_or_default(
+    state: &AppState,
+    service: &ServiceSid,
+    param: &'static str,
+    requested: Option<&RoleSid>,
+    role_type: RoleType,
+    default: RoleSid,
+) -> AccessResult<RoleSid> {
+    match requested {
+        Some(sid) => Ok(role_of_type(state, service, param, sid, role_type)
+            .await?
+            .sid),
+        None => Ok(default),
+    }
+}
+
 /// The caller's own membership of a channel with its role. `None` for admins.
 pub async fn caller_membership(
     state: &AppState,

@@ -28,26 +28,23 @@ pub async fn add(
         .map(|r| chat_media::http::parse_sid("RoleSid", r))
         .transpose()?;
     let attributes = attributes_param(form.get("Attributes"))?;
-    let role_sid = match role_sid {
-        Some(sid) => {
-            access::role_of_type(&state, &service.sid, "RoleSid", &sid, RoleType::Channel)
-                .await?
-                .sid
-        }
-        None => service.default_channel_role_sid,
-    };
-    let now = model::now();
-    let member = Member {
-        sid: MemberSid::generate(),
-        service_sid: service.sid,
-        channel_sid: channel.sid.clone(),
+    let role_sid = access::role_or_default(
+        &state,
+        &service.sid,
+        "RoleSid",
+        role_sid.as_ref(),
+        RoleType::Channel,
+        service.default_channel_role_sid,
+    )
+    .await?;
+    let member = Member::new(
+        MemberSid::generate(),
+        &channel,
         identity,
         role_sid,
-        role_before_block: None,
         attributes,
-        date_created: now,
-        date_updated: now,
-    };
+        model::now(),
+    );
     state.store.add_member(&member).await.map_err(|e| match e {
         AddMemberError::AlreadyMember => ApiError::conflict(
             code::MEMBER_EXISTS,

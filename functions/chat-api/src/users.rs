@@ -29,25 +29,24 @@ pub async fn create(
         .map(|n| text_param("FriendlyName", n, 256))
         .transpose()?;
     let attributes = attributes_param(form.get("Attributes"))?;
-    let role_sid = match role_sid {
-        Some(sid) => {
-            access::role_of_type(&state, &service.sid, "RoleSid", &sid, RoleType::Deployment)
-                .await?
-                .sid
-        }
-        None => service.default_service_role_sid,
-    };
-    let now = model::now();
-    let user = User {
-        sid: UserSid::generate(),
-        service_sid: service.sid,
+    let role_sid = access::role_or_default(
+        &state,
+        &service.sid,
+        "RoleSid",
+        role_sid.as_ref(),
+        RoleType::Deployment,
+        service.default_service_role_sid,
+    )
+    .await?;
+    let user = User::new(
+        UserSid::generate(),
+        service.sid,
         identity,
         role_sid,
         friendly_name,
         attributes,
-        date_created: now,
-        date_updated: now,
-    };
+        model::now(),
+    );
     state.store.create_user(&user).await.map_err(|e| {
         if e.condition_failed_at(0) {
             ApiError::conflict(

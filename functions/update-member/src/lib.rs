@@ -407,18 +407,26 @@ mod tests {
     }
 
     fn member(identity: &str, role: &Role) -> Member {
-        let now = model::now();
-        Member {
-            sid: MemberSid::generate(),
-            service_sid: role.service_sid.clone(),
-            channel_sid: ChannelSid::generate(),
-            identity: Identity::parse(identity).unwrap(),
-            role_sid: role.sid.clone(),
-            role_before_block: None,
-            attributes: "{}".into(),
-            date_created: now,
-            date_updated: now,
-        }
+        let channel = Channel::new(
+            ChannelSid::generate(),
+            role.service_sid.clone(),
+            model::NewChannel {
+                friendly_name: None,
+                unique_name: None,
+                attributes: "{}".into(),
+                channel_type: model::ChannelType::Public,
+                created_by: Identity::system(),
+            },
+            model::now(),
+        );
+        Member::new(
+            MemberSid::generate(),
+            &channel,
+            Identity::parse(identity).unwrap(),
+            role.sid.clone(),
+            "{}".into(),
+            model::now(),
+        )
     }
 
     fn moderator(identity: &str) -> Caller {

@@ -11,7 +11,7 @@
 //! - [`ChannelForDelete`]: as `AdminChannel`, finding a channel being deleted
 //!   too, so a repeated delete resumes.
 
-use axum::extract::{FromRef, FromRequestParts, RawPathParams};
+use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 
 use super::error::ApiError;
@@ -45,6 +45,11 @@ async fn path_param<S: Send + Sync>(
         })
 }
 
+/// The `{service}` path parameter as a SID.
+async fn path_service(parts: &mut Parts, state: &AppState) -> Result<ServiceSid, ApiError> {
+    parse_sid("ServiceSid", &path_param(parts, state, "service").await?)
+}
+
 /// The caller and the path's service, which the caller may address.
 #[derive(Debug, Clone)]
 pub struct ServiceScope {
@@ -52,16 +57,12 @@ pub struct ServiceScope {
     pub caller: Principal,
 }
 
-impl<S> FromRequestParts<S> for ServiceScope
-where
-    AppState: FromRef<S>,
-    S: Send + Sync,
-{
+impl FromRequestParts<AppState> for ServiceScope {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let caller = Principal::from_request_parts(parts, state).await?;
-        let sid: ServiceSid = parse_sid("ServiceSid", &path_param(parts, state, "service").await?)?;
+        let sid = path_service(parts, state).await?;
         caller.require_service(&sid)?;
         Ok(Self { sid, caller })
     }
@@ -78,19 +79,14 @@ impl ServiceScope {
 #[derive(Debug, Clone)]
 pub struct AdminService(pub Service);
 
-impl<S> FromRequestParts<S> for AdminService
-where
-    AppState: FromRef<S>,
-    S: Send + Sync,
-{
+impl FromRequestParts<AppState> for AdminService {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let caller = Principal::from_request_parts(parts, state).await?;
         caller.require_admin()?;
-        let sid: ServiceSid = parse_sid("ServiceSid", &path_param(parts, state, "service").await?)?;
-        let state = AppState::from_ref(state);
-        Ok(Self(access::service(&state, &caller, &sid).await?))
+        let sid = path_service(parts, state).await?;
+        Ok(Self(access::service(state, &caller, &sid).await?))
     }
 }
 
@@ -144,19 +140,14 @@ pub struct ChannelScope {
     pub caller: Caller,
 }
 
-impl<S> FromRequestParts<S> for ChannelScope
-where
-    AppState: FromRef<S>,
-    S: Send + Sync,
-{
+impl FromRequestParts<AppState> for ChannelScope {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let ServiceScope { sid, caller } = ServiceScope::from_request_parts(parts, state).await?;
         let reference = path_param(parts, state, "channel").await?;
-        let state = AppState::from_ref(state);
-        let channel = access::channel(&state, &sid, &reference, Deleting::Hidden).await?;
-        let caller = Caller::of(&state, &caller, &channel).await?;
+        let channel = access::channel(state, &sid, &reference, Deleting::Hidden).await?;
+        let caller = Caller::of(state, &caller, &channel).await?;
         Ok(Self {
             service: sid,
             channel,
@@ -172,18 +163,13 @@ pub struct AdminChannel {
     pub channel: Channel,
 }
 
-impl<S> FromRequestParts<S> for AdminChannel
-where
-    AppState: FromRef<S>,
-    S: Send + Sync,
-{
+impl FromRequestParts<AppState> for AdminChannel {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let AdminService(service) = AdminService::from_request_parts(parts, state).await?;
         let reference = path_param(parts, state, "channel").await?;
-        let state = AppState::from_ref(state);
-        let channel = access::channel(&state, &service.sid, &reference, Deleting::Hidden).await?;
+        let channel = access::channel(state, &service.sid, &reference, Deleting::Hidden).await?;
         Ok(Self { service, channel })
     }
 }
@@ -192,20 +178,15 @@ where
 #[derive(Debug, Clone)]
 pub struct ChannelForDelete(pub Channel);
 
-impl<S> FromRequestParts<S> for ChannelForDelete
-where
-    AppState: FromRef<S>,
-    S: Send + Sync,
-{
+impl FromRequestParts<AppState> for ChannelForDelete {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let ServiceScope { sid, caller } = ServiceScope::from_request_parts(parts, state).await?;
         caller.require_admin()?;
         let reference = path_param(parts, state, "channel").await?;
-        let state = AppState::from_ref(state);
         Ok(Self(
-            access::channel(&state, &sid, &reference, Deleting::Found).await?,
+            access::channel(state, &sid, &reference, Deleting::Found).await?,
         ))
     }
 }

@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{iso, ViewCtx};
+use super::{iso, Channel, ViewCtx};
 use crate::identity::Identity;
 use crate::sid::{ChannelSid, MemberSid, RoleSid, ServiceSid};
 
@@ -22,6 +22,28 @@ pub struct Member {
 }
 
 impl Member {
+    /// `identity` joining `channel` with `role_sid`.
+    pub fn new(
+        sid: MemberSid,
+        channel: &Channel,
+        identity: Identity,
+        role_sid: RoleSid,
+        attributes: String,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            sid,
+            service_sid: channel.service_sid.clone(),
+            channel_sid: channel.sid.clone(),
+            identity,
+            role_sid,
+            role_before_block: None,
+            attributes,
+            date_created: now,
+            date_updated: now,
+        }
+    }
+
     pub fn to_json(&self, ctx: ViewCtx<'_>) -> Value {
         json!({
             "sid": self.sid,

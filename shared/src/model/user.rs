@@ -19,6 +19,27 @@ pub struct User {
 }
 
 impl User {
+    pub fn new(
+        sid: UserSid,
+        service_sid: ServiceSid,
+        identity: Identity,
+        role_sid: RoleSid,
+        friendly_name: Option<String>,
+        attributes: String,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            sid,
+            service_sid,
+            identity,
+            role_sid,
+            friendly_name,
+            attributes,
+            date_created: now,
+            date_updated: now,
+        }
+    }
+
     pub fn to_json(&self, ctx: ViewCtx<'_>) -> Value {
         let url = ctx.url(&format!(
             "/v2/Services/{}/Users/{}",

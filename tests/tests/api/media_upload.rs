@@ -421,24 +421,15 @@ async fn too_many_unbound_uploads_is_429_and_binding_frees_a_slot() {
         .unwrap()
         .unwrap();
     let today = chat_media::model::now();
-    let message = chat_media::model::Message {
-        sid: chat_media::sid::MessageSid::generate(),
-        service_sid: f.service_sid.clone(),
-        channel_sid: channel.sid.clone(),
-        index: channel.next_message_index,
-        from: chat_media::Identity::parse("carol").unwrap(),
-        body: Some("Media message".into()),
-        attributes: "{}".into(),
-        media: Some(chat_media::model::MessageMedia {
-            sid: media.sid.clone(),
-            size: media.size,
-            content_type: media.content_type.clone(),
-            filename: media.filename.clone(),
-        }),
-        was_edited: false,
-        date_created: today,
-        date_updated: today,
-    };
+    let message = chat_media::model::Message::media(
+        chat_media::sid::MessageSid::generate(),
+        &channel,
+        chat_media::Identity::parse("carol").unwrap(),
+        "Media message".into(),
+        &media,
+        "{}".into(),
+        today,
+    );
     app.state
         .store
         .create_message(&channel, &message, Some(&media), None)

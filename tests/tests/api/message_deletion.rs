@@ -250,19 +250,14 @@ async fn prefill(app: &TestApp, f: &Fixture, n: u64) {
         .unwrap();
     for _ in 0..n {
         let now = chat_media::model::now();
-        let message = chat_media::model::Message {
-            sid: MessageSid::generate(),
-            service_sid: channel.service_sid.clone(),
-            channel_sid: channel_sid.clone(),
-            index: channel.next_message_index,
-            from: chat_media::Identity::system(),
-            body: Some("t".into()),
-            attributes: "{}".into(),
-            media: None,
-            was_edited: false,
-            date_created: now,
-            date_updated: now,
-        };
+        let message = chat_media::model::Message::text(
+            MessageSid::generate(),
+            &channel,
+            chat_media::Identity::system(),
+            "t".into(),
+            "{}".into(),
+            now,
+        );
         app.state
             .store
             .create_message(&channel, &message, None, None)
@@ -536,19 +531,14 @@ async fn a_send_checked_before_a_channel_delete_cannot_commit_after_its_mark() {
     mark_deleting(&app, f.channel_sid.as_str(), keys::CHANNEL).await;
     // ...so its transaction, which would bind the media, must not commit.
     let now = chat_media::model::now();
-    let message = chat_media::model::Message {
-        sid: MessageSid::generate(),
-        service_sid: channel.service_sid.clone(),
-        channel_sid: channel_sid.clone(),
-        index: channel.next_message_index,
-        from: chat_media::Identity::parse("alice").unwrap(),
-        body: Some("Media message".into()),
-        attributes: "{}".into(),
-        media: None,
-        was_edited: false,
-        date_created: now,
-        date_updated: now,
-    };
+    let message = chat_media::model::Message::text(
+        MessageSid::generate(),
+        &channel,
+        chat_media::Identity::parse("alice").unwrap(),
+        "Media message".into(),
+        "{}".into(),
+        now,
+    );
     let err = app
         .state
         .store

@@ -744,19 +744,14 @@ async fn a_send_checked_before_a_block_cannot_commit_after_it() {
     assert_eq!(status, StatusCode::OK);
     // ...so the send's transaction is refused and nothing is written.
     let now = chat_media::model::now();
-    let message = chat_media::model::Message {
-        sid: chat_media::sid::MessageSid::generate(),
-        service_sid: channel.service_sid.clone(),
-        channel_sid: channel_sid.clone(),
-        index: channel.next_message_index,
-        from: alice,
-        body: Some("sneaky".into()),
-        attributes: "{}".into(),
-        media: None,
-        was_edited: false,
-        date_created: now,
-        date_updated: now,
-    };
+    let message = chat_media::model::Message::text(
+        chat_media::sid::MessageSid::generate(),
+        &channel,
+        alice,
+        "sneaky".into(),
+        "{}".into(),
+        now,
+    );
     let err = app
         .state
         .store
