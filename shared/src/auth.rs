@@ -118,7 +118,40 @@ fn ct_eq(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
+/// Why configured credentials are unusable (a start-up error, never a caller's).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct CredentialsError(String);
+
 impl Credentials {
+    /// The same variables, read through `lookup` (blank counts as unset): a caller
+    /// with its own defaults passes a lookup that falls back to them.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, CredentialsError> {
+        let required = |name: &str| {
+            lookup(name)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| CredentialsError(format!("{name} must be set")))
+        };
+        let account_sid = AccountSid::parse(&required("CHAT_MEDIA_ACCOUNT_SID")?)
+            .map_err(|e| CredentialsError(format!("CHAT_MEDIA_ACCOUNT_SID: {e}")))?;
+        let api_key_sid = ApiKeySid::parse(&required("CHAT_MEDIA_API_KEY_SID")?)
+            .map_err(|e| CredentialsError(format!("CHAT_MEDIA_API_KEY_SID: {e}")))?;
+        let auth_token = required("CHAT_MEDIA_AUTH_TOKEN")?;
+        let api_key_secret = required("CHAT_MEDIA_API_KEY_SECRET")?;
+        if auth_token.len() < 16 || api_key_secret.len() < 16 {
+            return Err(CredentialsError(
+                "CHAT_MEDIA_AUTH_TOKEN and CHAT_MEDIA_API_KEY_SECRET must be at least 16 characters"
+                    .into(),
+            ));
+        }
+        Ok(Self {
+            account_sid,
+            auth_token,
+            api_key_sid,
+            api_key_secret,
+        })
+    }
+
     /// Authenticates from the `Authorization` or `X-Twilio-Token` headers.
     pub fn authenticate(&self, headers: &HeaderMap, now: i64) -> Result<Principal, AuthError> {
         let header_token = headers

@@ -14,5 +14,7 @@ mod moderation;
 mod scan;
 mod scan_outage;
 mod scan_uploads;
+mod secrets;
 mod services_and_roles;
+mod template_defaults;
 mod template_routes;
