@@ -8,7 +8,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
-use crate::auth::Credentials;
+use crate::auth::{Credentials, DEFAULT_CLOCK_SKEW_SECS, MAX_CLOCK_SKEW_SECS};
 use crate::blob::Blob;
 use crate::scan::{ClamdAddress, Scanner, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT};
 use crate::sid::{AccountSid, ApiKeySid};
@@ -138,7 +138,8 @@ pub fn scanner_from_env() -> Result<Option<Scanner>, ConfigError> {
 
 impl Credentials {
     /// `CHAT_MEDIA_ACCOUNT_SID`, `CHAT_MEDIA_AUTH_TOKEN`, `CHAT_MEDIA_API_KEY_SID`,
-    /// `CHAT_MEDIA_API_KEY_SECRET`.
+    /// `CHAT_MEDIA_API_KEY_SECRET`, and `TOKEN_CLOCK_SKEW_SECS` (the leeway for a
+    /// token's `nbf`/`iat`, default 60, at most 300).
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -163,11 +164,26 @@ impl Credentials {
                     .into(),
             ));
         }
+        let clock_skew_secs = match lookup("TOKEN_CLOCK_SKEW_SECS").filter(|v| !v.trim().is_empty())
+        {
+            None => DEFAULT_CLOCK_SKEW_SECS,
+            Some(v) => v
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|s| (0..=MAX_CLOCK_SKEW_SECS).contains(s))
+                .ok_or_else(|| {
+                    ConfigError(format!(
+                        "TOKEN_CLOCK_SKEW_SECS must be a whole number of seconds from 0 to {MAX_CLOCK_SKEW_SECS}"
+                    ))
+                })?,
+        };
         Ok(Self {
             account_sid,
             auth_token,
             api_key_sid,
             api_key_secret,
+            clock_skew_secs,
         })
     }
 }
@@ -321,6 +337,37 @@ impl AppState {
         crate::model::ViewCtx {
             base_url: &self.settings.base_url,
             account_sid: &self.credentials.account_sid,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup(skew: Option<&'static str>) -> impl Fn(&str) -> Option<String> {
+        move |name| {
+            match name {
+                "CHAT_MEDIA_ACCOUNT_SID" => Some("AC00000000000000000000000000000001"),
+                "CHAT_MEDIA_API_KEY_SID" => Some("SK00000000000000000000000000000001"),
+                "CHAT_MEDIA_AUTH_TOKEN" | "CHAT_MEDIA_API_KEY_SECRET" => Some("0123456789abcdef"),
+                "TOKEN_CLOCK_SKEW_SECS" => skew,
+                _ => None,
+            }
+            .map(str::to_owned)
+        }
+    }
+
+    #[test]
+    fn token_clock_skew_defaults_to_a_minute_and_is_bounded() {
+        let skew = |v| Credentials::from_lookup(lookup(v)).map(|c| c.clock_skew_secs);
+        assert_eq!(skew(None).unwrap(), 60);
+        assert_eq!(skew(Some(" ")).unwrap(), 60);
+        assert_eq!(skew(Some("0")).unwrap(), 0);
+        assert_eq!(skew(Some("300")).unwrap(), 300);
+        for bad in ["301", "-1", "1.5", "soon"] {
+            let e = skew(Some(bad)).unwrap_err();
+            assert!(e.0.contains("TOKEN_CLOCK_SKEW_SECS"), "{e}");
         }
     }
 }
