@@ -261,9 +261,52 @@ pub async fn method_not_allowed_fallback(method: axum::http::Method) -> ApiError
     )
 }
 
-/// Adds the Twilio-style fallbacks every function router ends with.
+/// Longest text of a non-JSON error answer carried into a Twilio error message.
+const MAX_REJECTION_TEXT: usize = 512;
+
+/// Every error answer as a Twilio error body: one that is not JSON already (axum's
+/// own rejections, e.g. a path segment that is not UTF-8 or a repeated query
+/// parameter, are plain text) gets the Twilio body with the same status and
+/// headers. A 4xx keeps the rejection's text (it describes the caller's request);
+/// a 5xx says nothing but its status, and the text goes to the log.
+pub async fn twilio_error_body(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("application/json"));
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, MAX_REJECTION_TEXT)
+        .await
+        .ok()
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .filter(|t| !t.is_empty());
+    let reason = status.canonical_reason().unwrap_or("Error").to_owned();
+    let error = match text {
+        Some(text) if status.is_client_error() => ApiError::with_status(status, text),
+        Some(text) => {
+            ApiError::with_status(status, reason).with_source(std::io::Error::other(text))
+        }
+        None => ApiError::with_status(status, reason),
+    };
+    let mut out = error.into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            out.headers_mut().append(name, value.clone());
+        }
+    }
+    out
+}
+
+/// Adds the Twilio-style fallbacks every function router ends with, and turns
+/// any other error answer into a Twilio error body ([`twilio_error_body`]).
 pub fn with_fallbacks(router: axum::Router<AppState>) -> axum::Router<AppState> {
     router
         .fallback(not_found_fallback)
         .method_not_allowed_fallback(method_not_allowed_fallback)
+        .layer(axum::middleware::map_response(twilio_error_body))
 }
