@@ -31,6 +31,26 @@ async fn next_token(app: &TestApp, path: &str) -> String {
     next.split("PageToken=").nth(1).unwrap().to_owned()
 }
 
+/// A direct upload of a PNG as `token`'s user, named by the `Filename` query
+/// parameter (already percent-encoded) if given.
+async fn upload_png(
+    app: &TestApp,
+    token: &str,
+    service: &impl std::fmt::Display,
+    filename: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut path = media_path(service);
+    if let Some(name) = filename {
+        path = format!("{path}?Filename={name}");
+    }
+    send(
+        app.user(token, Method::POST, &path)
+            .header("Content-Type", "image/png")
+            .body(PNG.to_vec()),
+    )
+    .await
+}
+
 fn b64(v: &Value) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
@@ -199,16 +219,7 @@ async fn filenames_are_nfc_and_encoded_words_are_refused() {
     let app = TestApp::spawn().await;
     let f = app.service_with_member("alice").await;
     // "e" + combining acute is stored as the one character "é".
-    let (status, media) = send(
-        app.user(
-            &f.token,
-            Method::POST,
-            &format!("{}?Filename=cafe%CC%81.png", f.uploads_path()),
-        )
-        .header("Content-Type", "image/png")
-        .body(PNG.to_vec()),
-    )
-    .await;
+    let (status, media) = upload_png(&app, &f.token, &f.service_sid, Some("cafe%CC%81.png")).await;
     assert_eq!(status, StatusCode::CREATED, "{media}");
     assert_eq!(media["filename"], "caf\u{e9}.png");
     // An RFC 2047 encoded-word ("payload.bat" in base64) is refused, not stored.
@@ -364,16 +375,9 @@ async fn message_parameters_over_their_limits_are_400() {
 async fn upload_filenames_over_255_characters_are_400() {
     let app = TestApp::spawn().await;
     let f = app.service_with_member("alice").await;
-    let upload = |name: String| {
-        send(
-            app.user(
-                &f.token,
-                Method::POST,
-                &format!("{}?Filename={}", f.uploads_path(), urlencode(&name)),
-            )
-            .header("Content-Type", "image/png")
-            .body(PNG.to_vec()),
-        )
+    let (app, f) = (&app, &f);
+    let upload = |name: String| async move {
+        upload_png(app, &f.token, &f.service_sid, Some(&urlencode(&name))).await
     };
     let (status, body) = upload(format!("{}.png", "\u{1F600}".repeat(252))).await;
     assert_names(status, &body, "Filename");
@@ -403,22 +407,12 @@ async fn a_token_identity_over_its_limit_is_refused_and_at_it_works() {
     let service_sid = sid(&service);
     for over in [over_key_bytes(), "x".repeat(2000)] {
         let token = token_for(&service_sid, &over, now(), 3600);
-        let (status, body) = send(
-            app.user(&token, Method::POST, &media_path(&service_sid))
-                .header("Content-Type", "image/png")
-                .body(PNG.to_vec()),
-        )
-        .await;
+        let (status, body) = upload_png(&app, &token, &service_sid, None).await;
         assert_error(status, &body, 401, Some(20106));
     }
     // The longest identity uploads (its upload slots are a key with it).
     let token = token_for(&service_sid, &at_key_limit(), now(), 3600);
-    let (status, media) = send(
-        app.user(&token, Method::POST, &media_path(&service_sid))
-            .header("Content-Type", "image/png")
-            .body(PNG.to_vec()),
-    )
-    .await;
+    let (status, media) = upload_png(&app, &token, &service_sid, None).await;
     assert_eq!(status, StatusCode::CREATED, "{media}");
     assert_eq!(media["author"], at_key_limit().as_str());
 }
