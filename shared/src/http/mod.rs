@@ -310,3 +310,68 @@ pub fn with_fallbacks(router: axum::Router<AppState>) -> axum::Router<AppState> 
         .method_not_allowed_fallback(method_not_allowed_fallback)
         .layer(axum::middleware::map_response(twilio_error_body))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn mapped(
+        status: StatusCode,
+        content_type: &str,
+        body: &'static str,
+    ) -> (StatusCode, Value) {
+        let response = Response::builder()
+            .status(status)
+            .header(header::CONTENT_TYPE, content_type)
+            .header(header::ALLOW, "GET")
+            .body(axum::body::Body::from(body))
+            .unwrap();
+        let out = twilio_error_body(response).await;
+        let status = out.status();
+        assert_eq!(out.headers()[header::ALLOW], "GET", "headers are kept");
+        let bytes = axum::body::to_bytes(out.into_body(), 4096).await.unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    #[tokio::test]
+    async fn plain_text_errors_become_twilio_bodies() {
+        let (status, body) = mapped(
+            StatusCode::BAD_REQUEST,
+            "text/plain; charset=utf-8",
+            "Failed to deserialize query string: duplicate field `Order`",
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["code"], 20001);
+        assert_eq!(body["status"], 400);
+        assert!(body["message"].as_str().unwrap().contains("`Order`"));
+        assert!(body["more_info"].as_str().is_some());
+        let (_, body) = mapped(StatusCode::PAYLOAD_TOO_LARGE, "text/plain", "").await;
+        assert_eq!(
+            (body["code"].as_u64(), body["status"].as_u64()),
+            (Some(20413), Some(413))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_server_error_text_is_not_shown() {
+        for status in [StatusCode::INTERNAL_SERVER_ERROR, StatusCode::BAD_GATEWAY] {
+            let (got, body) = mapped(status, "text/plain", "cannot reach 10.0.0.7:8000").await;
+            assert_eq!(got, status);
+            assert_eq!(body["status"], status.as_u16());
+            assert!(!body.to_string().contains("10.0.0.7"), "{body}");
+        }
+    }
+
+    #[tokio::test]
+    async fn json_and_successful_answers_pass_unchanged() {
+        let (status, body) =
+            mapped(StatusCode::NOT_FOUND, "application/json", r#"{"code":1}"#).await;
+        assert_eq!((status, body), (StatusCode::NOT_FOUND, json!({"code": 1})));
+        let (status, body) = mapped(StatusCode::OK, "text/plain", "fine").await;
+        assert_eq!((status, body), (StatusCode::OK, Value::Null));
+    }
+}
