@@ -14,6 +14,7 @@
 use crate::auth::{AuthError, Principal};
 use crate::config::AppState;
 use crate::identity::Identity;
+use crate::limits;
 use crate::model::{Channel, Member, Role, Service, User};
 use crate::permission::{Permission, RoleType};
 use crate::sid::{ChannelSid, MemberSid, RoleSid, ServiceSid, UserSid};
@@ -90,6 +91,8 @@ pub async fn channel(
 ) -> AccessResult<Channel> {
     let found = match ChannelSid::parse(reference) {
         Ok(sid) => state.store.get_channel(service, &sid).await?,
+        // A name over the limit was never created, and would not fit a key.
+        Err(_) if limits::UNIQUE_NAME.check(reference).is_err() => None,
         Err(_) => {
             state
                 .store

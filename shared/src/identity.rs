@@ -4,9 +4,12 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-pub const MAX_IDENTITY_LEN: usize = 256;
+use crate::limits;
 
-/// A non-empty identity of at most 256 characters with no control characters.
+pub const MAX_IDENTITY_LEN: usize = limits::IDENTITY.chars;
+
+/// A non-empty identity with no control characters, of at most 256 characters
+/// and 768 bytes ([`limits::IDENTITY`]: it is part of DynamoDB keys).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Identity(String);
 
@@ -15,11 +18,9 @@ impl Identity {
         if s.trim().is_empty() {
             return Err("identity must not be empty".into());
         }
-        if s.chars().count() > MAX_IDENTITY_LEN {
-            return Err(format!(
-                "identity must be at most {MAX_IDENTITY_LEN} characters"
-            ));
-        }
+        limits::IDENTITY
+            .check(s)
+            .map_err(|e| format!("identity {e}"))?;
         if s.chars().any(char::is_control) {
             return Err("identity must not contain control characters".into());
         }
@@ -74,5 +75,8 @@ mod tests {
         assert!(Identity::parse("a\nb").is_err());
         assert!(Identity::parse(&"x".repeat(257)).is_err());
         assert!(Identity::parse(&"x".repeat(256)).is_ok());
+        assert!(Identity::parse(&"€".repeat(256)).is_ok());
+        let e = Identity::parse(&"😀".repeat(193)).unwrap_err();
+        assert!(e.contains("768 bytes"), "{e}");
     }
 }

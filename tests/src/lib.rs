@@ -86,6 +86,7 @@ pub fn credentials() -> Credentials {
         auth_token: "test-auth-token-0001".into(),
         api_key_sid: ApiKeySid::parse("SK00000000000000000000000000000001").unwrap(),
         api_key_secret: "test-api-key-secret-0001".into(),
+        clock_skew_secs: chat_media::auth::DEFAULT_CLOCK_SKEW_SECS,
     }
 }
 

@@ -5,6 +5,7 @@ use chat_media::access;
 use chat_media::http::{
     code, created, page_json, parse_sid, AdminService, ApiResult, Paging, ServiceScope, TwilioForm,
 };
+use chat_media::limits;
 use chat_media::model::{self, User};
 use chat_media::permission::RoleType;
 use chat_media::sid::{RoleSid, UserSid};
@@ -26,7 +27,7 @@ pub async fn create(
         .transpose()?;
     let friendly_name = form
         .get("FriendlyName")
-        .map(|n| text_param("FriendlyName", n, 256))
+        .map(|n| text_param("FriendlyName", n, limits::FRIENDLY_NAME))
         .transpose()?;
     let attributes = attributes_param(form.get("Attributes"))?;
     let role_sid = access::role_or_default(
