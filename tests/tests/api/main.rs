@@ -5,6 +5,7 @@
 //! change, take `chat_media_tests::sweeping()` / `no_sweeps()`.
 
 mod auth_and_errors;
+mod authz_matrix;
 mod channels_members_users;
 mod media_download;
 mod media_upload;
