@@ -13,10 +13,13 @@
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use chat_media::auth::{sign_jwt, TOKEN_CONTENT_TYPE};
+use chat_media::auth::TOKEN_CONTENT_TYPE;
 use chat_media::sid::{ChannelSid, ServiceSid};
 use chat_media_tests::reqwest::{Method, RequestBuilder, StatusCode};
-use chat_media_tests::{credentials, json, now, send, sessions_path, sid, Fixture, TestApp, PNG};
+use chat_media_tests::{
+    credentials, json, now, send, sessions_path, sid, sign_token, token_claims, Fixture, TestApp,
+    PNG,
+};
 use futures::future::join_all;
 use serde_json::Value;
 
@@ -132,46 +135,23 @@ impl World {
         app.send_media(&f, &f.token, &upload).await;
         let other_service: ServiceSid = sid(&app.create_service().await).parse().unwrap();
 
-        let c = credentials();
-        let claims = |service: &ServiceSid, nbf: i64, exp: i64| {
-            json!({
-                "jti": format!("{}-matrix", c.api_key_sid),
-                "iss": c.api_key_sid.as_str(),
-                "sub": c.account_sid.as_str(),
-                "iat": nbf, "nbf": nbf, "exp": exp,
-                "grants": {"identity": MEMBER, "chat": {"service_sid": service.as_str()}},
-            })
-        };
-        let hs256 = json!({"typ": "JWT", "alg": "HS256", "cty": TOKEN_CONTENT_TYPE});
+        let secret = credentials().api_key_secret;
+        let claims = |nbf: i64, exp: i64| token_claims(&f.service_sid, MEMBER, nbf, exp);
         let t = now();
-        let b64 = |v: &Value| {
+        let unsigned = {
             use base64::Engine;
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+            let b64 =
+                |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+            let header = json!({"typ": "JWT", "alg": "none", "cty": TOKEN_CONTENT_TYPE});
+            format!("{}.{}.", b64(header), b64(claims(t, t + 3600)))
         };
-        let unsigned = format!(
-            "{}.{}.",
-            b64(&json!({"typ": "JWT", "alg": "none", "cty": TOKEN_CONTENT_TYPE})),
-            b64(&claims(&f.service_sid, t, t + 3600))
-        );
         let tokens = [
             None,
             None,
             Some(unsigned),
-            Some(sign_jwt(
-                &hs256,
-                &claims(&f.service_sid, t, t + 3600),
-                "not-the-api-key-secret",
-            )),
-            Some(sign_jwt(
-                &hs256,
-                &claims(&f.service_sid, t - 7200, t - 3600),
-                &c.api_key_secret,
-            )),
-            Some(sign_jwt(
-                &hs256,
-                &claims(&f.service_sid, t + 3600, t + 7200),
-                &c.api_key_secret,
-            )),
+            Some(sign_token(&claims(t, t + 3600), "not-the-api-key-secret")),
+            Some(sign_token(&claims(t - 7200, t - 3600), &secret)),
+            Some(sign_token(&claims(t + 3600, t + 7200), &secret)),
             Some(app.token(&other_service, MEMBER)),
             Some(app.token(&f.service_sid, "outsider")),
             Some(blocked.token),
