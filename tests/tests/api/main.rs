@@ -12,6 +12,7 @@ mod media_upload;
 mod message_deletion;
 mod messages;
 mod moderation;
+mod moderator_rule;
 mod scan;
 mod scan_outage;
 mod scan_uploads;

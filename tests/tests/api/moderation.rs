@@ -16,6 +16,9 @@ use serde_json::{json, Value};
 struct Moderation {
     f: Fixture,
     vip_role: String,
+    /// The service's default channel role: alice's. Moderators block and unblock
+    /// only between it and the blocked role; a vip is an admin's to move.
+    default_role: String,
     alice_member: String,
     agent: String,
     agent_member: String,
@@ -36,9 +39,10 @@ async fn moderation(app: &TestApp) -> Moderation {
     let (agent_member, agent) = app.add_member(&f, "agent", Some(&admin_role)).await;
     let (_, user) = app.add_member(&f, "user", None).await;
     let blocked_role = f.role("blocked_channel_role_sid");
-    // alice is the fixture's member from here on.
-    let f = app.join(&f, "alice", Some(&vip_role)).await;
+    // alice (default channel role) is the fixture's member from here on.
+    let f = app.join(&f, "alice", None).await;
     Moderation {
+        default_role: f.role("default_channel_role_sid"),
         alice_member: f.member_sid.to_string(),
         f,
         vip_role,
@@ -127,13 +131,13 @@ async fn block_stops_sending_but_not_reading_and_unblock_restores_the_role() {
             "member_sid": m.alice_member,
             "channel_sid": f.channel_sid,
             "role_sid": m.blocked_role,
-            "previous_role_sid": m.vip_role,
+            "previous_role_sid": m.default_role,
             "blocked": true,
         })
     );
     assert_eq!(
         member_role(&app, f, &m.alice_member).await,
-        (m.blocked_role.clone(), Some(m.vip_role.clone()))
+        (m.blocked_role.clone(), Some(m.default_role.clone()))
     );
 
     // Text and media sends are refused, naming the missing permission.
@@ -165,12 +169,12 @@ async fn block_stops_sending_but_not_reading_and_unblock_restores_the_role() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["role_sid"], m.vip_role.as_str());
+    assert_eq!(body["role_sid"], m.default_role.as_str());
     assert_eq!(body["previous_role_sid"], m.blocked_role.as_str());
     assert_eq!(body["blocked"], false);
     assert_eq!(
         member_role(&app, f, &m.alice_member).await,
-        (m.vip_role.clone(), None)
+        (m.default_role.clone(), None)
     );
     let (status, body) = send_text(&app, f).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -188,12 +192,12 @@ async fn block_stops_sending_but_not_reading_and_unblock_restores_the_role() {
     assert_eq!(block["member_identity"], "alice");
     assert_eq!(block["channel_sid"], f.channel_sid.as_str());
     assert_eq!(block["service_sid"], f.service_sid.as_str());
-    assert_eq!(block["from_role_sid"], m.vip_role.as_str());
+    assert_eq!(block["from_role_sid"], m.default_role.as_str());
     assert_eq!(block["to_role_sid"], m.blocked_role.as_str());
     assert!(block["time"].as_str().unwrap().ends_with('Z'));
     assert!(!block["request_id"].as_str().unwrap().is_empty());
     assert_eq!(lines[1]["action"], "unblock");
-    assert_eq!(lines[1]["to_role_sid"], m.vip_role.as_str());
+    assert_eq!(lines[1]["to_role_sid"], m.default_role.as_str());
 }
 
 #[tokio::test]
@@ -217,7 +221,7 @@ async fn block_and_unblock_are_idempotent() {
     // The role to restore survived the second block.
     assert_eq!(
         member_role(&app, f, &m.alice_member).await,
-        (m.blocked_role.clone(), Some(m.vip_role.clone()))
+        (m.blocked_role.clone(), Some(m.default_role.clone()))
     );
     for _ in 0..2 {
         let (status, body) = plugin(
@@ -230,11 +234,11 @@ async fn block_and_unblock_are_idempotent() {
         .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["blocked"], false);
-        assert_eq!(body["role_sid"], m.vip_role.as_str());
+        assert_eq!(body["role_sid"], m.default_role.as_str());
     }
     assert_eq!(
         member_role(&app, f, &m.alice_member).await,
-        (m.vip_role.clone(), None)
+        (m.default_role.clone(), None)
     );
     // Only real changes are logged.
     assert_eq!(audit::lines_for(&m.alice_member).len(), 2);
@@ -256,7 +260,7 @@ async fn block_and_unblock_are_idempotent() {
     }
     assert_eq!(
         member_role(&app, f, &m.alice_member).await,
-        (m.blocked_role.clone(), Some(m.vip_role.clone()))
+        (m.blocked_role.clone(), Some(m.default_role.clone()))
     );
     assert_eq!(audit::lines_for(&m.alice_member).len(), 3);
 
@@ -351,7 +355,10 @@ async fn who_may_block_and_change_roles() {
     )
     .await;
     assert_error(status, &body, 403, None);
-    assert_eq!(member_role(&app, f, &m.alice_member).await.0, m.vip_role);
+    assert_eq!(
+        member_role(&app, f, &m.alice_member).await.0,
+        m.default_role
+    );
 
     // Admins (Basic) may do all of it.
     let (status, body) = send(app.admin(Method::POST, "/block-user").form(&[
@@ -424,7 +431,7 @@ async fn who_may_block_and_change_roles() {
     // Nothing above changed alice.
     assert_eq!(
         member_role(&app, f, &m.alice_member).await,
-        (m.vip_role.clone(), None)
+        (m.default_role.clone(), None)
     );
 }
 
@@ -446,14 +453,19 @@ async fn the_twilio_member_update_changes_roles_within_the_service() {
     assert_eq!(body["role_sid"], default_role);
     assert_eq!(body["identity"], "alice");
     assert_eq!(body["channel_sid"], f.channel_sid.as_str());
-    // By identity too, and by a moderator; the GET agrees.
+    // By identity too; giving a custom role is an admin's change (a moderator's
+    // attempt is 403 and changes nothing); the GET agrees.
+    let by_identity = format!("{}/Members/alice", f.channel_path());
     let (status, body) = send(
-        app.user(
-            &m.agent,
-            Method::POST,
-            &format!("{}/Members/alice", f.channel_path()),
-        )
-        .form(&[("RoleSid", m.vip_role.as_str())]),
+        app.user(&m.agent, Method::POST, &by_identity)
+            .form(&[("RoleSid", m.vip_role.as_str())]),
+    )
+    .await;
+    assert_error(status, &body, 403, Some(20403));
+    assert_eq!(member_role(&app, f, &m.alice_member).await.0, default_role);
+    let (status, body) = send(
+        app.admin(Method::POST, &by_identity)
+            .form(&[("RoleSid", m.vip_role.as_str())]),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -470,6 +482,8 @@ async fn the_twilio_member_update_changes_roles_within_the_service() {
         member_role(&app, f, &m.alice_member).await,
         (m.blocked_role.clone(), Some(m.vip_role.clone()))
     );
+    // Restoring vip is the admin's (a moderator's unblock is 403); the admin's
+    // unblock restores it.
     let (status, body) = plugin(
         &app,
         "/unblock-user",
@@ -477,6 +491,12 @@ async fn the_twilio_member_update_changes_roles_within_the_service() {
         f.channel_sid.as_str(),
         &m.alice_member,
     )
+    .await;
+    assert_error(status, &body, 403, Some(20403));
+    let (status, body) = send(app.admin(Method::POST, "/unblock-user").form(&[
+        ("chatChannelSid", f.channel_sid.as_str()),
+        ("memberSid", m.alice_member.as_str()),
+    ]))
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["role_sid"], m.vip_role.as_str());
