@@ -13,6 +13,7 @@ mod message_deletion;
 mod messages;
 mod moderation;
 mod moderator_rule;
+mod reserved_identity;
 mod scan;
 mod scan_outage;
 mod scan_uploads;
