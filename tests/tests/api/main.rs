@@ -9,6 +9,7 @@ mod authz_matrix;
 mod channels_members_users;
 mod media_download;
 mod media_upload;
+mod membership_oracle;
 mod message_deletion;
 mod messages;
 mod moderation;
