@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chat_media::auth::TOKEN_CONTENT_TYPE;
-use chat_media::sid::{ChannelSid, ServiceSid};
+use chat_media::sid::ServiceSid;
 use chat_media_tests::reqwest::{Method, RequestBuilder, StatusCode};
 use chat_media_tests::{
     credentials, json, now, send, sessions_path, sid, sign_token, token_claims, Fixture, TestApp,
@@ -208,27 +208,6 @@ enum Body {
     Png,
 }
 
-/// A member `identity` added to `channel` by the admin, with `role` or the default.
-async fn add_member(
-    app: &TestApp,
-    service: &ServiceSid,
-    channel: &ChannelSid,
-    identity: &str,
-    role: Option<&str>,
-) {
-    let mut form = vec![("Identity", identity)];
-    form.extend(role.map(|r| ("RoleSid", r)));
-    let (status, body) = send(
-        app.admin(
-            Method::POST,
-            &format!("/v2/Services/{service}/Channels/{channel}/Members"),
-        )
-        .form(&form),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-}
-
 /// The request for `route`: the world's records, or a fresh target where the
 /// request changes or removes what it addresses (so each caller meets the same
 /// state). A route without a recipe here fails the test.
@@ -272,17 +251,19 @@ async fn prepare(app: &TestApp, w: &World, method: &str, route: &str) -> (String
             )
             .await;
             assert_eq!(status, StatusCode::CREATED, "{channel}");
-            let channel: ChannelSid = sid(&channel).parse().unwrap();
+            let doomed = Fixture {
+                channel_sid: sid(&channel).parse().unwrap(),
+                ..f.clone()
+            };
             let channel_admin = f.role("default_channel_creator_role_sid");
             for (identity, role) in [
                 (MEMBER, None),
                 ("blocked", Some(blocked_role.as_str())),
                 ("moderator", Some(channel_admin.as_str())),
             ] {
-                add_member(app, &f.service_sid, &channel, identity, role).await;
+                app.add_member(&doomed, identity, role).await;
             }
-            let path = path.replace(f.channel_sid.as_str(), channel.as_str());
-            (path, Body::None)
+            (doomed.channel_path(), Body::None)
         }
         ("POST", "/v2/Services/{service}/Channels/{channel}/Members") => {
             (path, form(&[("Identity", &w.fresh("joiner"))]))
@@ -291,7 +272,7 @@ async fn prepare(app: &TestApp, w: &World, method: &str, route: &str) -> (String
         ("POST", "/v2/Services/{service}/Channels/{channel}/Members/{member}")
         | ("DELETE", "/v2/Services/{service}/Channels/{channel}/Members/{member}") => {
             let target = w.fresh("target");
-            add_member(app, &f.service_sid, &f.channel_sid, &target, None).await;
+            app.add_member(f, &target, None).await;
             let path = w.fill(&route.replace("{member}", &target));
             let body = match method {
                 "POST" => form(&[("RoleSid", &blocked_role)]),
@@ -303,7 +284,7 @@ async fn prepare(app: &TestApp, w: &World, method: &str, route: &str) -> (String
             // Unblock: a member an admin put in the blocked role (from the default).
             let target = w.fresh("target");
             let role = (route == "/unblock-user").then_some(blocked_role.as_str());
-            add_member(app, &f.service_sid, &f.channel_sid, &target, role).await;
+            app.add_member(f, &target, role).await;
             let body = form(&[
                 ("chatChannelSid", f.channel_sid.as_str()),
                 ("memberSid", &target),

@@ -13,7 +13,6 @@ mod membership_oracle;
 mod message_deletion;
 mod messages;
 mod moderation;
-mod moderator_rule;
 mod reserved_identity;
 mod scan;
 mod scan_outage;

@@ -105,6 +105,46 @@ async fn member_role(app: &TestApp, f: &Fixture, member: &str) -> (String, Optio
     )
 }
 
+/// Twilio's member update of `member` to `role`, by `token`'s holder (None: an admin).
+async fn update_role(
+    app: &TestApp,
+    f: &Fixture,
+    token: Option<&str>,
+    member: &str,
+    role: &str,
+) -> (StatusCode, Value) {
+    let path = format!("{}/Members/{member}", f.channel_path());
+    let req = match token {
+        Some(token) => app.user(token, Method::POST, &path),
+        None => app.admin(Method::POST, &path),
+    };
+    send(req.form(&[("RoleSid", role)])).await
+}
+
+/// `endpoint` (`/block-user` or `/unblock-user`) of `member` by an admin.
+async fn admin_plugin(
+    app: &TestApp,
+    f: &Fixture,
+    endpoint: &str,
+    member: &str,
+) -> (StatusCode, Value) {
+    send(app.admin(Method::POST, endpoint).form(&[
+        ("chatChannelSid", f.channel_sid.as_str()),
+        ("memberSid", member),
+    ]))
+    .await
+}
+
+/// The refusal of a change only an admin may make: 403, a Twilio body saying so.
+#[track_caller]
+fn assert_admins_change(status: StatusCode, body: &Value) {
+    assert_error(status, body, 403, Some(20403));
+    assert!(
+        body["message"].as_str().unwrap().contains("admin"),
+        "{body}"
+    );
+}
+
 // ---- tests ----------------------------------------------------------------------
 
 #[tokio::test]
@@ -838,4 +878,85 @@ async fn the_function_serves_the_plugin_event_as_lambda_delivers_it() {
     let lines = audit::lines_for(&m.alice_member);
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["request_id"], "plugin-request-42");
+}
+
+/// The moderator rule: a moderator only moves a member between the service's
+/// default channel role and its blocked role, by the plugin or the member update.
+#[tokio::test]
+async fn moderators_block_and_unblock_between_the_default_and_the_blocked_role() {
+    let app = TestApp::spawn().await;
+    let m = moderation(&app).await;
+    let (f, agent, alice) = (&m.f, Some(m.agent.as_str()), m.alice_member.as_str());
+    let channel = f.channel_sid.as_str();
+
+    let (status, body) = plugin(&app, "/block-user", &m.agent, channel, alice).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(member_role(&app, f, alice).await.0, m.blocked_role);
+    let (status, body) = plugin(&app, "/unblock-user", &m.agent, channel, alice).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(member_role(&app, f, alice).await.0, m.default_role);
+    // The member update to the blocked role is a block (the default role is kept
+    // to restore), and back to the default role an unblock.
+    for (role, kept) in [
+        (&m.blocked_role, Some(m.default_role.clone())),
+        (&m.default_role, None),
+    ] {
+        let (status, body) = update_role(&app, f, agent, alice, role).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(member_role(&app, f, alice).await, (role.clone(), kept));
+    }
+}
+
+/// Every other role change is an admin's: 403 with a Twilio body, nothing changes.
+#[tokio::test]
+async fn every_other_role_change_is_an_admins() {
+    let app = TestApp::spawn().await;
+    let m = moderation(&app).await;
+    let (f, agent, alice) = (&m.f, Some(m.agent.as_str()), m.alice_member.as_str());
+    let channel = f.channel_sid.as_str();
+
+    // Granting a custom role (one without removeMember).
+    let (status, body) = update_role(&app, f, agent, alice, &m.vip_role).await;
+    assert_admins_change(status, &body);
+    assert_eq!(member_role(&app, f, alice).await.0, m.default_role);
+
+    // Blocking, or moving, a member who holds a custom role.
+    let (bob, _) = app.add_member(f, "bob", Some(&m.vip_role)).await;
+    let bob = sid(&bob);
+    let (status, body) = plugin(&app, "/block-user", &m.agent, channel, &bob).await;
+    assert_admins_change(status, &body);
+    let (status, body) = update_role(&app, f, agent, &bob, &m.default_role).await;
+    assert_admins_change(status, &body);
+    assert_eq!(member_role(&app, f, &bob).await, (m.vip_role.clone(), None));
+
+    // Unblocking a member an admin blocked from the custom role: by the plugin
+    // (which would restore it) or by moving them to the default role.
+    let (status, body) = admin_plugin(&app, f, "/block-user", &bob).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let blocked = (m.blocked_role.clone(), Some(m.vip_role.clone()));
+    let (status, body) = plugin(&app, "/unblock-user", &m.agent, channel, &bob).await;
+    assert_admins_change(status, &body);
+    let (status, body) = update_role(&app, f, agent, &bob, &m.default_role).await;
+    assert_admins_change(status, &body);
+    assert_eq!(member_role(&app, f, &bob).await, blocked);
+    // Keeping them blocked is no change of that: the moderator's block is a no-op.
+    let (status, body) = plugin(&app, "/block-user", &m.agent, channel, &bob).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(member_role(&app, f, &bob).await, blocked);
+    // The admin's unblock restores the custom role.
+    let (status, body) = admin_plugin(&app, f, "/unblock-user", &bob).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["role_sid"], m.vip_role.as_str());
+
+    // A member an admin put in another restricted role is the admin's too.
+    let muted = app
+        .create_channel_role(&f.service_sid, "muted", &["deleteOwnMessage"])
+        .await;
+    let (carol, _) = app.add_member(f, "carol", Some(&muted)).await;
+    let carol = sid(&carol);
+    let (status, body) = plugin(&app, "/unblock-user", &m.agent, channel, &carol).await;
+    assert_admins_change(status, &body);
+    let (status, body) = update_role(&app, f, agent, &carol, &m.blocked_role).await;
+    assert_admins_change(status, &body);
+    assert_eq!(member_role(&app, f, &carol).await, (muted, None));
 }
