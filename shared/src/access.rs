@@ -119,7 +119,7 @@ pub fn live(found: Option<Channel>, reference: &str) -> AccessResult<Channel> {
 pub async fn member(state: &AppState, channel: &Channel, reference: &str) -> AccessResult<Member> {
     let found = match MemberSid::parse(reference) {
         Ok(sid) => state.store.get_member_by_sid(&channel.sid, &sid).await?,
-        Err(_) => match Identity::parse(reference) {
+        Err(_) => match Identity::reference(reference) {
             Ok(identity) => state.store.get_member(&channel.sid, &identity).await?,
             Err(_) => None,
         },
@@ -131,7 +131,7 @@ pub async fn member(state: &AppState, channel: &Channel, reference: &str) -> Acc
 pub async fn user(state: &AppState, service: &ServiceSid, reference: &str) -> AccessResult<User> {
     let found = match UserSid::parse(reference) {
         Ok(sid) => state.store.get_user_by_sid(service, &sid).await?,
-        Err(_) => match Identity::parse(reference) {
+        Err(_) => match Identity::reference(reference) {
             Ok(identity) => state.store.get_user(service, &identity).await?,
             Err(_) => None,
         },
