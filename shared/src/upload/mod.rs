@@ -64,6 +64,11 @@ pub enum FinalizeError {
     NotFound(MediaSid),
     #[error("the upload session of media {0} has expired")]
     Expired(MediaSid),
+    /// This finalizer's lease ran out and its write was refused: another finalizer
+    /// (or the sweep) took the media over and owns its record and object now.
+    /// Nothing was written, and nothing may be deleted on this finalizer's word.
+    #[error("media {0} was taken over by another finalizer")]
+    LeaseLost(MediaSid),
     #[error("no part ETags")]
     MissingPartETags,
     #[error("expected {expected} part ETags, got {got}")]
@@ -283,7 +288,8 @@ pub fn refused_record(media: &Media, refusal: Refusal, status: MediaStatus, now:
 }
 
 /// Stores a checked upload as `ready` (or `scanning` with `scan_lease`). Needs the
-/// lease; losing it means the upload expired and was swept, or was taken over.
+/// lease; losing it ([`FinalizeError::LeaseLost`]) means another finalizer or the
+/// sweep took the upload over.
 async fn store_checked(
     state: &AppState,
     media: &Media,
@@ -302,7 +308,7 @@ async fn store_checked(
         tracing::info!(media = %done.sid, size = done.size, status = done.status.as_str(), "upload finalized");
         Ok(Outcome::Finished(done))
     } else {
-        Err(FinalizeError::Expired(media.sid.clone()))
+        Err(FinalizeError::LeaseLost(media.sid.clone()))
     }
 }
 
@@ -322,7 +328,7 @@ pub async fn reject_with(
         .reject_upload(&refused, lease, media.holds_slot, now)
         .await?
     {
-        return Err(FinalizeError::Expired(media.sid.clone()));
+        return Err(FinalizeError::LeaseLost(media.sid.clone()));
     }
     if let Some(upload_id) = media
         .upload

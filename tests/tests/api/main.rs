@@ -6,6 +6,7 @@
 
 mod auth_and_errors;
 mod channels_members_users;
+mod faults;
 mod media_download;
 mod media_upload;
 mod message_deletion;
