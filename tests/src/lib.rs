@@ -161,6 +161,12 @@ impl TestApp {
         Self::spawn_inner(aws_options(), settings, Some(scanner)).await
     }
 
+    /// An app reaching DynamoDB and S3 at `aws`'s endpoints and scanning with
+    /// `scanner`, e.g. all three through fault proxies.
+    pub async fn spawn_via(aws: AwsOptions, settings: Settings, scanner: Option<Scanner>) -> Self {
+        Self::spawn_inner(aws, settings, scanner).await
+    }
+
     async fn spawn_inner(
         aws: AwsOptions,
         mut settings: Settings,
