@@ -29,7 +29,7 @@ use bytes::{Bytes, BytesMut};
 use chat_media::blob::ByteStream;
 use chat_media::filename::Filename;
 use chat_media::http::{created, ApiResult, ServiceScope, TwilioForm};
-use chat_media::model::{Media, MediaStatus, NewUpload};
+use chat_media::model::{Media, NewUpload};
 use chat_media::policy::{self, MediaType, Refusal};
 use chat_media::sid::{MediaSid, ServiceSid};
 use chat_media::upload::{self, Outcome, Passed, ScanContent, ScanStart, FINALIZE_LEASE_SECS};
@@ -411,11 +411,8 @@ async fn store(
             m.status.as_str()
         )))),
         Err(e) => {
-            // Give the slot back and remove whatever was stored.
-            let failed = Refusal::UploadFailed;
-            if let Err(fail) =
-                upload::reject_with(state, &media, lease, failed, MediaStatus::Failed, now).await
-            {
+            // Give the slot back; whatever was stored is left to the sweep.
+            if let Err(fail) = upload::fail_upload(state, &media, lease, now).await {
                 tracing::warn!(media = %media.sid, error = %fail, "failed upload left to the sweep");
             }
             Err(e)

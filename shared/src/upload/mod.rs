@@ -312,24 +312,60 @@ async fn store_checked(
     }
 }
 
-/// Stores a refused upload as `rejected` (or `failed` for `status`), gives back its
-/// slot, and deletes its object (pending deletion recorded first). Needs the lease.
-pub async fn reject_with(
+/// Stores a refused upload as `status` with its refusal, gives back its slot and
+/// records the pending deletion of its object, in one transaction. Needs the lease.
+async fn store_refused(
     state: &AppState,
     media: &Media,
     lease: i64,
     refusal: Refusal,
     status: MediaStatus,
     now: i64,
-) -> FinalizeResult<Outcome> {
+) -> FinalizeResult<Media> {
     let refused = refused_record(media, refusal, status, now);
-    if !state
+    if state
         .store
         .reject_upload(&refused, lease, media.holds_slot, now)
         .await?
     {
-        return Err(FinalizeError::LeaseLost(media.sid.clone()));
+        Ok(refused)
+    } else {
+        Err(FinalizeError::LeaseLost(media.sid.clone()))
     }
+}
+
+/// A direct upload whose storing failed (S3 or the data store gave out): `failed`,
+/// its slot given back and the deletion of whatever reached S3 left pending for the
+/// sweep. S3 is not called again, so a hung S3 is not waited for twice.
+pub async fn fail_upload(
+    state: &AppState,
+    media: &Media,
+    lease: i64,
+    now: i64,
+) -> FinalizeResult<Media> {
+    let failed = store_refused(
+        state,
+        media,
+        lease,
+        Refusal::UploadFailed,
+        MediaStatus::Failed,
+        now,
+    )
+    .await?;
+    tracing::info!(media = %media.sid, "upload failed; its object is left to the sweep");
+    Ok(failed)
+}
+
+/// Stores a refused upload as `rejected`, gives back its slot, and deletes its
+/// object (pending deletion recorded first). Needs the lease.
+async fn reject(
+    state: &AppState,
+    media: &Media,
+    lease: i64,
+    refusal: Refusal,
+    now: i64,
+) -> FinalizeResult<Outcome> {
+    let refused = store_refused(state, media, lease, refusal, MediaStatus::Rejected, now).await?;
     if let Some(upload_id) = media
         .upload
         .as_ref()
@@ -346,16 +382,6 @@ pub async fn reject_with(
     crate::cleanup::delete_objects(state, std::slice::from_ref(&media.object_key)).await;
     tracing::info!(media = %media.sid, reason = refused.status_reason.as_deref().unwrap_or_default(), "upload refused");
     Ok(Outcome::Refused(refused))
-}
-
-async fn reject(
-    state: &AppState,
-    media: &Media,
-    lease: i64,
-    refusal: Refusal,
-    now: i64,
-) -> FinalizeResult<Outcome> {
-    reject_with(state, media, lease, refusal, MediaStatus::Rejected, now).await
 }
 
 #[cfg(test)]

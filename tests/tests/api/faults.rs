@@ -576,3 +576,48 @@ async fn every_operation_fails_cleanly_and_one_sweep_repairs_what_is_left() {
     assert!(dangling.is_empty(), "{dangling:#?}");
     assert!(stuck.is_empty(), "{stuck:#?}");
 }
+
+/// A dependency that hangs (accepts, then never answers): every operation still
+/// answers within [`ANSWER_BOUND`], 503 when it needs the dependency (the SDK's
+/// 25 s operation timeout, the scanner's read timeout), and no operation waits on
+/// the hung dependency twice. Each operation runs on its own proxies, all at once.
+#[tokio::test]
+async fn a_hung_dependency_is_answered_within_the_bound() {
+    // One of the operations is the (table-wide) sweep.
+    let _sweeping = sweeping().await;
+    let mut runs = Vec::new();
+    for dep in [Dep::DynamoDb, Dep::S3, Dep::Clamd] {
+        for op in OPS {
+            runs.push(async move {
+                let s = Scenario::start(dep, Mode::Refuse).await;
+                let p = s.prepare(op, 0).await;
+                s.proxy().set(Fault::Stall);
+                let answer = s.act(op, &p).await;
+                s.proxy().set(Fault::Pass);
+                let case = format!("{op:?} with {dep:?} hung");
+                match answer {
+                    Answer::Hung => Some(format!("{case}: no answer within {ANSWER_BOUND:?}")),
+                    Answer::Http(status, body)
+                        if !status.is_success()
+                            && (status != StatusCode::SERVICE_UNAVAILABLE
+                                || body["code"] != 20503) =>
+                    {
+                        Some(format!("{case}: {status} {body}"))
+                    }
+                    _ => None,
+                }
+            });
+        }
+    }
+    let problems: Vec<String> = futures::future::join_all(runs)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    println!(
+        "faults: {} operations × 3 hung dependencies: {} past {ANSWER_BOUND:?} or not 503",
+        OPS.len(),
+        problems.len()
+    );
+    assert!(problems.is_empty(), "{problems:#?}");
+}
