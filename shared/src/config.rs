@@ -14,6 +14,12 @@ use crate::blob::Blob;
 use crate::scan::{ClamdAddress, Scanner, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT};
 use crate::store::Store;
 
+/// The longest one DynamoDB or S3 call may take, retries included, before it is
+/// a 503. Every HTTP function's Lambda timeout must exceed it, or a hung
+/// dependency ends as API Gateway's bare error instead of a Twilio 503
+/// (`tests/tests/api/template_defaults.rs` checks template.yaml).
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(25);
+
 /// Tunables with production defaults; each has an environment variable (README).
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -250,7 +256,7 @@ impl AwsOptions {
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(2))
                     .operation_attempt_timeout(Duration::from_secs(10))
-                    .operation_timeout(Duration::from_secs(25))
+                    .operation_timeout(OPERATION_TIMEOUT)
                     .build(),
             )
             .retry_config(RetryConfig::standard().with_max_attempts(3));

@@ -19,6 +19,7 @@ use tokio::sync::{OnceCell, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 pub mod audit;
 pub mod clamd;
+pub mod faults;
 
 /// A complete 1×1 PNG (the local runner's events fixture uploads the same bytes).
 pub use chat_media_local::fixture::PNG;
@@ -159,6 +160,12 @@ impl TestApp {
 
     pub async fn spawn_scanning_with(settings: Settings, scanner: Scanner) -> Self {
         Self::spawn_inner(aws_options(), settings, Some(scanner)).await
+    }
+
+    /// An app reaching DynamoDB and S3 at `aws`'s endpoints and scanning with
+    /// `scanner`, e.g. all three through fault proxies.
+    pub async fn spawn_via(aws: AwsOptions, settings: Settings, scanner: Option<Scanner>) -> Self {
+        Self::spawn_inner(aws, settings, scanner).await
     }
 
     async fn spawn_inner(
@@ -563,24 +570,35 @@ impl TestApp {
     /// Every media record of a service, read with a (test-only) consistent scan: a
     /// refused direct upload's SID is only in its error message.
     pub async fn media_records(&self, service: &ServiceSid) -> Vec<Media> {
-        let out = self
-            .state
-            .store
-            .client()
-            .scan()
-            .table_name(self.state.store.table())
-            .filter_expression("#sk = :media AND service_sid = :service")
-            .expression_attribute_names("#sk", keys::SK)
-            .expression_attribute_values(":media", AttributeValue::S(keys::MEDIA.into()))
-            .expression_attribute_values(":service", AttributeValue::S(service.to_string()))
-            .consistent_read(true)
-            .send()
-            .await
-            .expect("scan the media records");
-        out.items()
-            .iter()
-            .map(|i| serde_dynamo::from_item(i.clone()).expect("a media record"))
-            .collect()
+        let mut records = Vec::new();
+        let mut start = None;
+        // Every page: a scan reads 1 MB of the shared table at a time.
+        loop {
+            let out = self
+                .state
+                .store
+                .client()
+                .scan()
+                .table_name(self.state.store.table())
+                .filter_expression("#sk = :media AND service_sid = :service")
+                .expression_attribute_names("#sk", keys::SK)
+                .expression_attribute_values(":media", AttributeValue::S(keys::MEDIA.into()))
+                .expression_attribute_values(":service", AttributeValue::S(service.to_string()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("scan the media records");
+            records.extend(
+                out.items()
+                    .iter()
+                    .map(|i| serde_dynamo::from_item(i.clone()).expect("a media record")),
+            );
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return records,
+            }
+        }
     }
 
     /// Writes `media` as its record item (keys included), replacing the stored one:

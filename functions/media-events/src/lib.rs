@@ -15,7 +15,7 @@ use aws_lambda_events::s3::S3Event;
 use chat_media::config::AppState;
 use chat_media::model::{Media, MediaStatus};
 use chat_media::sid::{MediaSid, ServiceSid};
-use chat_media::upload::{self, FinalizeError, Outcome, Trigger};
+use chat_media::upload::{self, FinalizeError, FinalizeResult, Outcome, Trigger};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -111,28 +111,25 @@ pub async fn on_s3_event(
             report.ignored.push(key);
             continue;
         };
-        match upload::finalize(state, &sid, Trigger::ObjectCreated, now).await {
-            Ok(Outcome::Finished(_)) => report.finalized.push(key),
-            Ok(Outcome::InProgress(_)) => report.in_progress.push(key),
-            Ok(Outcome::Refused(m)) if m.status == MediaStatus::Failed && m.sha256.is_some() => {
-                // Checked, but the scanner failed: the object stays for the sweep's rescan.
-                report.scan_failed.push(key)
-            }
-            Ok(Outcome::Refused(_)) => {
-                // Refused now (object already deleted) or earlier (an object written
-                // again afterwards): either way no object may stay.
+        let result = upload::finalize(state, &sid, Trigger::ObjectCreated, now).await;
+        match object_action(&result) {
+            ObjectAction::Finalized => report.finalized.push(key),
+            ObjectAction::InProgress => report.in_progress.push(key),
+            ObjectAction::KeepForRescan => report.scan_failed.push(key),
+            ObjectAction::DeleteRefused => {
                 delete_object(state, &key).await;
                 report.refused.push(key);
             }
-            Err(FinalizeError::NotFound(_) | FinalizeError::Expired(_)) => {
-                // No record (or an expired session): nothing may keep this object.
+            ObjectAction::DeleteOrphan => {
                 delete_object(state, &key).await;
                 report.orphans_deleted.push(key);
             }
-            Err(FinalizeError::NothingUploaded(_)) => report.ignored.push(key),
-            Err(e) => {
-                tracing::warn!(object = %key, error = %e, "finalizing failed; the event will be retried");
-                failures.push(format!("{key}: {e}"));
+            ObjectAction::Ignore => report.ignored.push(key),
+            ObjectAction::Retry => {
+                if let Err(e) = &result {
+                    tracing::warn!(object = %key, error = %e, "finalizing failed; the event will be retried");
+                    failures.push(format!("{key}: {e}"));
+                }
             }
         }
     }
@@ -141,6 +138,42 @@ pub async fn on_s3_event(
         Ok(report)
     } else {
         Err(EventError::Retry(failures.join("; ")))
+    }
+}
+
+/// What an S3 event does with an object, given how finalizing its media went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectAction {
+    /// Checked and stored (`ready`, or `scanning` under this event's scan).
+    Finalized,
+    /// Another finalizer holds the media, or took it over from this one (a lost
+    /// lease): that finalizer decides about the object; nothing is deleted here.
+    InProgress,
+    /// Checked, but the scanner failed: the object stays for the sweep's rescan.
+    KeepForRescan,
+    /// Refused now (object already deleted) or earlier (an object written again
+    /// afterwards): either way no object may stay.
+    DeleteRefused,
+    /// No record, or an expired session: nothing may keep this object.
+    DeleteOrphan,
+    /// Nothing uploaded yet under the media's key.
+    Ignore,
+    /// A dependency failed: the event fails so Lambda retries it.
+    Retry,
+}
+
+/// The decision for one object of an S3 event (pure, so it is unit-tested).
+pub fn object_action(result: &FinalizeResult<Outcome>) -> ObjectAction {
+    match result {
+        Ok(Outcome::Finished(_)) => ObjectAction::Finalized,
+        Ok(Outcome::InProgress(_)) | Err(FinalizeError::LeaseLost(_)) => ObjectAction::InProgress,
+        Ok(Outcome::Refused(m)) if m.status == MediaStatus::Failed && m.sha256.is_some() => {
+            ObjectAction::KeepForRescan
+        }
+        Ok(Outcome::Refused(_)) => ObjectAction::DeleteRefused,
+        Err(FinalizeError::NotFound(_) | FinalizeError::Expired(_)) => ObjectAction::DeleteOrphan,
+        Err(FinalizeError::NothingUploaded(_)) => ObjectAction::Ignore,
+        Err(_) => ObjectAction::Retry,
     }
 }
 
@@ -295,6 +328,82 @@ mod tests {
             None,
             "keys are written lower-case; anything else was not written by us"
         );
+    }
+
+    fn media(status: MediaStatus, checked: bool) -> Media {
+        let mut m = Media::new_upload(
+            MediaSid::generate(),
+            ServiceSid::generate(),
+            chat_media::model::NewUpload {
+                author: chat_media::Identity::system(),
+                content_type: "image/png".into(),
+                filename: None,
+                size: 1,
+                upload: None,
+                holds_slot: false,
+            },
+            1_000,
+            None,
+            chrono::DateTime::default(),
+        );
+        m.status = status;
+        m.sha256 = checked.then(|| "ab".into());
+        m
+    }
+
+    #[test]
+    fn a_lost_lease_deletes_nothing() {
+        let sid = MediaSid::generate();
+        assert_eq!(
+            object_action(&Err(FinalizeError::LeaseLost(sid.clone()))),
+            ObjectAction::InProgress,
+            "the finalizer that took over owns the object"
+        );
+        assert_eq!(
+            object_action(&Err(FinalizeError::NotFound(sid.clone()))),
+            ObjectAction::DeleteOrphan
+        );
+        assert_eq!(
+            object_action(&Err(FinalizeError::Expired(sid.clone()))),
+            ObjectAction::DeleteOrphan
+        );
+        assert_eq!(
+            object_action(&Err(FinalizeError::NothingUploaded(sid))),
+            ObjectAction::Ignore
+        );
+        assert_eq!(
+            object_action(&Err(FinalizeError::ObjectChanged)),
+            ObjectAction::Retry
+        );
+    }
+
+    #[test]
+    fn outcomes_decide_the_object() {
+        let cases = [
+            (
+                Outcome::Finished(media(MediaStatus::Ready, true)),
+                ObjectAction::Finalized,
+            ),
+            (
+                Outcome::InProgress(media(MediaStatus::Scanning, true)),
+                ObjectAction::InProgress,
+            ),
+            (
+                Outcome::Refused(media(MediaStatus::Failed, true)),
+                ObjectAction::KeepForRescan,
+            ),
+            (
+                Outcome::Refused(media(MediaStatus::Failed, false)),
+                ObjectAction::DeleteRefused,
+            ),
+            (
+                Outcome::Refused(media(MediaStatus::Rejected, true)),
+                ObjectAction::DeleteRefused,
+            ),
+        ];
+        for (outcome, want) in cases {
+            assert_eq!(object_action(&Ok(outcome)), want);
+        }
     }
 
     #[test]

@@ -10,15 +10,26 @@
 //! it. The record is written first (`uploading`, holding the author's slot and
 //! the finalization lease), so a crash at any point leaves something the sweep
 //! removes, never an orphan object.
+//!
+//! A refusal while the body is still arriving (too large, a type or name the
+//! service refuses) first reads and discards the rest of the body, up to
+//! [`DRAIN_MAX_BYTES`] and [`DRAIN_TIME`]: a client still streaming its body then
+//! reads the Twilio error instead of a reset connection (`EPIPE`).
 
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::BodyDataStream;
 use axum::extract::{Request, State};
-use axum::http::header;
+use axum::http::{header, request::Parts};
 use axum::response::Response;
 use bytes::{Bytes, BytesMut};
 use chat_media::blob::ByteStream;
 use chat_media::filename::Filename;
 use chat_media::http::{created, ApiResult, ServiceScope, TwilioForm};
-use chat_media::model::{Media, MediaStatus, NewUpload};
+use chat_media::model::{Media, NewUpload};
 use chat_media::policy::{self, MediaType, Refusal};
 use chat_media::sid::{MediaSid, ServiceSid};
 use chat_media::upload::{self, Outcome, Passed, ScanContent, ScanStart, FINALIZE_LEASE_SECS};
@@ -30,6 +41,13 @@ use crate::{author_of, content_disposition, create_record};
 
 /// Room for the multipart framing around the file part.
 const FORM_OVERHEAD: u64 = 64 * 1024;
+
+/// How much of a refused body is read and discarded before answering: API
+/// Gateway's own payload limit (10 MB) with margin. A larger body is cut off.
+pub const DRAIN_MAX_BYTES: u64 = 16 * 1024 * 1024;
+
+/// How long a refused body may take to arrive before the connection is cut.
+pub const DRAIN_TIME: Duration = Duration::from_secs(10);
 
 /// The two ceilings on a direct upload and how to explain each.
 struct Limits {
@@ -84,42 +102,102 @@ pub async fn create(
     scope: ServiceScope,
     req: Request,
 ) -> ApiResult<Response> {
-    let service = scope.load(&state).await?;
-    let (service_sid, who) = (scope.sid, scope.caller);
+    let (parts, body) = req.into_parts();
+    let body = SharedBody::new(body.into_data_stream());
+    let (settings, received) = match receive(&state, &scope, &parts, body.clone()).await {
+        Ok(read) => read,
+        Err(refused) => {
+            body.drain().await;
+            return Err(refused);
+        }
+    };
+    policy::check_size(&settings, received.bytes.len() as u64)?;
+    policy::check_content(&settings, &received.content_type, &received.bytes)?;
+    let sha256 = hex::encode(Sha256::digest(&received.bytes));
+    store(&state, &scope.caller, scope.sid, received, sha256).await
+}
+
+/// The service's media settings and the file, read within the limits.
+async fn receive(
+    state: &AppState,
+    scope: &ServiceScope,
+    parts: &Parts,
+    body: SharedBody,
+) -> ApiResult<(chat_media::model::MediaSettings, Received)> {
+    let service = scope.load(state).await?;
     let limits = Limits {
         direct: state.settings.direct_upload_max_bytes,
         service: policy::size_limit(&service.media),
-        service_sid: service_sid.clone(),
+        service_sid: scope.sid.clone(),
     };
-    let received = if is_form_data(&req) {
-        read_form_data(req, &service.media, &limits).await?
+    let received = if is_form_data(parts) {
+        read_form_data(parts, body, &service.media, &limits).await?
     } else {
-        read_raw(req, &service.media, &limits).await?
+        read_raw(parts, body, &service.media, &limits).await?
     };
-    policy::check_size(&service.media, received.bytes.len() as u64)?;
-    policy::check_content(&service.media, &received.content_type, &received.bytes)?;
-    let sha256 = hex::encode(Sha256::digest(&received.bytes));
-    store(&state, &who, service_sid, received, sha256).await
+    Ok((service.media, received))
 }
 
-fn is_form_data(req: &Request) -> bool {
-    chat_media::http::has_content_type(req.headers(), "multipart/form-data")
+/// The request body, shared by the reader (which may stop early) and the drain
+/// that reads the rest after a refusal.
+#[derive(Clone)]
+struct SharedBody(Arc<Mutex<BodyDataStream>>);
+
+impl SharedBody {
+    fn new(body: BodyDataStream) -> Self {
+        Self(Arc::new(Mutex::new(body)))
+    }
+
+    /// Reads and discards what is left of the body, within [`DRAIN_MAX_BYTES`]
+    /// and [`DRAIN_TIME`], so the client reads the answer instead of a reset.
+    async fn drain(mut self) {
+        let read = async {
+            let mut left = DRAIN_MAX_BYTES;
+            while let Some(Ok(chunk)) = self.next().await {
+                left = left.saturating_sub(chunk.len() as u64);
+                if left == 0 {
+                    tracing::info!("refused body larger than the drain limit; connection cut");
+                    return;
+                }
+            }
+        };
+        if tokio::time::timeout(DRAIN_TIME, read).await.is_err() {
+            tracing::info!("refused body still arriving after the drain time; connection cut");
+        }
+    }
 }
 
-fn declared_length(req: &Request) -> Option<u64> {
-    req.headers()
+impl Stream for SharedBody {
+    type Item = Result<Bytes, axum::Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .poll_next_unpin(cx)
+    }
+}
+
+fn is_form_data(parts: &Parts) -> bool {
+    chat_media::http::has_content_type(&parts.headers, "multipart/form-data")
+}
+
+fn declared_length(parts: &Parts) -> Option<u64> {
+    parts
+        .headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
 }
 
 async fn read_raw(
-    req: Request,
+    parts: &Parts,
+    body: SharedBody,
     settings: &chat_media::model::MediaSettings,
     limits: &Limits,
 ) -> ApiResult<Received> {
-    let raw_type = req
-        .headers()
+    let raw_type = parts
+        .headers
         .get(header::CONTENT_TYPE)
         .map(|v| v.to_str().unwrap_or_default().to_owned())
         .unwrap_or_default();
@@ -130,20 +208,20 @@ async fn read_raw(
              (application/x-www-form-urlencoded is a form, not media), or as multipart/form-data",
         ));
     }
-    let query = TwilioForm::parse(req.uri().query().unwrap_or_default().as_bytes());
+    let query = TwilioForm::parse(parts.uri.query().unwrap_or_default().as_bytes());
     let named = match query.get("Filename") {
         Some(f) => Some(f.to_owned()),
-        None => req
-            .headers()
+        None => parts
+            .headers
             .get(header::CONTENT_DISPOSITION)
             .and_then(|v| v.to_str().ok())
             .and_then(content_disposition::filename),
     };
     let filename = named.as_deref().map(Filename::parse).transpose()?.flatten();
     policy::check_declared(settings, &content_type, filename.as_ref())?;
-    let expected = declared_length(&req);
+    let expected = declared_length(parts);
     limits.check_declared_length(expected)?;
-    let bytes = collect(req.into_body().into_data_stream(), expected, limits).await?;
+    let bytes = collect(body, expected, limits).await?;
     Ok(Received {
         content_type,
         filename,
@@ -152,12 +230,13 @@ async fn read_raw(
 }
 
 async fn read_form_data(
-    req: Request,
+    parts: &Parts,
+    body: SharedBody,
     settings: &chat_media::model::MediaSettings,
     limits: &Limits,
 ) -> ApiResult<Received> {
-    let raw_type = req
-        .headers()
+    let raw_type = parts
+        .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
@@ -165,16 +244,12 @@ async fn read_form_data(
     let boundary = multer::parse_boundary(&raw_type)
         .map_err(|_| ApiError::bad_request("multipart/form-data needs a boundary parameter"))?;
     let whole = limits.max() + FORM_OVERHEAD;
-    if declared_length(&req).is_some_and(|len| len > whole) {
-        return Err(limits.refuse(declared_length(&req)));
+    if declared_length(parts).is_some_and(|len| len > whole) {
+        return Err(limits.refuse(declared_length(parts)));
     }
     let constraints =
         multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(whole));
-    let mut form = multer::Multipart::with_constraints(
-        req.into_body().into_data_stream(),
-        boundary,
-        constraints,
-    );
+    let mut form = multer::Multipart::with_constraints(body, boundary, constraints);
     let mut found: Option<Received> = None;
     while let Some(field) = form.next_field().await.map_err(|e| form_error(e, limits))? {
         let disposition_name = field
@@ -336,11 +411,8 @@ async fn store(
             m.status.as_str()
         )))),
         Err(e) => {
-            // Give the slot back and remove whatever was stored.
-            let failed = Refusal::UploadFailed;
-            if let Err(fail) =
-                upload::reject_with(state, &media, lease, failed, MediaStatus::Failed, now).await
-            {
+            // Give the slot back; whatever was stored is left to the sweep.
+            if let Err(fail) = upload::fail_upload(state, &media, lease, now).await {
                 tracing::warn!(media = %media.sid, error = %fail, "failed upload left to the sweep");
             }
             Err(e)

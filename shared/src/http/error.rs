@@ -361,6 +361,12 @@ impl From<FinalizeError> for ApiError {
             FinalizeError::Expired(sid) => ApiError::not_found(format!(
                 "The upload session of Media {sid} has expired; start a new one"
             )),
+            FinalizeError::LeaseLost(sid) => ApiError::conflict(
+                code::CONFLICT,
+                format!(
+                    "Media {sid} is being finalized by another request; GET the media for its status"
+                ),
+            ),
             FinalizeError::MissingPartETags => ApiError::missing("PartETag"),
             FinalizeError::PartETagCount { expected, got } => ApiError::invalid(
                 "PartETag",
@@ -559,5 +565,15 @@ mod tests {
         let response =
             ApiError::internal(StoreError::Other("secret detail".into())).into_response();
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn a_lost_finalize_lease_is_in_progress_not_gone() {
+        let sid = crate::sid::MediaSid::generate();
+        let e = ApiError::from(FinalizeError::LeaseLost(sid.clone()));
+        assert_eq!((e.status.as_u16(), e.code), (409, code::CONFLICT));
+        assert!(e.message.contains(sid.as_str()), "{}", e.message);
+        let gone = ApiError::from(FinalizeError::Expired(sid));
+        assert_eq!(gone.status.as_u16(), 404, "an expired session stays 404");
     }
 }

@@ -64,6 +64,11 @@ pub enum FinalizeError {
     NotFound(MediaSid),
     #[error("the upload session of media {0} has expired")]
     Expired(MediaSid),
+    /// This finalizer's lease ran out and its write was refused: another finalizer
+    /// (or the sweep) took the media over and owns its record and object now.
+    /// Nothing was written, and nothing may be deleted on this finalizer's word.
+    #[error("media {0} was taken over by another finalizer")]
+    LeaseLost(MediaSid),
     #[error("no part ETags")]
     MissingPartETags,
     #[error("expected {expected} part ETags, got {got}")]
@@ -283,7 +288,8 @@ pub fn refused_record(media: &Media, refusal: Refusal, status: MediaStatus, now:
 }
 
 /// Stores a checked upload as `ready` (or `scanning` with `scan_lease`). Needs the
-/// lease; losing it means the upload expired and was swept, or was taken over.
+/// lease; losing it ([`FinalizeError::LeaseLost`]) means another finalizer or the
+/// sweep took the upload over.
 async fn store_checked(
     state: &AppState,
     media: &Media,
@@ -302,28 +308,64 @@ async fn store_checked(
         tracing::info!(media = %done.sid, size = done.size, status = done.status.as_str(), "upload finalized");
         Ok(Outcome::Finished(done))
     } else {
-        Err(FinalizeError::Expired(media.sid.clone()))
+        Err(FinalizeError::LeaseLost(media.sid.clone()))
     }
 }
 
-/// Stores a refused upload as `rejected` (or `failed` for `status`), gives back its
-/// slot, and deletes its object (pending deletion recorded first). Needs the lease.
-pub async fn reject_with(
+/// Stores a refused upload as `status` with its refusal, gives back its slot and
+/// records the pending deletion of its object, in one transaction. Needs the lease.
+async fn store_refused(
     state: &AppState,
     media: &Media,
     lease: i64,
     refusal: Refusal,
     status: MediaStatus,
     now: i64,
-) -> FinalizeResult<Outcome> {
+) -> FinalizeResult<Media> {
     let refused = refused_record(media, refusal, status, now);
-    if !state
+    if state
         .store
         .reject_upload(&refused, lease, media.holds_slot, now)
         .await?
     {
-        return Err(FinalizeError::Expired(media.sid.clone()));
+        Ok(refused)
+    } else {
+        Err(FinalizeError::LeaseLost(media.sid.clone()))
     }
+}
+
+/// A direct upload whose storing failed (S3 or the data store gave out): `failed`,
+/// its slot given back and the deletion of whatever reached S3 left pending for the
+/// sweep. S3 is not called again, so a hung S3 is not waited for twice.
+pub async fn fail_upload(
+    state: &AppState,
+    media: &Media,
+    lease: i64,
+    now: i64,
+) -> FinalizeResult<Media> {
+    let failed = store_refused(
+        state,
+        media,
+        lease,
+        Refusal::UploadFailed,
+        MediaStatus::Failed,
+        now,
+    )
+    .await?;
+    tracing::info!(media = %media.sid, "upload failed; its object is left to the sweep");
+    Ok(failed)
+}
+
+/// Stores a refused upload as `rejected`, gives back its slot, and deletes its
+/// object (pending deletion recorded first). Needs the lease.
+async fn reject(
+    state: &AppState,
+    media: &Media,
+    lease: i64,
+    refusal: Refusal,
+    now: i64,
+) -> FinalizeResult<Outcome> {
+    let refused = store_refused(state, media, lease, refusal, MediaStatus::Rejected, now).await?;
     if let Some(upload_id) = media
         .upload
         .as_ref()
@@ -340,16 +382,6 @@ pub async fn reject_with(
     crate::cleanup::delete_objects(state, std::slice::from_ref(&media.object_key)).await;
     tracing::info!(media = %media.sid, reason = refused.status_reason.as_deref().unwrap_or_default(), "upload refused");
     Ok(Outcome::Refused(refused))
-}
-
-async fn reject(
-    state: &AppState,
-    media: &Media,
-    lease: i64,
-    refusal: Refusal,
-    now: i64,
-) -> FinalizeResult<Outcome> {
-    reject_with(state, media, lease, refusal, MediaStatus::Rejected, now).await
 }
 
 #[cfg(test)]

@@ -812,3 +812,127 @@ async fn expired_unbound_media_and_abandoned_sessions_are_swept() {
     let (status, _) = app.put_part(&first_part, vec![1; 16]).await;
     assert!(status.is_client_error(), "{status}");
 }
+
+/// Streams an upload of `size` bytes the way Twilio's MCS client (Node's http)
+/// does: the whole body is written before the answer is read, and a failed write
+/// (EPIPE, reset) is the client's error. Chunked unless `declared`, then with a
+/// Content-Length. Returns the status and the JSON body.
+async fn post_streaming(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    size: usize,
+    declared: bool,
+) -> std::io::Result<(u16, Value)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const CHUNK: usize = 64 * 1024;
+    let mut conn = tokio::net::TcpStream::connect(app.addr).await?;
+    let framing = if declared {
+        format!("Content-Length: {size}")
+    } else {
+        "Transfer-Encoding: chunked".to_owned()
+    };
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {}\r\nX-Twilio-Token: {token}\r\n\
+         Content-Type: application/octet-stream\r\n{framing}\r\n\r\n",
+        app.addr
+    );
+    conn.write_all(head.as_bytes()).await?;
+    let chunk = vec![7u8; CHUNK];
+    for _ in 0..size / CHUNK {
+        if declared {
+            conn.write_all(&chunk).await?;
+        } else {
+            conn.write_all(format!("{CHUNK:x}\r\n").as_bytes()).await?;
+            conn.write_all(&chunk).await?;
+            conn.write_all(b"\r\n").await?;
+        }
+    }
+    if !declared {
+        conn.write_all(b"0\r\n\r\n").await?;
+    }
+    conn.flush().await?;
+    // The answer: headers, then Content-Length bytes of JSON.
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    let split = loop {
+        if let Some(at) = answer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        let n = conn.read(&mut buf).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        answer.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&answer[..split]).to_ascii_lowercase();
+    let status = head[9..12].parse().expect("a status line");
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .expect("a Content-Length")
+        .trim()
+        .parse()
+        .unwrap();
+    while answer.len() < split + length {
+        let n = conn.read(&mut buf).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        answer.extend_from_slice(&buf[..n]);
+    }
+    Ok((
+        status,
+        serde_json::from_slice(&answer[split..split + length]).unwrap(),
+    ))
+}
+
+/// A direct upload over the limit, streamed, reads the Twilio 413 every time,
+/// never a reset connection (EPIPE) while it is still sending; chunked and with a
+/// declared Content-Length over the limit. Two clients: one that writes its whole
+/// body before reading, as Twilio's MCS client (Node's http) does, and reqwest
+/// with a streamed body (hyper stops sending when an early answer arrives).
+#[tokio::test]
+async fn an_oversized_streamed_direct_upload_always_reads_the_413() {
+    const CHUNK: usize = 64 * 1024;
+    const SIZE: usize = 6 << 20;
+    let app = TestApp::spawn().await;
+    let f = app.service_with_member("alice").await;
+    let streamed = || {
+        let chunks = (0..SIZE / CHUNK).map(|_| Ok::<_, std::io::Error>(vec![7u8; CHUNK]));
+        chat_media_tests::reqwest::Body::wrap_stream(futures::stream::iter(chunks))
+    };
+    for attempt in 0..20 {
+        for declared in [false, true] {
+            let context = format!("attempt {attempt}, length declared: {declared}");
+            let (status, body) = post_streaming(&app, &f.uploads_path(), &f.token, SIZE, declared)
+                .await
+                .unwrap_or_else(|e| panic!("{context}: {e}"));
+            assert_error(
+                StatusCode::from_u16(status).unwrap(),
+                &body,
+                413,
+                Some(20413),
+            );
+            assert!(
+                body["message"].as_str().unwrap().contains("MediaUploads"),
+                "{body}"
+            );
+
+            let mut req = app
+                .user(&f.token, Method::POST, &f.uploads_path())
+                .header("Content-Type", "application/octet-stream");
+            if declared {
+                req = req.header("Content-Length", SIZE.to_string());
+            }
+            let resp = req
+                .body(streamed())
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{context} (reqwest): {e:?}"));
+            let status = resp.status();
+            let body: Value = resp.json().await.expect("a JSON body");
+            assert_error(status, &body, 413, Some(20413));
+        }
+    }
+}

@@ -104,3 +104,20 @@ fn functions_are_granted_only_what_they_use() {
         );
     }
 }
+
+#[test]
+fn http_functions_outlive_a_hung_dependency() {
+    let t = template();
+    let global = t["Globals"]["Function"]["Timeout"].as_u64().unwrap();
+    let bound = chat_media::config::OPERATION_TIMEOUT.as_secs();
+    for (name, properties) in functions(&t) {
+        if name == "media-events" {
+            continue; // not HTTP: a failure is retried by Lambda, not answered
+        }
+        let timeout = properties["Timeout"].as_u64().unwrap_or(global);
+        assert!(
+            timeout > bound,
+            "{name} times out after {timeout} s, before a hung DynamoDB or S3 call ({bound} s) becomes its 503"
+        );
+    }
+}
