@@ -82,6 +82,24 @@ fn decode_token(token: &str, q: &Query<'_>) -> StoreResult<Item> {
     Ok(map.into_iter().map(|(k, v)| (k, s(v))).collect())
 }
 
+/// Decodes a page token for a query of `partition` (on GSI1 when `index`, with
+/// sort keys under `sk_prefix`): the same check a list request makes, without
+/// I/O, for fuzzing and property tests.
+pub fn decode_page_token(
+    token: &str,
+    index: bool,
+    partition: &str,
+    sk_prefix: Option<&str>,
+) -> StoreResult<Item> {
+    let q = Query {
+        index,
+        partition,
+        sk_prefix,
+        forward: true,
+    };
+    decode_token(token, &q)
+}
+
 impl Store {
     pub(super) async fn query_page<T: DeserializeOwned>(
         &self,
