@@ -59,12 +59,12 @@ wait_http() {
   return 1
 }
 
-# Starts ministack (DynamoDB only) on PORT; persists under STATE_DIR when given.
+# Starts ministack (DynamoDB, and Secrets Manager for the deployed credential path) on PORT; persists under STATE_DIR when given.
 start_dynamodb() {
   local port="$1" logfile="$2" state_dir="${3:-}"
   local persist=0
   [ -n "$state_dir" ] && persist=1 && mkdir -p "$state_dir"
-  BIND_HOST=127.0.0.1 GATEWAY_PORT="$port" SERVICES=dynamodb LOG_LEVEL=WARNING \
+  BIND_HOST=127.0.0.1 GATEWAY_PORT="$port" SERVICES=dynamodb,secretsmanager LOG_LEVEL=WARNING \
     PERSIST_STATE="$persist" STATE_DIR="${state_dir:-/tmp/unused}" \
     "$VENV/bin/ministack" >"$logfile" 2>&1 &
   PIDS+=($!)

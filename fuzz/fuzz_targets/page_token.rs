@@ -12,9 +12,14 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     // A channel's members (table, sort-key prefix) and a channel's messages (GSI1).
-    if let Ok(key) = decode_page_token(token, false, CHANNEL, Some("MEMBER#")) {
+    if let Ok(key) = decode_page_token(token, false, CHANNEL, "MEMBER#") {
         assert_eq!(key.len(), 2);
     }
-    let _ = decode_page_token(token, true, "CH00000000000000000000000000000001#MESSAGES", None);
-    let _ = decode_page_token(token, false, CHANNEL, None);
+    let _ = decode_page_token(
+        token,
+        true,
+        "CH00000000000000000000000000000001#MESSAGES",
+        "MESSAGE#",
+    );
+    let _ = decode_page_token(token, false, CHANNEL, "");
 });

@@ -6,6 +6,9 @@
 //! - `token <ServiceSid> <identity> [ttl-seconds]`: prints a user access token.
 //! - `fixture`: creates table, bucket and the fixed-SID records `events/` refer to,
 //!   against `DYNAMODB_ENDPOINT` and `S3_ENDPOINT`.
+//! - `secret <name>`: stores the credentials' secrets as the Secrets Manager secret
+//!   `name` (at `AWS_ENDPOINT_URL_SECRETS_MANAGER`) and prints its ARN, the value of
+//!   `CHAT_MEDIA_SECRET_ARN` for functions run in the Lambda runtime.
 
 use std::path::PathBuf;
 
@@ -47,8 +50,60 @@ fn main() -> anyhow::Result<()> {
             println!("{}", credentials.mint_token(&service, &identity, now, ttl));
             Ok(())
         }
-        Some(other) => bail!("unknown command {other:?} (serve, s3, token, fixture)"),
+        Some("secret") => {
+            let Some(name) = args.get(1) else {
+                bail!("usage: chat-media-local secret <name>");
+            };
+            let arn = runtime.block_on(put_secret(&credentials, name))?;
+            println!("{arn}");
+            Ok(())
+        }
+        Some(other) => bail!("unknown command {other:?} (serve, s3, token, fixture, secret)"),
     }
+}
+
+/// Creates or updates the secret `name` with the values a deployment keeps out of
+/// its environment; returns its ARN.
+async fn put_secret(credentials: &Credentials, name: &str) -> anyhow::Result<String> {
+    let aws = AwsOptions {
+        region: Some(env("AWS_REGION")),
+        static_credentials: Some((env("S3_ACCESS_KEY"), env("S3_SECRET_KEY"))),
+        ..AwsOptions::default()
+    };
+    let client = aws_sdk_secretsmanager::Client::new(&aws.sdk_config().await);
+    let value = serde_json::json!({
+        "CHAT_MEDIA_AUTH_TOKEN": credentials.auth_token,
+        "CHAT_MEDIA_API_KEY_SECRET": credentials.api_key_secret,
+    })
+    .to_string();
+    let created = client
+        .create_secret()
+        .name(name)
+        .secret_string(&value)
+        .send()
+        .await;
+    let arn = match created {
+        Ok(out) => out.arn().map(str::to_owned),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_exists_exception()) =>
+        {
+            let out = client
+                .put_secret_value()
+                .secret_id(name)
+                .secret_string(&value)
+                .send()
+                .await
+                .context("updating the secret")?;
+            out.arn().map(str::to_owned)
+        }
+        Err(e) => {
+            return Err(anyhow::anyhow!(
+                aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string()
+            ))
+        }
+    };
+    arn.context("Secrets Manager returned no ARN")
 }
 
 fn data_dir() -> PathBuf {

@@ -14,6 +14,7 @@
 use crate::auth::{AuthError, Principal};
 use crate::config::AppState;
 use crate::identity::Identity;
+use crate::limits;
 use crate::model::{Channel, Member, Role, Service, User};
 use crate::permission::{Permission, RoleType};
 use crate::sid::{ChannelSid, MemberSid, RoleSid, ServiceSid, UserSid};
@@ -90,6 +91,8 @@ pub async fn channel(
 ) -> AccessResult<Channel> {
     let found = match ChannelSid::parse(reference) {
         Ok(sid) => state.store.get_channel(service, &sid).await?,
+        // A name over the limit was never created, and would not fit a key.
+        Err(_) if limits::UNIQUE_NAME.check(reference).is_err() => None,
         Err(_) => {
             state
                 .store
@@ -116,7 +119,7 @@ pub fn live(found: Option<Channel>, reference: &str) -> AccessResult<Channel> {
 pub async fn member(state: &AppState, channel: &Channel, reference: &str) -> AccessResult<Member> {
     let found = match MemberSid::parse(reference) {
         Ok(sid) => state.store.get_member_by_sid(&channel.sid, &sid).await?,
-        Err(_) => match Identity::parse(reference) {
+        Err(_) => match Identity::reference(reference) {
             Ok(identity) => state.store.get_member(&channel.sid, &identity).await?,
             Err(_) => None,
         },
@@ -128,7 +131,7 @@ pub async fn member(state: &AppState, channel: &Channel, reference: &str) -> Acc
 pub async fn user(state: &AppState, service: &ServiceSid, reference: &str) -> AccessResult<User> {
     let found = match UserSid::parse(reference) {
         Ok(sid) => state.store.get_user_by_sid(service, &sid).await?,
-        Err(_) => match Identity::parse(reference) {
+        Err(_) => match Identity::reference(reference) {
             Ok(identity) => state.store.get_user(service, &identity).await?,
             Err(_) => None,
         },

@@ -18,6 +18,10 @@ type HmacSha256 = Hmac<Sha256>;
 pub const TOKEN_CONTENT_TYPE: &str = "twilio-fpa;v=1";
 /// Longest lifetime a token may claim, as Twilio (24 h).
 pub const MAX_TOKEN_TTL_SECS: i64 = 24 * 3600;
+/// How far a token minter's clock may run ahead of ours (`TOKEN_CLOCK_SKEW_SECS`).
+pub const DEFAULT_CLOCK_SKEW_SECS: i64 = 60;
+/// The largest leeway configuration accepts.
+pub const MAX_CLOCK_SKEW_SECS: i64 = 300;
 
 /// Why a caller is not let in. 401s carry the [`AuthFault`] that picks the
 /// Twilio code; the text says what to fix.
@@ -63,6 +67,9 @@ pub struct Credentials {
     pub auth_token: String,
     pub api_key_sid: ApiKeySid,
     pub api_key_secret: String,
+    /// Seconds a token's `nbf` and `iat` may lie in the future (the minter's clock
+    /// runs ahead); never applied to `exp`, so an expired token is refused at once.
+    pub clock_skew_secs: i64,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -70,6 +77,7 @@ impl std::fmt::Debug for Credentials {
         f.debug_struct("Credentials")
             .field("account_sid", &self.account_sid)
             .field("api_key_sid", &self.api_key_sid)
+            .field("clock_skew_secs", &self.clock_skew_secs)
             .finish_non_exhaustive()
     }
 }
@@ -118,7 +126,58 @@ fn ct_eq(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
+/// Why configured credentials are unusable (a start-up error, never a caller's).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct CredentialsError(String);
+
 impl Credentials {
+    /// `CHAT_MEDIA_ACCOUNT_SID`, `CHAT_MEDIA_AUTH_TOKEN`, `CHAT_MEDIA_API_KEY_SID`,
+    /// `CHAT_MEDIA_API_KEY_SECRET`, and `TOKEN_CLOCK_SKEW_SECS` (the leeway for a
+    /// token's `nbf`/`iat`, default 60, at most 300), read through `lookup` (blank
+    /// counts as unset): a caller with its own defaults passes a lookup that falls
+    /// back to them.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, CredentialsError> {
+        let required = |name: &str| {
+            lookup(name)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| CredentialsError(format!("{name} must be set")))
+        };
+        let account_sid = AccountSid::parse(&required("CHAT_MEDIA_ACCOUNT_SID")?)
+            .map_err(|e| CredentialsError(format!("CHAT_MEDIA_ACCOUNT_SID: {e}")))?;
+        let api_key_sid = ApiKeySid::parse(&required("CHAT_MEDIA_API_KEY_SID")?)
+            .map_err(|e| CredentialsError(format!("CHAT_MEDIA_API_KEY_SID: {e}")))?;
+        let auth_token = required("CHAT_MEDIA_AUTH_TOKEN")?;
+        let api_key_secret = required("CHAT_MEDIA_API_KEY_SECRET")?;
+        if auth_token.len() < 16 || api_key_secret.len() < 16 {
+            return Err(CredentialsError(
+                "CHAT_MEDIA_AUTH_TOKEN and CHAT_MEDIA_API_KEY_SECRET must be at least 16 characters"
+                    .into(),
+            ));
+        }
+        let clock_skew_secs = match lookup("TOKEN_CLOCK_SKEW_SECS").filter(|v| !v.trim().is_empty())
+        {
+            None => DEFAULT_CLOCK_SKEW_SECS,
+            Some(v) => v
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|s| (0..=MAX_CLOCK_SKEW_SECS).contains(s))
+                .ok_or_else(|| {
+                    CredentialsError(format!(
+                        "TOKEN_CLOCK_SKEW_SECS must be a whole number of seconds from 0 to {MAX_CLOCK_SKEW_SECS}"
+                    ))
+                })?,
+        };
+        Ok(Self {
+            account_sid,
+            auth_token,
+            api_key_sid,
+            api_key_secret,
+            clock_skew_secs,
+        })
+    }
+
     /// Authenticates from the `Authorization` or `X-Twilio-Token` headers.
     pub fn authenticate(&self, headers: &HeaderMap, now: i64) -> Result<Principal, AuthError> {
         let header_token = headers
@@ -283,14 +342,23 @@ impl Credentials {
         if exp <= now {
             return Err(bad(AuthFault::Expired, "Access token expired"));
         }
-        if exp - now > MAX_TOKEN_TTL_SECS {
+        // Our clock may be behind the minter's by the leeway: a token minted "now"
+        // there may have its nbf/iat, and its full lifetime, that far ahead of us.
+        let skew = self.clock_skew_secs;
+        if exp - now > MAX_TOKEN_TTL_SECS + skew {
             return Err(bad(
                 AuthFault::Expired,
                 "Access token expiry exceeds the maximum of 24 hours",
             ));
         }
-        if claims.nbf.is_some_and(|nbf| nbf > now) {
+        if claims.nbf.is_some_and(|nbf| nbf > now + skew) {
             return Err(bad(AuthFault::NotYetValid, "Access token not yet valid"));
+        }
+        if claims.iat.is_some_and(|iat| iat > now + skew) {
+            return Err(bad(
+                AuthFault::NotYetValid,
+                "Access token issued in the future (iat)",
+            ));
         }
         let grants = claims
             .grants
@@ -373,6 +441,7 @@ struct TokenClaims {
     sub: Option<String>,
     exp: Option<i64>,
     nbf: Option<i64>,
+    iat: Option<i64>,
     grants: Option<Grants>,
 }
 
@@ -397,6 +466,7 @@ mod tests {
             auth_token: "token".into(),
             api_key_sid: ApiKeySid::generate(),
             api_key_secret: "secret".into(),
+            clock_skew_secs: DEFAULT_CLOCK_SKEW_SECS,
         }
     }
 
@@ -552,7 +622,7 @@ mod tests {
                 AuthFault::Expired,
             ),
             (
-                sign_jwt(&hs, &claims(NOW + 600, NOW + 60), "secret"),
+                sign_jwt(&hs, &claims(NOW + 600, NOW + 61), "secret"),
                 AuthFault::NotYetValid,
             ),
             (format!("{good}x"), AuthFault::Signature),
@@ -570,6 +640,103 @@ mod tests {
         ));
     }
 
+    /// A token as a minter whose clock reads `minted` makes it: iat = nbf = minted.
+    fn minted_at(c: &Credentials, minted: i64, ttl: i64) -> String {
+        let claims = serde_json::json!({"iss": c.api_key_sid.as_str(), "sub": c.account_sid.as_str(),
+            "iat": minted, "nbf": minted, "exp": minted + ttl,
+            "grants": {"identity": "alice", "chat": {"service_sid": ServiceSid::generate().as_str()}}});
+        let header = serde_json::json!({"alg": "HS256", "cty": TOKEN_CONTENT_TYPE});
+        sign_jwt(&header, &claims, "secret")
+    }
+
+    #[test]
+    fn a_minter_clock_ahead_by_the_leeway_is_accepted() {
+        let c = creds();
+        assert_eq!(c.clock_skew_secs, 60);
+        for ahead in [1, 30, 60] {
+            // Also with the longest lifetime, counted from the minter's clock.
+            for ttl in [3600, MAX_TOKEN_TTL_SECS] {
+                let token = minted_at(&c, NOW + ahead, ttl);
+                assert!(c.verify_token(&token, NOW).is_ok(), "{ahead} s ahead");
+            }
+        }
+        let err = c
+            .verify_token(&minted_at(&c, NOW + 61, 3600), NOW)
+            .unwrap_err();
+        assert_eq!(fault(err), Some(AuthFault::NotYetValid));
+    }
+
+    #[test]
+    fn iat_in_the_future_beyond_the_leeway_is_refused() {
+        let c = creds();
+        let claims = |iat: i64| {
+            serde_json::json!({"iss": c.api_key_sid.as_str(), "sub": c.account_sid.as_str(),
+                "iat": iat, "exp": NOW + 600,
+                "grants": {"identity": "alice", "chat": {"service_sid": ServiceSid::generate().as_str()}}})
+        };
+        let hs = serde_json::json!({"alg": "HS256", "cty": TOKEN_CONTENT_TYPE});
+        assert!(c
+            .verify_token(&sign_jwt(&hs, &claims(NOW + 60), "secret"), NOW)
+            .is_ok());
+        let err = c
+            .verify_token(&sign_jwt(&hs, &claims(NOW + 61), "secret"), NOW)
+            .unwrap_err();
+        assert_eq!(fault(err), Some(AuthFault::NotYetValid));
+    }
+
+    #[test]
+    fn no_leeway_beyond_expiry() {
+        let c = creds();
+        // Expired one second ago, or expiring right now: refused at once.
+        for expired_at in [NOW - 1, NOW] {
+            let token = minted_at(&c, expired_at - 3600, 3600);
+            let err = c.verify_token(&token, NOW).unwrap_err();
+            assert_eq!(fault(err), Some(AuthFault::Expired), "exp {expired_at}");
+        }
+        assert!(c
+            .verify_token(&minted_at(&c, NOW - 3599, 3600), NOW)
+            .is_ok());
+    }
+
+    #[test]
+    fn without_leeway_one_second_ahead_is_too_early() {
+        let c = Credentials {
+            clock_skew_secs: 0,
+            ..creds()
+        };
+        let err = c
+            .verify_token(&minted_at(&c, NOW + 1, 3600), NOW)
+            .unwrap_err();
+        assert_eq!(fault(err), Some(AuthFault::NotYetValid));
+        assert!(c.verify_token(&minted_at(&c, NOW, 3600), NOW).is_ok());
+    }
+
+    fn lookup(skew: Option<&'static str>) -> impl Fn(&str) -> Option<String> {
+        move |name| {
+            match name {
+                "CHAT_MEDIA_ACCOUNT_SID" => Some("AC00000000000000000000000000000001"),
+                "CHAT_MEDIA_API_KEY_SID" => Some("SK00000000000000000000000000000001"),
+                "CHAT_MEDIA_AUTH_TOKEN" | "CHAT_MEDIA_API_KEY_SECRET" => Some("0123456789abcdef"),
+                "TOKEN_CLOCK_SKEW_SECS" => skew,
+                _ => None,
+            }
+            .map(str::to_owned)
+        }
+    }
+
+    #[test]
+    fn token_clock_skew_defaults_to_a_minute_and_is_bounded() {
+        let skew = |v| Credentials::from_lookup(lookup(v)).map(|c| c.clock_skew_secs);
+        assert_eq!(skew(None).unwrap(), 60);
+        assert_eq!(skew(Some(" ")).unwrap(), 60);
+        assert_eq!(skew(Some("0")).unwrap(), 0);
+        assert_eq!(skew(Some("300")).unwrap(), 300);
+        for bad in ["301", "-1", "1.5", "soon"] {
+            let e = skew(Some(bad)).unwrap_err();
+            assert!(e.to_string().contains("TOKEN_CLOCK_SKEW_SECS"), "{e}");
+        }
+    }
+
     proptest::proptest! {
         #[test]
         fn minted_tokens_verify_to_their_identity_and_service(
@@ -577,8 +744,10 @@ mod tests {
         ) {
             let creds = creds();
             let service = ServiceSid::generate();
-            proptest::prop_assume!(!identity.trim().is_empty());
-            let who = Identity::parse(&identity).unwrap();
+            // Blank identities and reserved ones (`system`) are not minted.
+            let Ok(who) = Identity::parse(&identity) else {
+                return Ok(());
+            };
             let token = creds.mint_token(&service, &who, 1_800_000_000, ttl);
             let verified = creds.verify_token(&token, 1_800_000_000);
             proptest::prop_assert!(

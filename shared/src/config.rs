@@ -1,6 +1,7 @@
 //! Configuration from the environment, turned once per cold start into the
 //! [`AppState`] every handler shares.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,10 +9,9 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
-use crate::auth::Credentials;
+use crate::auth::{Credentials, CredentialsError};
 use crate::blob::Blob;
 use crate::scan::{ClamdAddress, Scanner, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT};
-use crate::sid::{AccountSid, ApiKeySid};
 use crate::store::Store;
 
 /// Tunables with production defaults; each has an environment variable (README).
@@ -136,40 +136,45 @@ pub fn scanner_from_env() -> Result<Option<Scanner>, ConfigError> {
     )))
 }
 
-impl Credentials {
-    /// `CHAT_MEDIA_ACCOUNT_SID`, `CHAT_MEDIA_AUTH_TOKEN`, `CHAT_MEDIA_API_KEY_SID`,
-    /// `CHAT_MEDIA_API_KEY_SECRET`.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
+/// `CHAT_MEDIA_ACCOUNT_SID`, `CHAT_MEDIA_AUTH_TOKEN`, `CHAT_MEDIA_API_KEY_SID`,
+/// `CHAT_MEDIA_API_KEY_SECRET` from the environment.
+pub fn credentials_from_env() -> Result<Credentials, ConfigError> {
+    Ok(Credentials::from_lookup(var)?)
+}
 
-    /// The same variables, read through `lookup` (blank counts as unset): a caller
-    /// with its own defaults passes a lookup that falls back to them.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let required = |name: &str| {
-            lookup(name)
-                .filter(|v| !v.trim().is_empty())
-                .ok_or_else(|| ConfigError(format!("{name} must be set")))
-        };
-        let account_sid = AccountSid::parse(&required("CHAT_MEDIA_ACCOUNT_SID")?)
-            .map_err(|e| ConfigError(format!("CHAT_MEDIA_ACCOUNT_SID: {e}")))?;
-        let api_key_sid = ApiKeySid::parse(&required("CHAT_MEDIA_API_KEY_SID")?)
-            .map_err(|e| ConfigError(format!("CHAT_MEDIA_API_KEY_SID: {e}")))?;
-        let auth_token = required("CHAT_MEDIA_AUTH_TOKEN")?;
-        let api_key_secret = required("CHAT_MEDIA_API_KEY_SECRET")?;
-        if auth_token.len() < 16 || api_key_secret.len() < 16 {
-            return Err(ConfigError(
-                "CHAT_MEDIA_AUTH_TOKEN and CHAT_MEDIA_API_KEY_SECRET must be at least 16 characters"
-                    .into(),
-            ));
-        }
-        Ok(Self {
-            account_sid,
-            auth_token,
-            api_key_sid,
-            api_key_secret,
-        })
+impl From<CredentialsError> for ConfigError {
+    fn from(e: CredentialsError) -> Self {
+        ConfigError(e.to_string())
     }
+}
+
+/// The JSON object of the Secrets Manager secret `arn`: in a deployment the
+/// credentials' secrets live there (`CHAT_MEDIA_SECRET_ARN`), read once per cold
+/// start, instead of in plain Lambda environment variables. Its keys are the
+/// variable names (`CHAT_MEDIA_AUTH_TOKEN`, `CHAT_MEDIA_API_KEY_SECRET`, …).
+pub async fn secret_values(
+    client: &aws_sdk_secretsmanager::Client,
+    arn: &str,
+) -> Result<HashMap<String, String>, ConfigError> {
+    let out = client
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .map_err(|e| {
+            ConfigError(format!(
+                "cannot read the secret CHAT_MEDIA_SECRET_ARN ({arn}): {}",
+                aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+            ))
+        })?;
+    let text = out
+        .secret_string()
+        .ok_or_else(|| ConfigError(format!("the secret {arn} has no SecretString")))?;
+    serde_json::from_str(text).map_err(|_| {
+        ConfigError(format!(
+            "the secret {arn} must be a JSON object of strings, e.g. {{\"CHAT_MEDIA_AUTH_TOKEN\": \"…\"}}"
+        ))
+    })
 }
 
 impl Settings {
@@ -305,12 +310,22 @@ impl AppState {
                 "SCAN_REQUIRED is true but CLAMD_ADDRESS is not set".into(),
             ));
         }
+        let secrets = match var("CHAT_MEDIA_SECRET_ARN") {
+            Some(arn) => {
+                let client = aws_sdk_secretsmanager::Client::new(&sdk);
+                secret_values(&client, &arn).await?
+            }
+            None => HashMap::new(),
+        };
+        // The secret's values win; what it lacks comes from the environment.
+        let credentials =
+            Credentials::from_lookup(|name| secrets.get(name).cloned().or_else(|| var(name)))?;
         let mut state = Self::new(
             &sdk,
             &aws,
             &required("TABLE_NAME")?,
             &required("BUCKET_NAME")?,
-            Credentials::from_env()?,
+            credentials,
             Settings::from_env()?,
         );
         state.scanner = scanner;

@@ -3,16 +3,22 @@
 //!
 //! Uploaders' names are untrusted. Parsing keeps the last path segment, drops
 //! invisible formatting characters (zero-width and bidirectional controls, which
-//! can disguise `invoice\u{202E}fdp.exe` as a PDF), turns `"` into `'`, trims
-//! spaces and leading dots (no hidden files), and refuses control characters
-//! and names longer than [`MAX_FILENAME_CHARS`].
+//! can disguise `invoice\u{202E}fdp.exe` as a PDF), normalises to Unicode NFC
+//! (one spelling per name: `é` is one character whether it came composed or
+//! not), turns `"` into `'`, trims spaces and leading dots (no hidden files), and
+//! refuses control characters, RFC 2047 encoded-words (`=?UTF-8?B?…?=`, which a
+//! mail-era client would decode into a name nobody checked) and names longer
+//! than [`MAX_FILENAME_CHARS`].
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use unicode_normalization::UnicodeNormalization;
 
-/// Longest filename, in characters.
-pub const MAX_FILENAME_CHARS: usize = 255;
+use crate::limits;
+
+/// Longest filename, in characters ([`limits::FILENAME`]).
+pub const MAX_FILENAME_CHARS: usize = limits::FILENAME.chars;
 
 /// Why a filename is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -21,12 +27,31 @@ pub enum FilenameError {
     Control,
     #[error("must be at most {MAX_FILENAME_CHARS} characters")]
     TooLong,
+    #[error("must not be an RFC 2047 encoded-word (=?charset?B|Q?...?=); send the name itself")]
+    EncodedWord,
 }
 
 /// A clean, non-empty filename.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Filename(String);
+
+/// Whether `name` holds an RFC 2047 encoded-word: `=?charset?B?text?=` or
+/// `=?charset?Q?text?=` (any case), with a non-empty charset.
+fn has_encoded_word(name: &str) -> bool {
+    name.match_indices("=?").any(|(start, _)| {
+        let rest = &name[start + 2..];
+        let Some((charset, rest)) = rest.split_once('?') else {
+            return false;
+        };
+        let mut chars = rest.chars();
+        let encoding = chars.next();
+        !charset.is_empty()
+            && matches!(encoding, Some('B' | 'b' | 'Q' | 'q'))
+            && chars.next() == Some('?')
+            && chars.as_str().contains("?=")
+    })
+}
 
 /// Invisible characters that can disguise a name.
 fn is_format_char(c: char) -> bool {
@@ -43,8 +68,12 @@ impl Filename {
         let cleaned: String = base
             .chars()
             .filter(|c| !is_format_char(*c))
+            .nfc()
             .map(|c| if c == '"' { '\'' } else { c })
             .collect();
+        if has_encoded_word(&cleaned) {
+            return Err(FilenameError::EncodedWord);
+        }
         // Leading dots and any white space, in any mix, so a name parses to itself again.
         let name = cleaned
             .trim_start_matches(|c: char| c == '.' || c.is_whitespace())
@@ -121,6 +150,38 @@ mod tests {
         );
         let name = Filename::parse("payload.bat\u{200B}").unwrap().unwrap();
         assert_eq!(name.extension().as_deref(), Some("bat"));
+    }
+
+    #[test]
+    fn names_are_normalised_to_nfc() {
+        // "é" as e + combining acute, and composed: one name.
+        let decomposed = parsed("caf\u{65}\u{301}.png").unwrap();
+        assert_eq!(decomposed, "caf\u{e9}.png");
+        assert_eq!(decomposed.chars().count(), 8);
+        // A format character between a letter and its mark does not keep them apart.
+        assert_eq!(
+            parsed("cafe\u{200B}\u{301}.png").as_deref(),
+            Some("caf\u{e9}.png")
+        );
+    }
+
+    #[test]
+    fn encoded_words_are_refused() {
+        for raw in [
+            "=?UTF-8?B?cGF5bG9hZC5iYXQ=?=",
+            "=?utf-8?q?payload=2Ebat?=",
+            "report =?ISO-8859-1?Q?caf=E9?=.pdf",
+            "=?UTF-8?B?cGF5\u{200B}bG9hZC5iYXQ=?=",
+        ] {
+            assert_eq!(
+                Filename::parse(raw),
+                Err(FilenameError::EncodedWord),
+                "{raw}"
+            );
+        }
+        for raw in ["a=?b.png", "=?.png", "x=?UTF-8?X?y?=.png", "=??B?x?=.png"] {
+            assert!(Filename::parse(raw).unwrap().is_some(), "{raw}");
+        }
     }
 
     #[test]

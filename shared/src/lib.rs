@@ -6,6 +6,7 @@
 //!
 //! | module | owns |
 //! |---|---|
+//! | [`limits`] | every length limit on a caller's text (characters, and bytes where it is part of a key) |
 //! | [`sid`], [`identity`], [`filename`] | values parsed once: SIDs, identities, filenames |
 //! | [`permission`] | Twilio's permissions and default roles |
 //! | [`model`] | the records (Service, Role, Channel, Member, User, Message, Media, Refusal), their constructors and Twilio JSON views |
@@ -27,7 +28,7 @@
 //! Each layer uses only the layers above it in this list, never the other way
 //! round (`scripts/check-layers` fails the build on an arrow back or a cycle):
 //!
-//! 1. `sid`, `identity`, `filename`, `permission`, `model`
+//! 1. `limits`, `sid`, `identity`, `filename`, `permission`, `model`
 //! 2. `store`, `blob`, `scan`, `policy`, `disposition`, `auth`, `metrics`, `telemetry`
 //! 3. `config` (the state that bundles the clients), `cleanup`
 //! 4. `upload`, `access`
@@ -47,6 +48,7 @@ pub mod disposition;
 pub mod filename;
 pub mod http;
 pub mod identity;
+pub mod limits;
 pub mod metrics;
 pub mod model;
 pub mod permission;

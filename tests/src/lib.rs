@@ -86,6 +86,7 @@ pub fn credentials() -> Credentials {
         auth_token: "test-auth-token-0001".into(),
         api_key_sid: ApiKeySid::parse("SK00000000000000000000000000000001").unwrap(),
         api_key_secret: "test-api-key-secret-0001".into(),
+        clock_skew_secs: chat_media::auth::DEFAULT_CLOCK_SKEW_SECS,
     }
 }
 
@@ -647,6 +648,32 @@ pub fn dynamodb_calls(headers: &reqwest::header::HeaderMap) -> u32 {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
         .expect("the local runner reports DynamoDB calls")
+}
+
+/// Access-token claims as `Credentials::mint_token` writes them, for any
+/// `identity` (even one `Identity::parse` refuses) in `service`, valid from `nbf`
+/// until `exp`: tests forge edge cases from them.
+pub fn token_claims(service: &ServiceSid, identity: &str, nbf: i64, exp: i64) -> Value {
+    let c = credentials();
+    serde_json::json!({
+        "jti": format!("{}-{nbf}", c.api_key_sid),
+        "iss": c.api_key_sid.as_str(),
+        "sub": c.account_sid.as_str(),
+        "iat": nbf,
+        "nbf": nbf,
+        "exp": exp,
+        "grants": {"identity": identity, "chat": {"service_sid": service.as_str()}},
+    })
+}
+
+/// `claims` as an access token (HS256, Twilio's `cty`) signed with `secret`.
+pub fn sign_token(claims: &Value, secret: &str) -> String {
+    let header = serde_json::json!({
+        "typ": "JWT",
+        "alg": "HS256",
+        "cty": chat_media::auth::TOKEN_CONTENT_TYPE,
+    });
+    chat_media::auth::sign_jwt(&header, claims, secret)
 }
 
 /// A service, one of its channels, and one member of it with a token.

@@ -6,6 +6,7 @@ use chat_media::http::{
     code, created, page_json, AdminService, ApiResult, ChannelForDelete, ChannelScope, Paging,
     TwilioForm,
 };
+use chat_media::limits;
 use chat_media::model::{self, Channel, ChannelType, NewChannel};
 use chat_media::sid::ChannelSid;
 use chat_media::store::CreateChannelError;
@@ -28,7 +29,7 @@ fn unique_name_param(value: &str) -> ApiResult<String> {
     if value.contains('/') {
         return Err(ApiError::invalid("UniqueName", "must not contain '/'"));
     }
-    text_param("UniqueName", value, 256)
+    text_param("UniqueName", value, limits::UNIQUE_NAME)
 }
 
 /// The form of a channel create, parsed before any I/O.
@@ -37,7 +38,7 @@ fn parse_new_channel(form: &TwilioForm) -> ApiResult<NewChannel> {
         unique_name: form.get("UniqueName").map(unique_name_param).transpose()?,
         friendly_name: form
             .get("FriendlyName")
-            .map(|n| text_param("FriendlyName", n, 256))
+            .map(|n| text_param("FriendlyName", n, limits::FRIENDLY_NAME))
             .transpose()?,
         channel_type: form
             .parsed::<ChannelType>("Type")?

@@ -5,6 +5,7 @@ use axum::Json;
 use chat_media::http::{
     code, created, page_json, parse_sid, AdminService, ApiResult, Paging, TwilioForm,
 };
+use chat_media::limits;
 use chat_media::model::{self, Role, Service};
 use chat_media::permission::{PermissionSet, RoleType};
 use chat_media::sid::RoleSid;
@@ -37,7 +38,11 @@ pub async fn create(
     AdminService(service): AdminService,
     form: TwilioForm,
 ) -> ApiResult<Response> {
-    let friendly_name = text_param("FriendlyName", form.required("FriendlyName")?, 64)?;
+    let friendly_name = text_param(
+        "FriendlyName",
+        form.required("FriendlyName")?,
+        limits::ROLE_FRIENDLY_NAME,
+    )?;
     let role_type: RoleType = form
         .parsed("Type")?
         .ok_or_else(|| ApiError::missing("Type"))?;

@@ -6,6 +6,7 @@ use chat_media::access;
 use chat_media::http::{
     created, page_json, parse_sid, AdminService, ApiResult, Paging, TwilioForm,
 };
+use chat_media::limits;
 use chat_media::model::{self, Service, MAX_MEDIA_SIZE_MB};
 use chat_media::permission::RoleType;
 use chat_media::sid::{RoleSid, ServiceSid};
@@ -20,7 +21,11 @@ pub async fn create(
     form: TwilioForm,
 ) -> ApiResult<Response> {
     who.require_admin()?;
-    let friendly_name = text_param("FriendlyName", form.required("FriendlyName")?, 256)?;
+    let friendly_name = text_param(
+        "FriendlyName",
+        form.required("FriendlyName")?,
+        limits::FRIENDLY_NAME,
+    )?;
     let (mut service, roles) = Service::with_default_roles(
         ServiceSid::generate(),
         friendly_name,
@@ -67,7 +72,11 @@ fn apply_media_settings(service: &mut Service, form: &TwilioForm) -> ApiResult<(
                 "must not be empty",
             ));
         }
-        media.compatibility_message = text_param("Media.CompatibilityMessage", message, 1024)?;
+        media.compatibility_message = text_param(
+            "Media.CompatibilityMessage",
+            message,
+            limits::COMPATIBILITY_MESSAGE,
+        )?;
     }
     if let Some(limit) = form.get("Media.SizeLimitMb") {
         media.size_limit_mb = limit
@@ -155,7 +164,7 @@ pub async fn update(
 ) -> ApiResult<Json<serde_json::Value>> {
     let sid = service.sid.clone();
     if let Some(name) = form.get("FriendlyName") {
-        service.friendly_name = text_param("FriendlyName", name, 256)?;
+        service.friendly_name = text_param("FriendlyName", name, limits::FRIENDLY_NAME)?;
     }
     if let Some(r) = role_param(
         &state,

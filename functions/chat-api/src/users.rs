@@ -1,10 +1,11 @@
 use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::Json;
-use chat_media::access;
+use chat_media::access::{self, AccessError};
 use chat_media::http::{
     code, created, page_json, parse_sid, AdminService, ApiResult, Paging, ServiceScope, TwilioForm,
 };
+use chat_media::limits;
 use chat_media::model::{self, User};
 use chat_media::permission::RoleType;
 use chat_media::sid::{RoleSid, UserSid};
@@ -26,7 +27,7 @@ pub async fn create(
         .transpose()?;
     let friendly_name = form
         .get("FriendlyName")
-        .map(|n| text_param("FriendlyName", n, 256))
+        .map(|n| text_param("FriendlyName", n, limits::FRIENDLY_NAME))
         .transpose()?;
     let attributes = attributes_param(form.get("Attributes"))?;
     let role_sid = access::role_or_default(
@@ -72,19 +73,26 @@ pub async fn list(
     }))
 }
 
-/// GET a user by SID or identity: admins, and users fetching themselves.
+/// GET a user by SID or identity: admins, and users fetching themselves. A user
+/// asking for anyone else gets the same 403 whether that user exists or not.
 pub async fn fetch(
     State(state): State<AppState>,
     scope: ServiceScope,
     Path((_, user)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let found = access::user(&state, &scope.sid, &user).await?;
-    if let Some(identity) = scope.caller.identity() {
-        if &found.identity != identity {
-            return Err(ApiError::forbidden(
-                "Users may only read their own user record",
-            ));
+    let found = access::user(&state, &scope.sid, &user).await;
+    let Some(identity) = scope.caller.identity() else {
+        return Ok(Json(found?.to_json(state.view())));
+    };
+    match found {
+        Ok(found) if &found.identity == identity => Ok(Json(found.to_json(state.view()))),
+        // Their own identity without a record: nothing about anyone else.
+        Err(AccessError::UserNotFound(_)) if user == identity.as_str() => {
+            Err(AccessError::UserNotFound(user).into())
         }
+        Err(e @ AccessError::Store(_)) => Err(e.into()),
+        _ => Err(ApiError::forbidden(
+            "Users may only read their own user record",
+        )),
     }
-    Ok(Json(found.to_json(state.view())))
 }

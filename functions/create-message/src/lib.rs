@@ -273,20 +273,15 @@ pub async fn create(
         Content::Media(sid) => Some(sid),
         Content::Text(_) => None,
     };
-    let load = || {
-        state
+    // One consistent read of everything the send depends on, then every check.
+    let read_and_check = async || -> ApiResult<Checked> {
+        let ctx = state
             .store
             .load_send_context(&service_sid, &channel_sid, who.identity(), media_sid)
+            .await?;
+        check(&state, &who, &service_sid, &channel_ref, &req, ctx).await
     };
-    let mut checked = check(
-        &state,
-        &who,
-        &service_sid,
-        &channel_ref,
-        &req,
-        load().await?,
-    )
-    .await?;
+    let mut checked = read_and_check().await?;
     let message_sid = MessageSid::generate();
     let started = std::time::Instant::now();
     let mut attempt = 0;
@@ -316,17 +311,7 @@ pub async fn create(
                 pause(attempt).await;
                 checked.channel = access::live(Some(*current), &channel_ref)?;
             }
-            Err(CreateMessageError::SenderChanged) => {
-                checked = check(
-                    &state,
-                    &who,
-                    &service_sid,
-                    &channel_ref,
-                    &req,
-                    load().await?,
-                )
-                .await?;
-            }
+            Err(CreateMessageError::SenderChanged) => checked = read_and_check().await?,
             Err(CreateMessageError::MediaUnavailable) => {
                 let sid = media_sid.map(ToString::to_string).unwrap_or_default();
                 return Err(ApiError::conflict(

@@ -7,12 +7,14 @@
 //!   field `Token`. Block moves the member to the service's blocked role and keeps
 //!   the role it had; unblock restores it (or the default channel role).
 //!
-//! Who may: admins, and users whose role in the channel has `removeMember`. Nobody
-//! changes their own role; only admins change the role of a member whose role has
-//! `removeMember`, or give a role with `removeMember` (moderators are made and
-//! unmade by admins). Role changes are conditional writes on the role read, so
-//! concurrent changes never lose one; every change logs one structured line
-//! (target `audit`).
+//! Who may: admins, and moderators (users whose role in the channel has
+//! `removeMember`). A moderator only moves a member between the service's default
+//! channel role and its blocked role: blocking a member of the default role, and
+//! unblocking one who was blocked from it. Every other change (another role, a
+//! custom role given or taken, unblocking a member an admin blocked from another
+//! role, a moderator's own role or another moderator's) is an admin's. Role
+//! changes are conditional writes on the role read, so concurrent changes never
+//! lose one; every change logs one structured line (target `audit`).
 
 use axum::extract::{Path, Request, State};
 use axum::http::{Extensions, HeaderMap};
@@ -97,10 +99,15 @@ fn authorize_caller(caller: &Caller) -> ApiResult<()> {
     caller.require(Permission::RemoveMember)
 }
 
-/// The change itself is allowed: nobody changes their own role, and only admins
-/// change a moderator's role or make one (a role with `removeMember`).
+/// The change itself is allowed. Admins make any change. A moderator never
+/// changes its own role nor a moderator's, never gives `removeMember`, and only
+/// moves a member between the service's default channel role and its blocked
+/// role; leaving the blocked role is theirs only for a member blocked from the
+/// default role (one an admin blocked from another role is the admin's to
+/// restore).
 fn authorize_change(
     caller: &Caller,
+    service: &Service,
     target: &Member,
     current: &Role,
     new_role: &Role,
@@ -122,6 +129,40 @@ fn authorize_change(
             "Role {} holds removeMember; only an admin may give it",
             new_role.sid
         )));
+    }
+    let (default, blocked) = (
+        &service.default_channel_role_sid,
+        &service.blocked_channel_role_sid,
+    );
+    let rule = || {
+        format!(
+            "a moderator only moves members between the default channel role {default} \
+             and the blocked role {blocked}; anything else is an admin's change"
+        )
+    };
+    if current.sid != *default && current.sid != *blocked {
+        return Err(ApiError::forbidden(format!(
+            "{} has role {}: {}",
+            target.identity,
+            current.sid,
+            rule()
+        )));
+    }
+    if new_role.sid != *default && new_role.sid != *blocked {
+        return Err(ApiError::forbidden(format!(
+            "Role {}: {}",
+            new_role.sid,
+            rule()
+        )));
+    }
+    if new_role.sid != *blocked {
+        if let Some(before) = target.role_before_block.as_ref().filter(|r| *r != default) {
+            return Err(ApiError::forbidden(format!(
+                "{} was blocked from role {before}: {}",
+                target.identity,
+                rule()
+            )));
+        }
     }
     Ok(())
 }
@@ -219,13 +260,13 @@ async fn change_role(
         };
         if new_role.sid == member.role_sid && role_before_block == member.role_before_block {
             // Nothing to change: idempotent, but still only for those who may ask.
-            authorize_change(caller, &member, &current, &new_role)?;
+            authorize_change(caller, service, &member, &current, &new_role)?;
             return Ok(Change {
                 previous_role: member.role_sid.clone(),
                 member,
             });
         }
-        authorize_change(caller, &member, &current, &new_role)?;
+        authorize_change(caller, service, &member, &current, &new_role)?;
         let previous_role = member.role_sid.clone();
         let updated = Member {
             role_sid: new_role.sid.clone(),
@@ -434,34 +475,94 @@ mod tests {
         Caller::Member(Box::new(member(identity, &r)), Box::new(r))
     }
 
+    /// A service whose default channel role is `default` and blocked role `blocked`.
+    fn service(default: &Role, blocked: &Role) -> Service {
+        let (mut service, _) = Service::with_default_roles(
+            default.service_sid.clone(),
+            "s".into(),
+            RoleSid::generate,
+            model::now(),
+        );
+        service.default_channel_role_sid = default.sid.clone();
+        service.blocked_channel_role_sid = blocked.sid.clone();
+        service
+    }
+
     #[test]
     fn admins_may_make_any_change() {
         let moderator_role = role(&[Permission::RemoveMember]);
+        let custom = role(&[Permission::DeleteAnyMessage]);
+        let svc = service(&role(&[]), &role(&[]));
         let target = member("bob", &moderator_role);
-        assert!(
-            authorize_change(&Caller::Admin, &target, &moderator_role, &moderator_role).is_ok()
-        );
+        assert!(authorize_change(
+            &Caller::Admin,
+            &svc,
+            &target,
+            &moderator_role,
+            &moderator_role
+        )
+        .is_ok());
+        assert!(authorize_change(&Caller::Admin, &svc, &target, &moderator_role, &custom).is_ok());
     }
 
     #[test]
     fn moderators_change_plain_members_only_and_never_themselves() {
         let plain = role(&[Permission::SendMessage]);
         let blocked = role(&[]);
+        let svc = service(&plain, &blocked);
         let powerful = role(&[Permission::RemoveMember]);
         let bob = member("bob", &plain);
         let caller = moderator("mod");
-        assert!(authorize_change(&caller, &bob, &plain, &blocked).is_ok());
+        assert!(authorize_change(&caller, &svc, &bob, &plain, &blocked).is_ok());
         // Nobody changes their own role.
         let own = member("mod", &plain);
-        let e = authorize_change(&caller, &own, &plain, &blocked).unwrap_err();
+        let e = authorize_change(&caller, &svc, &own, &plain, &blocked).unwrap_err();
         assert_eq!(e.status, 403);
         // A moderator's role is an admin's to change.
         let other_mod = member("carol", &powerful);
-        let e = authorize_change(&caller, &other_mod, &powerful, &blocked).unwrap_err();
+        let e = authorize_change(&caller, &svc, &other_mod, &powerful, &blocked).unwrap_err();
         assert!(e.message.contains("removeMember"), "{e}");
         // So is making a moderator.
-        let e = authorize_change(&caller, &bob, &plain, &powerful).unwrap_err();
+        let e = authorize_change(&caller, &svc, &bob, &plain, &powerful).unwrap_err();
         assert!(e.message.contains("removeMember"), "{e}");
+    }
+
+    #[test]
+    fn moderators_move_members_only_between_the_default_and_the_blocked_role() {
+        let default = role(&[Permission::SendMessage]);
+        let blocked = role(&[]);
+        let custom = role(&[Permission::SendMessage, Permission::DeleteAnyMessage]);
+        let svc = service(&default, &blocked);
+        let caller = moderator("mod");
+        let denied = |target: &Member, current: &Role, new_role: &Role| {
+            let e = authorize_change(&caller, &svc, target, current, new_role).unwrap_err();
+            assert_eq!((e.status.as_u16(), e.code), (403, code::FORBIDDEN), "{e}");
+            assert!(e.message.contains("admin"), "{e}");
+        };
+        // Block a member of the default role, unblock one blocked from it (or
+        // put in the blocked role directly), and the no-op of each.
+        let plain = member("bob", &default);
+        assert!(authorize_change(&caller, &svc, &plain, &default, &blocked).is_ok());
+        assert!(authorize_change(&caller, &svc, &plain, &default, &default).is_ok());
+        let mut held = member("bob", &blocked);
+        assert!(authorize_change(&caller, &svc, &held, &blocked, &default).is_ok());
+        held.role_before_block = Some(default.sid.clone());
+        assert!(authorize_change(&caller, &svc, &held, &blocked, &default).is_ok());
+        assert!(authorize_change(&caller, &svc, &held, &blocked, &blocked).is_ok());
+        // Granting a custom role (one without removeMember) is an admin's change.
+        denied(&plain, &default, &custom);
+        // So is any change of a member holding a custom role, blocking included.
+        let special = member("carol", &custom);
+        denied(&special, &custom, &blocked);
+        denied(&special, &custom, &default);
+        // Unblocking a member an admin blocked from a custom role: to that role
+        // or to the default one, both the admin's.
+        let mut admin_blocked = member("dave", &blocked);
+        admin_blocked.role_before_block = Some(custom.sid.clone());
+        denied(&admin_blocked, &blocked, &custom);
+        denied(&admin_blocked, &blocked, &default);
+        // Keeping them blocked is no change of that.
+        assert!(authorize_change(&caller, &svc, &admin_blocked, &blocked, &blocked).is_ok());
     }
 
     #[test]

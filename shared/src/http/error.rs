@@ -53,6 +53,16 @@ pub mod code {
     pub const CHANNEL_UNIQUE_NAME_EXISTS: u32 = 50307;
     pub const MEMBER_EXISTS: u32 = 50404;
     pub const MESSAGE_BODY_TOO_LONG: u32 = 50504;
+
+    /// The generic code of an HTTP error status: 20001 for 400, 20003 for 401,
+    /// else 20000 + the status (20404, 20405, 20500, …).
+    pub fn for_status(status: axum::http::StatusCode) -> u32 {
+        match status.as_u16() {
+            400 => INVALID_PARAMETER,
+            401 => AUTHENTICATE,
+            other => 20_000 + u32::from(other),
+        }
+    }
 }
 
 /// The cause of a failure, kept for the log only.
@@ -86,6 +96,11 @@ impl ApiError {
             message: message.into(),
             source: None,
         }
+    }
+
+    /// An error of `status` with its generic code ([`code::for_status`]).
+    pub fn with_status(status: StatusCode, message: impl Into<String>) -> Self {
+        Self::new(status, code::for_status(status), message)
     }
 
     /// Keeps `source` for the log.
@@ -519,6 +534,24 @@ mod tests {
             assert_eq!((e.status.as_u16(), e.code), (401, want), "{fault:?}");
         }
         assert_eq!(ApiError::from(AuthError::AdminOnly).status.as_u16(), 403);
+    }
+
+    #[test]
+    fn each_status_has_its_generic_code() {
+        for (status, want) in [
+            (400, code::INVALID_PARAMETER),
+            (401, code::AUTHENTICATE),
+            (403, code::FORBIDDEN),
+            (404, code::NOT_FOUND),
+            (405, code::METHOD_NOT_ALLOWED),
+            (413, code::TOO_LARGE),
+            (415, code::UNSUPPORTED_MEDIA_TYPE),
+            (500, code::INTERNAL),
+            (503, code::UNAVAILABLE),
+        ] {
+            let status = StatusCode::from_u16(status).unwrap();
+            assert_eq!(code::for_status(status), want, "{status}");
+        }
     }
 
     #[test]

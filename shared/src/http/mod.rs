@@ -261,15 +261,124 @@ pub async fn method_not_allowed_fallback(method: axum::http::Method) -> ApiError
     )
 }
 
-/// Adds the Twilio-style fallbacks every function router ends with.
+/// Longest text of a non-JSON error answer carried into a Twilio error message.
+const MAX_REJECTION_TEXT: usize = 512;
+
+/// Every error answer as a Twilio error body: one that is not JSON already (axum's
+/// own rejections, e.g. a path segment that is not UTF-8 or a repeated query
+/// parameter, are plain text) gets the Twilio body with the same status and
+/// headers. A 4xx keeps the rejection's text (it describes the caller's request);
+/// a 5xx says nothing but its status, and the text goes to the log.
+pub async fn twilio_error_body(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("application/json"));
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, MAX_REJECTION_TEXT)
+        .await
+        .ok()
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .filter(|t| !t.is_empty());
+    let reason = status.canonical_reason().unwrap_or("Error").to_owned();
+    let error = match text {
+        Some(text) if status.is_client_error() => ApiError::with_status(status, text),
+        Some(text) => {
+            ApiError::with_status(status, reason).with_source(std::io::Error::other(text))
+        }
+        None => ApiError::with_status(status, reason),
+    };
+    let mut out = error.into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            out.headers_mut().append(name, value.clone());
+        }
+    }
+    out
+}
+
+/// Adds the Twilio-style fallbacks every function router ends with, and turns
+/// any other error answer into a Twilio error body ([`twilio_error_body`]).
 pub fn with_fallbacks(router: axum::Router<AppState>) -> axum::Router<AppState> {
     router
         .fallback(not_found_fallback)
         .method_not_allowed_fallback(method_not_allowed_fallback)
+        .layer(axum::middleware::map_response(twilio_error_body))
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    async fn mapped(
+        status: StatusCode,
+        content_type: &str,
+        body: &'static str,
+    ) -> (StatusCode, Value) {
+        let response = Response::builder()
+            .status(status)
+            .header(header::CONTENT_TYPE, content_type)
+            .header(header::ALLOW, "GET")
+            .body(axum::body::Body::from(body))
+            .unwrap();
+        let out = twilio_error_body(response).await;
+        let status = out.status();
+        assert_eq!(out.headers()[header::ALLOW], "GET", "headers are kept");
+        let bytes = axum::body::to_bytes(out.into_body(), 4096).await.unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    #[tokio::test]
+    async fn plain_text_errors_become_twilio_bodies() {
+        let (status, body) = mapped(
+            StatusCode::BAD_REQUEST,
+            "text/plain; charset=utf-8",
+            "Failed to deserialize query string: duplicate field `Order`",
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["code"], 20001);
+        assert_eq!(body["status"], 400);
+        assert!(body["message"].as_str().unwrap().contains("`Order`"));
+        assert!(body["more_info"].as_str().is_some());
+        let (_, body) = mapped(StatusCode::PAYLOAD_TOO_LARGE, "text/plain", "").await;
+        assert_eq!(
+            (body["code"].as_u64(), body["status"].as_u64()),
+            (Some(20413), Some(413))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_server_error_text_is_not_shown() {
+        for status in [StatusCode::INTERNAL_SERVER_ERROR, StatusCode::BAD_GATEWAY] {
+            let (got, body) = mapped(status, "text/plain", "cannot reach 10.0.0.7:8000").await;
+            assert_eq!(got, status);
+            assert_eq!(body["status"], status.as_u16());
+            assert!(!body.to_string().contains("10.0.0.7"), "{body}");
+        }
+    }
+
+    #[tokio::test]
+    async fn json_and_successful_answers_pass_unchanged() {
+        let (status, body) =
+            mapped(StatusCode::NOT_FOUND, "application/json", r#"{"code":1}"#).await;
+        assert_eq!((status, body), (StatusCode::NOT_FOUND, json!({"code": 1})));
+        let (status, body) = mapped(StatusCode::OK, "text/plain", "fine").await;
+        assert_eq!((status, body), (StatusCode::OK, Value::Null));
+    }
+}
+
+#[cfg(test)]
+/// Properties of form parsing (proptest).
+mod form_properties {
     use super::TwilioForm;
     use proptest::prelude::*;
 

@@ -1,18 +1,14 @@
 //! Free-text form parameters shared by every function that accepts them.
 
 use super::error::ApiError;
+use crate::limits::{self, Limit};
 
 /// Largest `Attributes` document, as Twilio (16 KiB).
-pub const MAX_ATTRIBUTES_BYTES: usize = 16 * 1024;
+pub const MAX_ATTRIBUTES_BYTES: usize = limits::ATTRIBUTES.bytes;
 
-/// A free-text parameter: at most `max` characters, no control characters.
-pub fn text_param(name: &str, value: &str, max: usize) -> Result<String, ApiError> {
-    if value.chars().count() > max {
-        return Err(ApiError::invalid(
-            name,
-            format!("must be at most {max} characters"),
-        ));
-    }
+/// A free-text parameter within `limit` (characters, and bytes), no control characters.
+pub fn text_param(name: &str, value: &str, limit: Limit) -> Result<String, ApiError> {
+    limit.check(value).map_err(|e| ApiError::invalid(name, e))?;
     if value
         .chars()
         .any(|c| c.is_control() && c != '\n' && c != '\t')
@@ -44,12 +40,22 @@ mod tests {
 
     #[test]
     fn text_is_bounded_in_characters_and_printable() {
-        assert_eq!(text_param("FriendlyName", "ünïcode", 7).unwrap(), "ünïcode");
-        let e = text_param("FriendlyName", "ünïcode", 6).unwrap_err();
+        let chars = Limit::chars;
+        assert_eq!(
+            text_param("FriendlyName", "ünïcode", chars(7)).unwrap(),
+            "ünïcode"
+        );
+        let e = text_param("FriendlyName", "ünïcode", chars(6)).unwrap_err();
         assert!(e.message.contains("FriendlyName") && e.message.contains('6'));
-        assert!(text_param("FriendlyName", "a\nb\tc", 10).is_ok());
-        let e = text_param("FriendlyName", "a\u{0}b", 10).unwrap_err();
+        assert!(text_param("FriendlyName", "a\nb\tc", chars(10)).is_ok());
+        let e = text_param("FriendlyName", "a\u{0}b", chars(10)).unwrap_err();
         assert!(e.message.contains("control"));
+        let e = text_param("UniqueName", &"😀".repeat(193), limits::UNIQUE_NAME).unwrap_err();
+        assert!(
+            e.message.contains("UniqueName") && e.message.contains("768 bytes"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

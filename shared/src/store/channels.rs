@@ -86,7 +86,7 @@ impl Store {
             Query {
                 index: true,
                 partition: &partition,
-                sk_prefix: None,
+                item_sk: keys::CHANNEL,
                 forward: true,
             },
             req,

@@ -13,8 +13,15 @@
 //! | message            | `CH…`     | `MESSAGE#IM…`          | `CH…#MESSAGES`    | `<index, 20 digits>`|
 //! | media              | `ME…`     | `MEDIA`                | `UNBOUND` (sparse)| `<expires>#ME…`     |
 //! | upload slots       | `IS…`     | `UPLOADS#<identity>`   |                   |                     |
+//!
+//! A caller's text is part of a key in two forms: identities (`USER#`, `MEMBER#`,
+//! `UPLOADS#`, and after a SID and `#` in GSI1SK) and channel unique names
+//! (`CHANNELNAME#`). Their byte limits ([`crate::limits`]) keep every such key
+//! within DynamoDB's 1024-byte sort key; the assertions below fail the build if
+//! a prefix or a limit grows past it.
 
 use crate::identity::Identity;
+use crate::limits::{DYNAMODB_SORT_KEY_BYTES, IDENTITY, UNIQUE_NAME};
 use crate::sid::{ChannelSid, MediaSid, MemberSid, MessageSid, RoleSid, ServiceSid, UserSid};
 
 pub const PK: &str = "PK";
@@ -34,6 +41,11 @@ pub const USER_PREFIX: &str = "USER#";
 pub const MEMBER_PREFIX: &str = "MEMBER#";
 pub const MESSAGE_PREFIX: &str = "MESSAGE#";
 pub const UNBOUND: &str = "UNBOUND";
+
+/// The longest prefix in front of an identity: `CH…#` (a SID is 34 bytes).
+const LONGEST_IDENTITY_PREFIX: usize = 34 + 1;
+const _: () = assert!(LONGEST_IDENTITY_PREFIX + IDENTITY.bytes <= DYNAMODB_SORT_KEY_BYTES);
+const _: () = assert!("CHANNELNAME#".len() + UNIQUE_NAME.bytes <= DYNAMODB_SORT_KEY_BYTES);
 
 pub fn role(sid: &RoleSid) -> String {
     format!("{ROLE_PREFIX}{sid}")
@@ -80,3 +92,27 @@ pub fn pending_deletion(object_key: &str) -> String {
     format!("DELETE#{object_key}")
 }
 pub const OBJECT: &str = "OBJECT";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_of_the_longest_values_fit_a_sort_key() {
+        let identity = Identity::parse(&"€".repeat(IDENTITY.chars)).unwrap();
+        assert_eq!(identity.as_str().len(), IDENTITY.bytes);
+        let channel = ChannelSid::generate();
+        let service = ServiceSid::generate();
+        let longest = [
+            user(&identity),
+            member(&identity),
+            upload_slots(&identity),
+            format!("{channel}#{identity}"),
+            format!("{service}#{identity}"),
+            channel_name(&"€".repeat(UNIQUE_NAME.chars)),
+        ];
+        for key in longest {
+            assert!(key.len() <= DYNAMODB_SORT_KEY_BYTES, "{} bytes", key.len());
+        }
+    }
+}

@@ -94,7 +94,7 @@ impl Store {
             Query {
                 index: false,
                 partition: channel.as_str(),
-                sk_prefix: Some(keys::MEMBER_PREFIX),
+                item_sk: keys::MEMBER_PREFIX,
                 forward: true,
             },
             req,

@@ -41,7 +41,7 @@ impl Store {
             Query {
                 index: true,
                 partition: &partition,
-                sk_prefix: None,
+                item_sk: keys::MESSAGE_PREFIX,
                 forward,
             },
             req,
@@ -59,7 +59,7 @@ impl Store {
             Query {
                 index: false,
                 partition: channel.as_str(),
-                sk_prefix: Some(keys::MESSAGE_PREFIX),
+                item_sk: keys::MESSAGE_PREFIX,
                 forward: true,
             },
             req,

@@ -29,7 +29,7 @@ impl Store {
             Query {
                 index: false,
                 partition: service.as_str(),
-                sk_prefix: Some(keys::ROLE_PREFIX),
+                item_sk: keys::ROLE_PREFIX,
                 forward: true,
             },
             req,

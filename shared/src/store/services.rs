@@ -32,7 +32,7 @@ impl Store {
             Query {
                 index: true,
                 partition: keys::SERVICES,
-                sk_prefix: None,
+                item_sk: keys::SERVICE,
                 forward: true,
             },
             req,

@@ -143,13 +143,7 @@ impl Store {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        match out {
-            Ok(out) => out.attributes.map(from_item).transpose(),
-            Err(e) => match StoreError::from_sdk(e) {
-                StoreError::ConditionFailed => Ok(None),
-                other => Err(other),
-            },
-        }
+        updated_media(out)
     }
 
     /// Gives the lease back (after a transient failure) so a retry need not wait.
@@ -361,13 +355,7 @@ impl Store {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        match out {
-            Ok(out) => out.attributes.map(from_item).transpose(),
-            Err(e) => match StoreError::from_sdk(e) {
-                StoreError::ConditionFailed => Ok(None),
-                other => Err(other),
-            },
-        }
+        updated_media(out)
     }
 
     /// `t` as an item of a transaction.
@@ -479,6 +467,26 @@ impl Store {
             Err(e) if e.condition_failed_at(0) => Ok(false),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// The media a conditional update returned (`ALL_NEW`), or `None` when its
+/// condition failed.
+fn updated_media<R: std::fmt::Debug>(
+    out: Result<
+        aws_sdk_dynamodb::operation::update_item::UpdateItemOutput,
+        aws_sdk_dynamodb::error::SdkError<
+            aws_sdk_dynamodb::operation::update_item::UpdateItemError,
+            R,
+        >,
+    >,
+) -> StoreResult<Option<Media>> {
+    match out {
+        Ok(out) => out.attributes.map(from_item).transpose(),
+        Err(e) => match StoreError::from_sdk(e) {
+            StoreError::ConditionFailed => Ok(None),
+            other => Err(other),
+        },
     }
 }
 

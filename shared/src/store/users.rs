@@ -66,7 +66,7 @@ impl Store {
             Query {
                 index: false,
                 partition: service.as_str(),
-                sk_prefix: Some(keys::USER_PREFIX),
+                item_sk: keys::USER_PREFIX,
                 forward: true,
             },
             req,

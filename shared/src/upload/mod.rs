@@ -359,7 +359,8 @@ mod tests {
     use crate::model::NewUpload;
     use crate::sid::ServiceSid;
 
-    fn upload() -> Media {
+    /// alice's 10-byte PNG upload expiring at 1000, with `session` and `lease`.
+    pub(super) fn sample(session: Option<UploadSession>, lease: Option<i64>) -> Media {
         Media::new_upload(
             MediaSid::generate(),
             ServiceSid::generate(),
@@ -368,16 +369,23 @@ mod tests {
                 content_type: "image/png".into(),
                 filename: None,
                 size: 10,
-                upload: Some(UploadSession {
-                    multipart_upload_id: Some("u1".into()),
-                    part_size: 5,
-                    part_count: 2,
-                }),
+                upload: session,
                 holds_slot: true,
             },
             1_000,
-            Some(900),
+            lease,
             at(100),
+        )
+    }
+
+    fn upload() -> Media {
+        sample(
+            Some(UploadSession {
+                multipart_upload_id: Some("u1".into()),
+                part_size: 5,
+                part_count: 2,
+            }),
+            Some(900),
         )
     }
 

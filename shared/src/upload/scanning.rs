@@ -198,26 +198,10 @@ async fn fail_scan(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::Identity;
-    use crate::model::NewUpload;
-    use crate::sid::{MediaSid, MessageSid, ServiceSid};
+    use crate::sid::MessageSid;
 
     fn scanned(status: MediaStatus, lease: Option<i64>) -> Media {
-        let mut m = Media::new_upload(
-            MediaSid::generate(),
-            ServiceSid::generate(),
-            NewUpload {
-                author: Identity::parse("alice").unwrap(),
-                content_type: "image/png".into(),
-                filename: None,
-                size: 10,
-                upload: None,
-                holds_slot: true,
-            },
-            1_000,
-            lease,
-            at(0),
-        );
+        let mut m = super::super::tests::sample(None, lease);
         m.status = status;
         m.sha256 = Some("ab".into());
         m

@@ -5,14 +5,20 @@
 //! change, take `chat_media_tests::sweeping()` / `no_sweeps()`.
 
 mod auth_and_errors;
+mod authz_matrix;
 mod channels_members_users;
+mod hardening_input;
 mod media_download;
 mod media_upload;
+mod membership_oracle;
 mod message_deletion;
 mod messages;
 mod moderation;
+mod reserved_identity;
 mod scan;
 mod scan_outage;
 mod scan_uploads;
+mod secrets;
 mod services_and_roles;
+mod template_defaults;
 mod template_routes;

@@ -16,6 +16,9 @@ use serde_json::{json, Value};
 struct Moderation {
     f: Fixture,
     vip_role: String,
+    /// The service's default channel role: alice's. Moderators block and unblock
+    /// only between it and the blocked role; a vip is an admin's to move.
+    default_role: String,
     alice_member: String,
     agent: String,
     agent_member: String,
@@ -36,9 +39,10 @@ async fn moderation(app: &TestApp) -> Moderation {
     let (agent_member, agent) = app.add_member(&f, "agent", Some(&admin_role)).await;
     let (_, user) = app.add_member(&f, "user", None).await;
     let blocked_role = f.role("blocked_channel_role_sid");
-    // alice is the fixture's member from here on.
-    let f = app.join(&f, "alice", Some(&vip_role)).await;
+    // alice (default channel role) is the fixture's member from here on.
+    let f = app.join(&f, "alice", None).await;
     Moderation {
+        default_role: f.role("default_channel_role_sid"),
         alice_member: f.member_sid.to_string(),
         f,
         vip_role,
@@ -101,6 +105,46 @@ async fn member_role(app: &TestApp, f: &Fixture, member: &str) -> (String, Optio
     )
 }
 
+/// Twilio's member update of `member` to `role`, by `token`'s holder (None: an admin).
+async fn update_role(
+    app: &TestApp,
+    f: &Fixture,
+    token: Option<&str>,
+    member: &str,
+    role: &str,
+) -> (StatusCode, Value) {
+    let path = format!("{}/Members/{member}", f.channel_path());
+    let req = match token {
+        Some(token) => app.user(token, Method::POST, &path),
+        None => app.admin(Method::POST, &path),
+    };
+    send(req.form(&[("RoleSid", role)])).await
+}
+
+/// `endpoint` (`/block-user` or `/unblock-user`) of `member` by an admin.
+async fn admin_plugin(
+    app: &TestApp,
+    f: &Fixture,
+    endpoint: &str,
+    member: &str,
+) -> (StatusCode, Value) {
+    send(app.admin(Method::POST, endpoint).form(&[
+        ("chatChannelSid", f.channel_sid.as_str()),
+        ("memberSid", member),
+    ]))
+    .await
+}
+
+/// The refusal of a change only an admin may make: 403, a Twilio body saying so.
+#[track_caller]
+fn assert_admins_change(status: StatusCode, body: &Value) {
+    assert_error(status, body, 403, Some(20403));
+    assert!(
+        body["message"].as_str().unwrap().contains("admin"),
+        "{body}"
+    );
+}
+
 // ---- tests ----------------------------------------------------------------------
 
 #[tokio::test]
@@ -127,13 +171,13 @@ async fn block_stops_sending_but_not_reading_and_unblock_restores_the_role() {
             "member_sid": m.alice_member,
             "channel_sid": f.channel_sid,
             "role_sid": m.blocked_role,
-            "previous_role_sid": m.vip_role,
+            "previous_role_sid": m.default_role,
             "blocked": true,
         })
     );
     assert_eq!(
         member_role(&app, f, &m.alice_member).await,
-        (m.blocked_role.clone(), Some(m.vip_role.clone()))
+        (m.blocked_role.clone(), Some(m.default_role.clone()))
     );
 
     // Text and media sends are refused, naming the missing permission.
@@ -165,12 +209,12 @@ async fn block_stops_sending_but_not_reading_and_unblock_restores_the_role() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["role_sid"], m.vip_role.as_str());
+    assert_eq!(body["role_sid"], m.default_role.as_str());
     assert_eq!(body["previous_role_sid"], m.blocked_role.as_str());
     assert_eq!(body["blocked"], false);
     assert_eq!(
         member_role(&app, f, &m.alice_member).await,
-        (m.vip_role.clone(), None)
+        (m.default_role.clone(), None)
     );
     let (status, body) = send_text(&app, f).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -188,12 +232,12 @@ async fn block_stops_sending_but_not_reading_and_unblock_restores_the_role() {
     assert_eq!(block["member_identity"], "alice");
     assert_eq!(block["channel_sid"], f.channel_sid.as_str());
     assert_eq!(block["service_sid"], f.service_sid.as_str());
-    assert_eq!(block["from_role_sid"], m.vip_role.as_str());
+    assert_eq!(block["from_role_sid"], m.default_role.as_str());
     assert_eq!(block["to_role_sid"], m.blocked_role.as_str());
     assert!(block["time"].as_str().unwrap().ends_with('Z'));
     assert!(!block["request_id"].as_str().unwrap().is_empty());
     assert_eq!(lines[1]["action"], "unblock");
-    assert_eq!(lines[1]["to_role_sid"], m.vip_role.as_str());
+    assert_eq!(lines[1]["to_role_sid"], m.default_role.as_str());
 }
 
 #[tokio::test]
@@ -217,7 +261,7 @@ async fn block_and_unblock_are_idempotent() {
     // The role to restore survived the second block.
     assert_eq!(
         member_role(&app, f, &m.alice_member).await,
-        (m.blocked_role.clone(), Some(m.vip_role.clone()))
+        (m.blocked_role.clone(), Some(m.default_role.clone()))
     );
     for _ in 0..2 {
         let (status, body) = plugin(
@@ -230,11 +274,11 @@ async fn block_and_unblock_are_idempotent() {
         .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["blocked"], false);
-        assert_eq!(body["role_sid"], m.vip_role.as_str());
+        assert_eq!(body["role_sid"], m.default_role.as_str());
     }
     assert_eq!(
         member_role(&app, f, &m.alice_member).await,
-        (m.vip_role.clone(), None)
+        (m.default_role.clone(), None)
     );
     // Only real changes are logged.
     assert_eq!(audit::lines_for(&m.alice_member).len(), 2);
@@ -256,7 +300,7 @@ async fn block_and_unblock_are_idempotent() {
     }
     assert_eq!(
         member_role(&app, f, &m.alice_member).await,
-        (m.blocked_role.clone(), Some(m.vip_role.clone()))
+        (m.blocked_role.clone(), Some(m.default_role.clone()))
     );
     assert_eq!(audit::lines_for(&m.alice_member).len(), 3);
 
@@ -351,7 +395,10 @@ async fn who_may_block_and_change_roles() {
     )
     .await;
     assert_error(status, &body, 403, None);
-    assert_eq!(member_role(&app, f, &m.alice_member).await.0, m.vip_role);
+    assert_eq!(
+        member_role(&app, f, &m.alice_member).await.0,
+        m.default_role
+    );
 
     // Admins (Basic) may do all of it.
     let (status, body) = send(app.admin(Method::POST, "/block-user").form(&[
@@ -424,7 +471,7 @@ async fn who_may_block_and_change_roles() {
     // Nothing above changed alice.
     assert_eq!(
         member_role(&app, f, &m.alice_member).await,
-        (m.vip_role.clone(), None)
+        (m.default_role.clone(), None)
     );
 }
 
@@ -446,14 +493,19 @@ async fn the_twilio_member_update_changes_roles_within_the_service() {
     assert_eq!(body["role_sid"], default_role);
     assert_eq!(body["identity"], "alice");
     assert_eq!(body["channel_sid"], f.channel_sid.as_str());
-    // By identity too, and by a moderator; the GET agrees.
+    // By identity too; giving a custom role is an admin's change (a moderator's
+    // attempt is 403 and changes nothing); the GET agrees.
+    let by_identity = format!("{}/Members/alice", f.channel_path());
     let (status, body) = send(
-        app.user(
-            &m.agent,
-            Method::POST,
-            &format!("{}/Members/alice", f.channel_path()),
-        )
-        .form(&[("RoleSid", m.vip_role.as_str())]),
+        app.user(&m.agent, Method::POST, &by_identity)
+            .form(&[("RoleSid", m.vip_role.as_str())]),
+    )
+    .await;
+    assert_error(status, &body, 403, Some(20403));
+    assert_eq!(member_role(&app, f, &m.alice_member).await.0, default_role);
+    let (status, body) = send(
+        app.admin(Method::POST, &by_identity)
+            .form(&[("RoleSid", m.vip_role.as_str())]),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -470,6 +522,8 @@ async fn the_twilio_member_update_changes_roles_within_the_service() {
         member_role(&app, f, &m.alice_member).await,
         (m.blocked_role.clone(), Some(m.vip_role.clone()))
     );
+    // Restoring vip is the admin's (a moderator's unblock is 403); the admin's
+    // unblock restores it.
     let (status, body) = plugin(
         &app,
         "/unblock-user",
@@ -477,6 +531,12 @@ async fn the_twilio_member_update_changes_roles_within_the_service() {
         f.channel_sid.as_str(),
         &m.alice_member,
     )
+    .await;
+    assert_error(status, &body, 403, Some(20403));
+    let (status, body) = send(app.admin(Method::POST, "/unblock-user").form(&[
+        ("chatChannelSid", f.channel_sid.as_str()),
+        ("memberSid", m.alice_member.as_str()),
+    ]))
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["role_sid"], m.vip_role.as_str());
@@ -818,4 +878,85 @@ async fn the_function_serves_the_plugin_event_as_lambda_delivers_it() {
     let lines = audit::lines_for(&m.alice_member);
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["request_id"], "plugin-request-42");
+}
+
+/// The moderator rule: a moderator only moves a member between the service's
+/// default channel role and its blocked role, by the plugin or the member update.
+#[tokio::test]
+async fn moderators_block_and_unblock_between_the_default_and_the_blocked_role() {
+    let app = TestApp::spawn().await;
+    let m = moderation(&app).await;
+    let (f, agent, alice) = (&m.f, Some(m.agent.as_str()), m.alice_member.as_str());
+    let channel = f.channel_sid.as_str();
+
+    let (status, body) = plugin(&app, "/block-user", &m.agent, channel, alice).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(member_role(&app, f, alice).await.0, m.blocked_role);
+    let (status, body) = plugin(&app, "/unblock-user", &m.agent, channel, alice).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(member_role(&app, f, alice).await.0, m.default_role);
+    // The member update to the blocked role is a block (the default role is kept
+    // to restore), and back to the default role an unblock.
+    for (role, kept) in [
+        (&m.blocked_role, Some(m.default_role.clone())),
+        (&m.default_role, None),
+    ] {
+        let (status, body) = update_role(&app, f, agent, alice, role).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(member_role(&app, f, alice).await, (role.clone(), kept));
+    }
+}
+
+/// Every other role change is an admin's: 403 with a Twilio body, nothing changes.
+#[tokio::test]
+async fn every_other_role_change_is_an_admins() {
+    let app = TestApp::spawn().await;
+    let m = moderation(&app).await;
+    let (f, agent, alice) = (&m.f, Some(m.agent.as_str()), m.alice_member.as_str());
+    let channel = f.channel_sid.as_str();
+
+    // Granting a custom role (one without removeMember).
+    let (status, body) = update_role(&app, f, agent, alice, &m.vip_role).await;
+    assert_admins_change(status, &body);
+    assert_eq!(member_role(&app, f, alice).await.0, m.default_role);
+
+    // Blocking, or moving, a member who holds a custom role.
+    let (bob, _) = app.add_member(f, "bob", Some(&m.vip_role)).await;
+    let bob = sid(&bob);
+    let (status, body) = plugin(&app, "/block-user", &m.agent, channel, &bob).await;
+    assert_admins_change(status, &body);
+    let (status, body) = update_role(&app, f, agent, &bob, &m.default_role).await;
+    assert_admins_change(status, &body);
+    assert_eq!(member_role(&app, f, &bob).await, (m.vip_role.clone(), None));
+
+    // Unblocking a member an admin blocked from the custom role: by the plugin
+    // (which would restore it) or by moving them to the default role.
+    let (status, body) = admin_plugin(&app, f, "/block-user", &bob).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let blocked = (m.blocked_role.clone(), Some(m.vip_role.clone()));
+    let (status, body) = plugin(&app, "/unblock-user", &m.agent, channel, &bob).await;
+    assert_admins_change(status, &body);
+    let (status, body) = update_role(&app, f, agent, &bob, &m.default_role).await;
+    assert_admins_change(status, &body);
+    assert_eq!(member_role(&app, f, &bob).await, blocked);
+    // Keeping them blocked is no change of that: the moderator's block is a no-op.
+    let (status, body) = plugin(&app, "/block-user", &m.agent, channel, &bob).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(member_role(&app, f, &bob).await, blocked);
+    // The admin's unblock restores the custom role.
+    let (status, body) = admin_plugin(&app, f, "/unblock-user", &bob).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["role_sid"], m.vip_role.as_str());
+
+    // A member an admin put in another restricted role is the admin's too.
+    let muted = app
+        .create_channel_role(&f.service_sid, "muted", &["deleteOwnMessage"])
+        .await;
+    let (carol, _) = app.add_member(f, "carol", Some(&muted)).await;
+    let carol = sid(&carol);
+    let (status, body) = plugin(&app, "/unblock-user", &m.agent, channel, &carol).await;
+    assert_admins_change(status, &body);
+    let (status, body) = update_role(&app, f, agent, &carol, &m.blocked_role).await;
+    assert_admins_change(status, &body);
+    assert_eq!(member_role(&app, f, &carol).await, (muted, None));
 }

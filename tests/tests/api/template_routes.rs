@@ -9,7 +9,8 @@ use chat_media_tests::reqwest::{Method, StatusCode};
 use chat_media_tests::{send, TestApp};
 use serde_yaml::Value as Yaml;
 
-type Routes = BTreeSet<(String, String)>;
+/// (method, path) pairs, e.g. `("GET", "/v2/Services/{service}")`.
+pub(crate) type Routes = BTreeSet<(String, String)>;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -22,7 +23,7 @@ fn root() -> PathBuf {
 /// each function's `Metadata.BuildProperties.Binary` and the `Method` and `Path` of
 /// its `HttpApi` events. Read with a YAML parser (CloudFormation's short tags such
 /// as `!Ref` parse as tagged values), so layout and quoting do not matter.
-fn template_routes() -> BTreeMap<String, Routes> {
+pub(crate) fn template_routes() -> BTreeMap<String, Routes> {
     let text = std::fs::read_to_string(root().join("template.yaml")).unwrap();
     parse_template_routes(&text)
 }
@@ -100,19 +101,33 @@ fn router_routes(lib_rs: &str) -> Routes {
     routes
 }
 
-#[test]
-fn every_function_router_matches_its_template_routes() {
-    let template = template_routes();
-    let functions = std::fs::read_dir(root().join("functions")).unwrap();
-    let mut checked = 0;
-    for dir in functions {
+/// (function name → routes) from each function's router (`functions/*/src/lib.rs`);
+/// functions without routes (event handlers) are left out.
+pub(crate) fn function_routes() -> BTreeMap<String, Routes> {
+    let mut out = BTreeMap::new();
+    for dir in std::fs::read_dir(root().join("functions")).unwrap() {
         let dir = dir.unwrap().path();
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
         let lib = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap();
-        let in_code = router_routes(&lib);
-        if in_code.is_empty() {
-            continue; // not an HTTP function (e.g. event handlers)
+        let routes = router_routes(&lib);
+        if !routes.is_empty() {
+            out.insert(name, routes);
         }
+    }
+    out
+}
+
+/// Every HTTP route of the product: the template's, which the test below holds
+/// equal to the routers'. The authz matrix is generated from this list.
+pub(crate) fn all_routes() -> Routes {
+    template_routes().into_values().flatten().collect()
+}
+
+#[test]
+fn every_function_router_matches_its_template_routes() {
+    let template = template_routes();
+    let mut checked = 0;
+    for (name, in_code) in function_routes() {
         let in_template = template.get(&name).cloned().unwrap_or_default();
         let only_code: Vec<_> = in_code.difference(&in_template).collect();
         let only_template: Vec<_> = in_template.difference(&in_code).collect();

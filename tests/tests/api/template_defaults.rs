@@ -1,0 +1,106 @@
+//! What a default deploy of template.yaml gets: virus scanning required, no browser
+//! origin allowed until the deployer lists one, the credentials' secrets in
+//! Secrets Manager instead of the functions' environment, and no IAM grant a
+//! function does not use.
+
+use std::path::Path;
+
+use serde_yaml::Value as Yaml;
+
+fn template() -> Yaml {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let text = std::fs::read_to_string(root.join("template.yaml")).unwrap();
+    serde_yaml::from_str(&text).expect("template.yaml is YAML")
+}
+
+fn functions(t: &Yaml) -> Vec<(String, &Yaml)> {
+    t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+        .map(|(_, r)| {
+            let binary = r["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap();
+            (binary.to_owned(), &r["Properties"])
+        })
+        .collect()
+}
+
+/// Every IAM action a function's inline policies grant.
+fn actions(properties: &Yaml) -> Vec<String> {
+    let mut out = Vec::new();
+    for policy in properties["Policies"].as_sequence().into_iter().flatten() {
+        for statement in policy["Statement"].as_sequence().into_iter().flatten() {
+            for action in statement["Action"].as_sequence().into_iter().flatten() {
+                out.push(action.as_str().unwrap().to_owned());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn scanning_is_required_and_no_origin_is_allowed_by_default() {
+    let t = template();
+    assert_eq!(t["Parameters"]["ScanRequired"]["Default"], "true");
+    assert_eq!(t["Parameters"]["CorsAllowedOrigins"]["Default"], "");
+    // A default deploy without a scanner fails before anything is created.
+    let rule = &t["Rules"]["ScannerUnlessExplicitlyOff"];
+    assert!(
+        serde_yaml::to_string(rule)
+            .unwrap()
+            .contains("ClamdAddress"),
+        "{rule:?}"
+    );
+}
+
+#[test]
+fn secrets_are_read_from_secrets_manager_not_the_environment() {
+    let t = template();
+    let globals = &t["Globals"]["Function"]["Environment"]["Variables"];
+    assert!(!globals["CHAT_MEDIA_SECRET_ARN"].is_null());
+    for (name, properties) in std::iter::once(("Globals".to_owned(), globals)).chain(
+        functions(&t)
+            .into_iter()
+            .map(|(name, p)| (name, &p["Environment"]["Variables"])),
+    ) {
+        for secret in ["CHAT_MEDIA_AUTH_TOKEN", "CHAT_MEDIA_API_KEY_SECRET"] {
+            assert!(
+                properties[secret].is_null(),
+                "{name} has {secret} in its environment"
+            );
+        }
+    }
+    for (name, properties) in functions(&t) {
+        assert!(
+            actions(properties).contains(&"secretsmanager:GetSecretValue".to_owned()),
+            "{name} cannot read its secret"
+        );
+    }
+}
+
+#[test]
+fn functions_are_granted_only_what_they_use() {
+    let t = template();
+    let refused = [
+        ("upload-media", "dynamodb:Query"),
+        ("upload-media", "dynamodb:BatchGetItem"),
+        ("upload-media", "dynamodb:ConditionCheckItem"),
+        ("update-member", "dynamodb:BatchGetItem"),
+        ("delete-message", "dynamodb:BatchGetItem"),
+        ("delete-message", "dynamodb:ConditionCheckItem"),
+        ("get-media", "dynamodb:PutItem"),
+        ("get-media", "s3:PutObject"),
+    ];
+    let functions = functions(&t);
+    for (function, action) in refused {
+        let (_, properties) = functions
+            .iter()
+            .find(|(name, _)| name == function)
+            .unwrap_or_else(|| panic!("no function {function}"));
+        assert!(
+            !actions(properties).contains(&action.to_owned()),
+            "{function} is granted {action}, which it does not use"
+        );
+    }
+}
