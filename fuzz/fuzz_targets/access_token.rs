@@ -15,6 +15,7 @@ fn credentials() -> Credentials {
         auth_token: "local-auth-token-0001".into(),
         api_key_sid: ApiKeySid::parse("SK00000000000000000000000000000001").unwrap(),
         api_key_secret: "local-api-key-secret-0001".into(),
+        clock_skew_secs: 60,
     }
 }
 
