@@ -560,27 +560,38 @@ impl TestApp {
             .unwrap_or_default()
     }
 
-    /// Every media record of a service, read with a (test-only) consistent scan: a
-    /// refused direct upload's SID is only in its error message.
+    /// Every media record of a service, read with a (test-only) consistent scan of
+    /// every page (a scan page stops at 1 MB): a refused direct upload's SID is only
+    /// in its error message.
     pub async fn media_records(&self, service: &ServiceSid) -> Vec<Media> {
-        let out = self
-            .state
-            .store
-            .client()
-            .scan()
-            .table_name(self.state.store.table())
-            .filter_expression("#sk = :media AND service_sid = :service")
-            .expression_attribute_names("#sk", keys::SK)
-            .expression_attribute_values(":media", AttributeValue::S(keys::MEDIA.into()))
-            .expression_attribute_values(":service", AttributeValue::S(service.to_string()))
-            .consistent_read(true)
-            .send()
-            .await
-            .expect("scan the media records");
-        out.items()
-            .iter()
-            .map(|i| serde_dynamo::from_item(i.clone()).expect("a media record"))
-            .collect()
+        let mut records = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .state
+                .store
+                .client()
+                .scan()
+                .table_name(self.state.store.table())
+                .filter_expression("#sk = :media AND service_sid = :service")
+                .expression_attribute_names("#sk", keys::SK)
+                .expression_attribute_values(":media", AttributeValue::S(keys::MEDIA.into()))
+                .expression_attribute_values(":service", AttributeValue::S(service.to_string()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("scan the media records");
+            records.extend(
+                out.items().iter().map(|i| {
+                    serde_dynamo::from_item::<_, Media>(i.clone()).expect("a media record")
+                }),
+            );
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return records,
+            }
+        }
     }
 
     /// Writes `media` as its record item (keys included), replacing the stored one:
