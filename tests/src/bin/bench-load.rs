@@ -238,13 +238,6 @@ fn env_or(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-fn png_like(size: usize) -> bytes::Bytes {
-    let mut data: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
-    let sig = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
-    data[..sig.len()].copy_from_slice(sig);
-    data.into()
-}
-
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -310,7 +303,7 @@ async fn main() {
         channels.len(),
         std::thread::available_parallelism().map_or(1, |n| n.get()),
     );
-    let body = png_like(UPLOAD_BYTES);
+    let body = bytes::Bytes::from(chat_media_tests::png_like(UPLOAD_BYTES));
     let started = Instant::now();
     let until = started + Duration::from_secs(seconds);
     let tasks: Vec<_> = fixtures
