@@ -736,4 +736,44 @@ mod tests {
             assert!(e.to_string().contains("TOKEN_CLOCK_SKEW_SECS"), "{e}");
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn minted_tokens_verify_to_their_identity_and_service(
+            identity in "[A-Za-z0-9@._+ é-]{1,64}", ttl in 1i64..=MAX_TOKEN_TTL_SECS
+        ) {
+            let creds = creds();
+            let service = ServiceSid::generate();
+            // Blank identities and reserved ones (`system`) are not minted.
+            let Ok(who) = Identity::parse(&identity) else {
+                return Ok(());
+            };
+            let token = creds.mint_token(&service, &who, 1_800_000_000, ttl);
+            let verified = creds.verify_token(&token, 1_800_000_000);
+            proptest::prop_assert!(
+                matches!(&verified, Ok(Principal::User { identity, service: s })
+                    if *identity == who && *s == service),
+                "{:?}", verified
+            );
+        }
+
+        #[test]
+        fn any_single_byte_change_is_refused(at in proptest::prelude::any::<usize>(), byte in 0u8..=127) {
+            let creds = creds();
+            let service = ServiceSid::generate();
+            let token = creds.mint_token(&service, &Identity::parse("alice").unwrap(), 1_800_000_000, 3600);
+            let mut bytes = token.clone().into_bytes();
+            let at = at % bytes.len();
+            proptest::prop_assume!(bytes[at] != byte);
+            bytes[at] = byte;
+            let changed = String::from_utf8(bytes).unwrap();
+            proptest::prop_assert!(creds.verify_token(&changed, 1_800_000_000).is_err(), "{}", changed);
+        }
+
+        #[test]
+        fn arbitrary_strings_are_refused_without_panic(s in "\\PC*", parts in "[A-Za-z0-9_-]{0,40}(\\.[A-Za-z0-9_=-]{0,40}){0,3}") {
+            proptest::prop_assert!(creds().verify_token(&s, 1_800_000_000).is_err());
+            proptest::prop_assert!(creds().verify_token(&parts, 1_800_000_000).is_err());
+        }
+    }
 }

@@ -74,7 +74,10 @@ impl Filename {
         if has_encoded_word(&cleaned) {
             return Err(FilenameError::EncodedWord);
         }
-        let name = cleaned.trim().trim_start_matches(['.', ' ']).trim_end();
+        // Leading dots and any white space, in any mix, so a name parses to itself again.
+        let name = cleaned
+            .trim_start_matches(|c: char| c == '.' || c.is_whitespace())
+            .trim_end();
         if name.chars().count() > MAX_FILENAME_CHARS {
             return Err(FilenameError::TooLong);
         }
@@ -208,5 +211,54 @@ mod tests {
         assert_eq!(json, "\"cat.png\"");
         assert_eq!(serde_json::from_str::<Filename>(&json).unwrap(), name);
         assert!(serde_json::from_str::<Filename>("\"a\\u0007b\"").is_err());
+    }
+
+    #[test]
+    fn leading_dots_and_wide_spaces_are_trimmed_in_any_mix() {
+        // Found by property testing: ".\u{3000}x" gave "\u{3000}x", which parsed to "x".
+        assert_eq!(parsed(".\u{3000}x").as_deref(), Some("x"));
+        assert_eq!(parsed(" . .x").as_deref(), Some("x"));
+    }
+
+    /// The formatting characters of issue 11 that must never survive (listed
+    /// here, not taken from the parser, so the test checks it).
+    fn invisible(c: char) -> bool {
+        matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+    }
+
+    /// Characters an uploader might use to disguise or break a name.
+    fn tricky_name() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let c = prop_oneof![
+            4 => any::<char>(),
+            4 => proptest::char::range('a', 'z'),
+            1 => proptest::sample::select(vec![
+                '.', ' ', '/', '\\', '"', '\u{200B}', '\u{202E}', '\u{2066}', '\u{FEFF}',
+                '\u{3000}', '\u{A0}', 'é', '\u{1F600}',
+            ]),
+        ];
+        proptest::collection::vec(c, 0..300).prop_map(|v| v.into_iter().collect())
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parsed_names_are_clean_bounded_and_stable(raw in tricky_name()) {
+            if let Ok(Some(name)) = Filename::parse(&raw) {
+                let s = name.as_str();
+                proptest::prop_assert!(!s.is_empty());
+                proptest::prop_assert!(s.chars().count() <= MAX_FILENAME_CHARS);
+                proptest::prop_assert!(!s.contains(['/', '\\', '"']));
+                proptest::prop_assert!(!s.chars().any(|c| c.is_control() || invisible(c)));
+                proptest::prop_assert!(!s.starts_with(|c: char| c == '.' || c.is_whitespace()));
+                proptest::prop_assert_eq!(Filename::parse(s), Ok(Some(name.clone())));
+            }
+        }
+
+        #[test]
+        fn names_with_control_characters_are_refused(
+            a in "[a-z.]{0,20}", c in proptest::char::range('\u{0}', '\u{1F}'), b in "[a-z.]{0,20}"
+        ) {
+            proptest::prop_assert_eq!(Filename::parse(&format!("{a}{c}{b}")), Err(FilenameError::Control));
+        }
     }
 }

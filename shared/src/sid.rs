@@ -157,4 +157,46 @@ mod tests {
         assert_eq!(serde_json::from_str::<RoleSid>(&json).unwrap(), sid);
         assert!(serde_json::from_str::<RoleSid>("\"CH0123456789abcdef0123456789abcdef\"").is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_hex_body_round_trips(body in "[0-9a-fA-F]{32}") {
+            let sid = MediaSid::parse(&format!("ME{body}")).unwrap();
+            proptest::prop_assert_eq!(sid.as_str(), format!("ME{}", body.to_ascii_lowercase()));
+            proptest::prop_assert_eq!(MediaSid::parse(sid.as_str()), Ok(sid.clone()));
+            proptest::prop_assert_eq!(sid.to_string().parse::<MediaSid>(), Ok(sid.clone()));
+            let json = serde_json::to_string(&sid).unwrap();
+            proptest::prop_assert_eq!(serde_json::from_str::<MediaSid>(&json).unwrap(), sid);
+        }
+
+        #[test]
+        fn parses_exactly_the_canonical_shape(s in "(CH|ch|IS|C)?[0-9a-fA-Fg-z\\-é]{0,36}") {
+            let shaped = s.len() == 34
+                && s.starts_with("CH")
+                && s[2..].bytes().all(|b| b.is_ascii_hexdigit());
+            proptest::prop_assert_eq!(ChannelSid::parse(&s).is_ok(), shaped, "{:?}", s);
+        }
+
+        #[test]
+        fn any_single_change_to_a_valid_sid_is_refused_or_the_same_sid(
+            at in 0usize..34, c in proptest::char::any()
+        ) {
+            let sid = ChannelSid::generate();
+            let mut chars: Vec<char> = sid.as_str().chars().collect();
+            chars[at] = c;
+            let changed: String = chars.into_iter().collect();
+            proptest::prop_assume!(changed != sid.as_str());
+            match ChannelSid::parse(&changed) {
+                // Only a hex digit (either case) in the body keeps it a channel SID.
+                Ok(_) => proptest::prop_assert!(at >= 2 && c.is_ascii_hexdigit()),
+                Err(_) => proptest::prop_assert!(at < 2 || !c.is_ascii_hexdigit()),
+            }
+        }
+
+        #[test]
+        fn arbitrary_strings_never_panic(s in proptest::prelude::any::<String>()) {
+            let _ = ServiceSid::parse(&s);
+            let _ = AccountSid::parse(&s);
+        }
+    }
 }

@@ -35,6 +35,14 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
 }
 
+/// `size` bytes that start with a PNG signature (what the benchmarks upload).
+pub fn png_like(size: usize) -> Vec<u8> {
+    let mut data: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
+    let sig = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+    data[..sig.len()].copy_from_slice(sig);
+    data
+}
+
 /// A PE header padded to 2 KiB: an executable whatever it is declared as.
 pub fn exe() -> Vec<u8> {
     let mut b = b"MZ\x90\0\x03\0\0\0\x04\0\0\0\xff\xff\0\0\xb8\0\0\0\0\0\0\0@\0".to_vec();
@@ -567,8 +575,9 @@ impl TestApp {
             .unwrap_or_default()
     }
 
-    /// Every media record of a service, read with a (test-only) consistent scan: a
-    /// refused direct upload's SID is only in its error message.
+    /// Every media record of a service, read with a (test-only) consistent scan of
+    /// every page (a scan page stops at 1 MB): a refused direct upload's SID is only
+    /// in its error message.
     pub async fn media_records(&self, service: &ServiceSid) -> Vec<Media> {
         let mut records = Vec::new();
         let mut start = None;

@@ -121,4 +121,29 @@ mod tests {
         assert_eq!(filename("attachment; filename=\"\""), None);
         assert_eq!(filename("attachment; name=x"), None);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics(header in "\\PC*", tail in proptest::prelude::any::<String>()) {
+            let _ = filename(&header);
+            let _ = filename(&format!("attachment; filename{tail}"));
+            let _ = filename(&format!("attachment; filename*={tail}"));
+        }
+
+        #[test]
+        fn quoted_names_round_trip(name in "\\PC+", other in "[a-z]{1,8}") {
+            proptest::prop_assume!(other != "filename");
+            let quoted = name.replace('\\', "\\\\").replace('"', "\\\"");
+            let header = format!("attachment; {other}=1; filename=\"{quoted}\"; x=\"a;b\"");
+            proptest::prop_assert_eq!(filename(&header), Some(name));
+        }
+
+        #[test]
+        fn extended_names_round_trip(name in "\\PC+") {
+            let encoded =
+                percent_encoding::utf8_percent_encode(&name, percent_encoding::NON_ALPHANUMERIC);
+            let header = format!("attachment; filename=\"fallback\"; filename*=UTF-8''{encoded}");
+            proptest::prop_assert_eq!(filename(&header), Some(name));
+        }
+    }
 }

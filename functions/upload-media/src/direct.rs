@@ -247,6 +247,21 @@ async fn read_form_data(
     if declared_length(parts).is_some_and(|len| len > whole) {
         return Err(limits.refuse(declared_length(parts)));
     }
+    read_form_stream(body, boundary, settings, limits).await
+}
+
+/// The one file part of a `multipart/form-data` stream with this boundary.
+async fn read_form_stream<S, E>(
+    body: S,
+    boundary: String,
+    settings: &chat_media::model::MediaSettings,
+    limits: &Limits,
+) -> ApiResult<Received>
+where
+    S: Stream<Item = Result<Bytes, E>> + Send + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+{
+    let whole = limits.max() + FORM_OVERHEAD;
     let constraints =
         multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(whole));
     let mut form = multer::Multipart::with_constraints(body, boundary, constraints);
@@ -348,6 +363,36 @@ impl From<axum::Error> for ApiErrorOrRead {
             "Could not read the request body: {e}"
         )))
     }
+}
+
+/// What [`parse_form_data`] found: the file part's declared type, name and size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormFile {
+    pub content_type: String,
+    pub filename: Option<String>,
+    pub size: usize,
+}
+
+/// Parses a complete `multipart/form-data` body exactly as a direct upload does
+/// (boundary from `content_type`, one file part, the default media settings,
+/// at most `max_bytes` of file), without I/O: the entry point for fuzzing.
+pub fn parse_form_data(content_type: &str, body: Bytes, max_bytes: u64) -> ApiResult<FormFile> {
+    let boundary = multer::parse_boundary(content_type)
+        .map_err(|_| ApiError::bad_request("multipart/form-data needs a boundary parameter"))?;
+    let limits = Limits {
+        direct: max_bytes,
+        service: max_bytes,
+        service_sid: ServiceSid::generate(),
+    };
+    let settings = chat_media::model::MediaSettings::default();
+    let stream = futures::stream::iter([Ok::<_, std::io::Error>(body)]);
+    let received =
+        futures::executor::block_on(read_form_stream(stream, boundary, &settings, &limits))?;
+    Ok(FormFile {
+        content_type: received.content_type.to_string(),
+        filename: received.filename.map(String::from),
+        size: received.bytes.len(),
+    })
 }
 
 /// Records, stores and finalizes a checked direct upload.

@@ -22,6 +22,7 @@ use chat_media::store::CreateUploadError;
 use chat_media::{ApiError, AppState, Identity, Principal};
 
 pub use content_disposition::filename as content_disposition_filename;
+pub use direct::{parse_form_data, FormFile};
 
 /// The routes of this function, without state or fallbacks (the local runner merges them).
 pub fn routes() -> Router<AppState> {

@@ -375,3 +375,43 @@ mod tests {
         assert_eq!((status, body), (StatusCode::OK, Value::Null));
     }
 }
+
+#[cfg(test)]
+/// Properties of form parsing (proptest).
+mod form_properties {
+    use super::TwilioForm;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn forms_round_trip_pairs_with_repeated_keys(
+            pairs in proptest::collection::vec(
+                (proptest::sample::select(vec!["Permission", "Body", "Media.AllowedTypes", "a b", "&=%"]),
+                 any::<String>()),
+                0..12,
+            )
+        ) {
+            let mut body = form_urlencoded::Serializer::new(String::new());
+            for (k, v) in &pairs {
+                body.append_pair(k, v);
+            }
+            let form = TwilioForm::parse(body.finish().as_bytes());
+            for key in ["Permission", "Body", "Media.AllowedTypes", "a b", "&=%"] {
+                let sent: Vec<&str> =
+                    pairs.iter().filter(|(k, _)| *k == key).map(|(_, v)| v.as_str()).collect();
+                prop_assert_eq!(form.all(key), sent.clone());
+                prop_assert_eq!(form.get(key), sent.first().copied());
+                prop_assert_eq!(form.has(key), !sent.is_empty());
+            }
+        }
+
+        #[test]
+        fn any_body_parses_and_typed_reads_refuse_cleanly(body in any::<Vec<u8>>()) {
+            let form = TwilioForm::parse(&body);
+            for key in ["PageSize", "MediaSid", ""] {
+                let _ = form.parsed::<u32>(key);
+                let _ = form.parsed::<crate::sid::MediaSid>(key);
+            }
+        }
+    }
+}

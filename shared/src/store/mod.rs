@@ -29,7 +29,7 @@ pub use items::{n, s, Item};
 pub use media::PendingDeletion;
 pub use members::AddMemberError;
 pub use messages::{CreateMessageError, SendContext};
-pub use page::{Page, PageRequest, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+pub use page::{decode_page_token, Page, PageRequest, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 pub use uploads::{CreateUploadError, UNBOUND_COUNT};
 
 use aws_sdk_dynamodb::Client;

@@ -110,6 +110,24 @@ fn decode_token(token: &str, q: &Query<'_>) -> StoreResult<Item> {
     Ok(map.into_iter().map(|(k, v)| (k, s(v))).collect())
 }
 
+/// Decodes a page token for a list of `partition` (on GSI1 when `index`) whose
+/// items' `SK` start with `item_sk`: the same check a list request makes,
+/// without I/O, for fuzzing.
+pub fn decode_page_token(
+    token: &str,
+    index: bool,
+    partition: &str,
+    item_sk: &str,
+) -> StoreResult<Item> {
+    let q = Query {
+        index,
+        partition,
+        item_sk,
+        forward: true,
+    };
+    decode_token(token, &q)
+}
+
 impl Store {
     pub(super) async fn query_page<T: DeserializeOwned>(
         &self,

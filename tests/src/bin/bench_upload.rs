@@ -90,13 +90,6 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i]
 }
 
-fn png_like(size: usize) -> Vec<u8> {
-    let mut data: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
-    let sig = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
-    data[..sig.len()].copy_from_slice(sig);
-    data
-}
-
 async fn direct_uploads(
     http: &reqwest::Client,
     app: &str,
@@ -106,7 +99,7 @@ async fn direct_uploads(
     concurrency: usize,
     pid: u32,
 ) -> (Duration, Duration) {
-    let body = bytes::Bytes::from(png_like(size));
+    let body = bytes::Bytes::from(chat_media_tests::png_like(size));
     let url = format!("{app}/v1/Services/{service}/Media");
     let sampler = RssSampler::start(pid);
     let started = Instant::now();
