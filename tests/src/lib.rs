@@ -438,6 +438,31 @@ impl TestApp {
         message
     }
 
+    /// A single-PUT upload session by `token`'s user in `service`, its bytes PUT
+    /// (not completed); returns the session's JSON.
+    pub async fn uploaded_session(
+        &self,
+        token: &str,
+        service: &ServiceSid,
+        content_type: &str,
+        bytes: &[u8],
+    ) -> Value {
+        let (status, session) = send(
+            self.user(token, Method::POST, &sessions_path(service))
+                .form(&[
+                    ("Size", bytes.len().to_string().as_str()),
+                    ("ContentType", content_type),
+                ]),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{session}");
+        let (status, _) = self
+            .put_part(&session["upload"]["parts"][0], bytes.to_vec())
+            .await;
+        assert!(status.is_success(), "PUT of the session's part: {status}");
+        session
+    }
+
     /// Sends one presigned request from an upload session's `parts` entry;
     /// returns the status and the ETag S3 answered with.
     pub async fn put_part(&self, part: &Value, body: Vec<u8>) -> (StatusCode, Option<String>) {

@@ -17,8 +17,7 @@ use chat_media::auth::TOKEN_CONTENT_TYPE;
 use chat_media::sid::ServiceSid;
 use chat_media_tests::reqwest::{Method, RequestBuilder, StatusCode};
 use chat_media_tests::{
-    credentials, json, now, send, sessions_path, sid, sign_token, token_claims, Fixture, TestApp,
-    PNG,
+    credentials, json, now, send, sid, sign_token, token_claims, Fixture, TestApp, PNG,
 };
 use futures::future::join_all;
 use serde_json::Value;
@@ -311,19 +310,9 @@ async fn prepare(app: &TestApp, w: &World, method: &str, route: &str) -> (String
         }
         ("POST", "/v1/Services/{service}/Media/{media}/Complete") => {
             // The member's own upload session, its bytes uploaded.
-            let (status, session) = send(
-                app.user(&f.token, Method::POST, &sessions_path(&f.service_sid))
-                    .form(&[
-                        ("Size", PNG.len().to_string().as_str()),
-                        ("ContentType", "image/png"),
-                    ]),
-            )
-            .await;
-            assert_eq!(status, StatusCode::CREATED, "{session}");
-            let (status, _) = app
-                .put_part(&session["upload"]["parts"][0], PNG.to_vec())
+            let session = app
+                .uploaded_session(&f.token, &f.service_sid, "image/png", PNG)
                 .await;
-            assert!(status.is_success(), "PUT of the session's part: {status}");
             (path.replace(&w.media, &sid(&session)), Body::None)
         }
         _ => panic!(

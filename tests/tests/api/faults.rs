@@ -27,16 +27,9 @@ fn s3_endpoint() -> String {
 async fn a_finalizer_that_lost_its_lease_deletes_nothing() {
     let app = TestApp::spawn().await;
     let f = app.service_with_member("alice").await;
-    let (status, session) = send(app.user(&f.token, Method::POST, &f.sessions_path()).form(&[
-        ("Size", PNG.len().to_string().as_str()),
-        ("ContentType", "image/png"),
-    ]))
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{session}");
-    let (status, _) = app
-        .put_part(&session["upload"]["parts"][0], PNG.to_vec())
+    let session = app
+        .uploaded_session(&f.token, &f.service_sid, "image/png", PNG)
         .await;
-    assert!(status.is_success());
     let media = sid(&session);
     let key = app.record(&media).await.object_key;
 
@@ -290,22 +283,11 @@ impl Scenario {
 
     /// A session with its object PUT (healthy).
     async fn uploaded_session(&self) -> String {
-        let (status, session) = send(
-            self.app
-                .user(&self.f.token, Method::POST, &self.f.sessions_path())
-                .form(&[
-                    ("Size", PNG.len().to_string().as_str()),
-                    ("ContentType", "image/png"),
-                ]),
-        )
-        .await;
-        assert_eq!(status, StatusCode::CREATED, "{session}");
-        let (status, _) = self
+        let f = &self.f;
+        sid(&self
             .app
-            .put_part(&session["upload"]["parts"][0], PNG.to_vec())
-            .await;
-        assert!(status.is_success());
-        sid(&session)
+            .uploaded_session(&f.token, &f.service_sid, "image/png", PNG)
+            .await)
     }
 
     async fn ready_media(&self) -> String {

@@ -39,18 +39,6 @@ async fn upload(
     .await
 }
 
-/// A single-PUT upload session as the fixture's user, uploaded; returns its JSON.
-async fn session_uploaded(app: &TestApp, f: &Fixture, content_type: &str, bytes: &[u8]) -> Value {
-    let (status, session) = send(app.user(&f.token, Method::POST, &f.sessions_path()).form(&[
-        ("Size", bytes.len().to_string().as_str()),
-        ("ContentType", content_type),
-    ]))
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{session}");
-    put_part(app, &session["upload"]["parts"][0], bytes.to_vec()).await;
-    session
-}
-
 async fn complete(app: &TestApp, f: &Fixture, media: &str) -> (StatusCode, Value) {
     send(app.user(
         &f.token,
@@ -134,13 +122,14 @@ async fn eicar_inside_a_zip_is_rejected_directly_and_through_a_session() {
     assert_rejected_as_infected(&app, &f, &direct[0]).await;
 
     // Stored (not deflated), through a session: scanned from S3 at complete.
-    let session = session_uploaded(
-        &app,
-        &f,
-        "application/zip",
-        &zip_one("a.txt", &eicar(), false),
-    )
-    .await;
+    let session = app
+        .uploaded_session(
+            &f.token,
+            &f.service_sid,
+            "application/zip",
+            &zip_one("a.txt", &eicar(), false),
+        )
+        .await;
     let (status, body) = complete(&app, &f, &sid(&session)).await;
     assert_error(status, &body, 422, Some(20422));
     assert!(
@@ -218,7 +207,9 @@ async fn clean_uploads_become_ready_and_bindable() {
     assert_eq!(direct["status_reason"], Value::Null);
 
     let data: Vec<u8> = [PNG, &vec![7u8; 300_000]].concat();
-    let session = session_uploaded(&app, &f, "image/png", &data).await;
+    let session = app
+        .uploaded_session(&f.token, &f.service_sid, "image/png", &data)
+        .await;
     let (status, done) = complete(&app, &f, &sid(&session)).await;
     assert_eq!(status, StatusCode::OK, "{done}");
     assert_eq!(done["status"], "ready");
@@ -247,7 +238,9 @@ async fn clean_uploads_become_ready_and_bindable() {
 async fn the_s3_event_scans_a_session_nobody_completed() {
     let app = TestApp::spawn_scanning(shared_scanner()).await;
     let f = app.service_with_member("erin").await;
-    let infected = session_uploaded(&app, &f, "text/plain", &eicar()).await;
+    let infected = app
+        .uploaded_session(&f.token, &f.service_sid, "text/plain", &eicar())
+        .await;
     let key = app.record(&sid(&infected)).await.object_key;
     let report = media_events::handle(&app.state, app.s3_object_created(&key), now())
         .await
@@ -257,7 +250,9 @@ async fn the_s3_event_scans_a_session_nobody_completed() {
     let (status, body) = complete(&app, &f, &sid(&infected)).await;
     assert_error(status, &body, 422, Some(20422));
 
-    let clean = session_uploaded(&app, &f, "image/png", PNG).await;
+    let clean = app
+        .uploaded_session(&f.token, &f.service_sid, "image/png", PNG)
+        .await;
     let key = app.record(&sid(&clean)).await.object_key;
     let report = media_events::handle(&app.state, app.s3_object_created(&key), now())
         .await
@@ -297,7 +292,9 @@ async fn content_over_clamds_stream_limit_is_never_ready() {
         "{body}"
     );
 
-    let session = session_uploaded(&app, &f, "image/png", &big).await;
+    let session = app
+        .uploaded_session(&f.token, &f.service_sid, "image/png", &big)
+        .await;
     let (status, body) = complete(&app, &f, &sid(&session)).await;
     assert_error(status, &body, 503, Some(20503));
 
