@@ -438,6 +438,16 @@ impl TestApp {
         message
     }
 
+    /// The channel record as stored now (strongly consistent); it must exist.
+    pub async fn channel_record(&self, sid: &ChannelSid) -> chat_media::model::Channel {
+        self.state
+            .store
+            .find_channel(sid)
+            .await
+            .expect("DynamoDB answers")
+            .expect("the channel exists")
+    }
+
     /// A single-PUT upload session by `token`'s user in `service`, its bytes PUT
     /// (not completed); returns the session's JSON.
     pub async fn uploaded_session(

@@ -413,13 +413,7 @@ async fn too_many_unbound_uploads_is_429_and_binding_frees_a_slot() {
     // Binding the first upload to a message gives its slot back, in the same
     // transaction that writes the message.
     let media = app.media_record(&sid(&first)).await.unwrap();
-    let channel = app
-        .state
-        .store
-        .get_channel(&f.service_sid, &f.channel_sid)
-        .await
-        .unwrap()
-        .unwrap();
+    let channel = app.channel_record(&f.channel_sid).await;
     let today = chat_media::model::now();
     let message = chat_media::model::Message::media(
         chat_media::sid::MessageSid::generate(),

@@ -241,13 +241,7 @@ async fn a_delete_racing_a_rebind_of_its_media_leaves_nothing_dangling() {
 /// `n` text messages written straight through the store, to give a channel bulk.
 async fn prefill(app: &TestApp, f: &Fixture, n: u64) {
     let channel_sid: ChannelSid = f.channel_sid.clone();
-    let mut channel = app
-        .state
-        .store
-        .find_channel(&channel_sid)
-        .await
-        .unwrap()
-        .unwrap();
+    let mut channel = app.channel_record(&channel_sid).await;
     for _ in 0..n {
         let now = chat_media::model::now();
         let message = chat_media::model::Message::text(
@@ -521,13 +515,7 @@ async fn a_send_checked_before_a_channel_delete_cannot_commit_after_its_mark() {
         .await;
     let channel_sid: ChannelSid = f.channel_sid.clone();
     // The send read the channel before the delete marked it...
-    let channel = app
-        .state
-        .store
-        .find_channel(&channel_sid)
-        .await
-        .unwrap()
-        .unwrap();
+    let channel = app.channel_record(&channel_sid).await;
     mark_deleting(&app, f.channel_sid.as_str(), keys::CHANNEL).await;
     // ...so its transaction, which would bind the media, must not commit.
     let now = chat_media::model::now();

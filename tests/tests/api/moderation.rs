@@ -730,13 +730,7 @@ async fn no_send_is_accepted_after_block_user_returned() {
         assert_eq!(status, StatusCode::OK, "{body}");
         blocked_at.set(std::time::Instant::now()).unwrap();
         // The channel as block-user left it: no message may be added after this.
-        let at_block = app
-            .state
-            .store
-            .find_channel(&channel_sid)
-            .await
-            .unwrap()
-            .unwrap();
+        let at_block = app.channel_record(&channel_sid).await;
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         stop.store(true, std::sync::atomic::Ordering::SeqCst);
         at_block.next_message_index
@@ -760,13 +754,7 @@ async fn no_send_is_accepted_after_block_user_returned() {
     }
     // Nothing was committed after block-user returned, not even a send that had
     // checked alice's role before the block.
-    let now = app
-        .state
-        .store
-        .find_channel(&channel_sid)
-        .await
-        .unwrap()
-        .unwrap();
+    let now = app.channel_record(&channel_sid).await;
     assert_eq!(now.next_message_index, index_at_block);
 }
 
@@ -778,13 +766,7 @@ async fn a_send_checked_before_a_block_cannot_commit_after_it() {
     let channel_sid: ChannelSid = f.channel_sid.clone();
     let alice = chat_media::Identity::parse("alice").unwrap();
     // The send read alice's membership (vip, may send)...
-    let channel = app
-        .state
-        .store
-        .find_channel(&channel_sid)
-        .await
-        .unwrap()
-        .unwrap();
+    let channel = app.channel_record(&channel_sid).await;
     let member = app
         .state
         .store
