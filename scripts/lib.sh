@@ -11,6 +11,9 @@ CFN_LINT_VERSION="1.58.0"
 SAM_CLI_VERSION="1.170.0"
 CARGO_LAMBDA_VERSION="1.9.2"
 LAMBDA_VENV="$ROOT/.venv/lambda"
+# Twilio's own Python library (and what it pins), for the tests that use Twilio's code.
+TWILIO_VENV="$ROOT/.venv/twilio"
+TWILIO_LOCK="$ROOT/tests/clients/python/requirements.lock"
 PIDS=()
 export SAM_CLI_TELEMETRY=0
 # The local stack's credentials and names (KEY=value lines): the one copy of them.
@@ -46,6 +49,19 @@ ensure_tools() { ensure_pip "$TOOLS_VENV" "cfn-lint==$CFN_LINT_VERSION" "aws-sam
 
 # cargo-lambda (brings zig) for the Lambda runtime emulator and arm64 builds.
 ensure_cargo_lambda() { ensure_pip "$LAMBDA_VENV" "cargo-lambda==$CARGO_LAMBDA_VERSION"; }
+
+# twilio-python exactly as locked in tests/clients/python/requirements.lock; the
+# lock's hash is kept in the venv so a changed lock reinstalls.
+ensure_twilio_python() {
+  local stamp="$TWILIO_VENV/.lock-sha256" want
+  want="$(sha256sum "$TWILIO_LOCK" | cut -d' ' -f1)"
+  [ -x "$TWILIO_VENV/bin/python" ] || { log "creating $TWILIO_VENV"; python3 -m venv "$TWILIO_VENV"; }
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    log "installing twilio-python from $TWILIO_LOCK"
+    "$TWILIO_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$TWILIO_LOCK"
+    echo "$want" >"$stamp"
+  fi
+}
 
 # Waits until URL answers (any HTTP status), or fails after ~30 s.
 wait_http() {

@@ -8,6 +8,7 @@
 //! |---|---|
 //! | [`limits`] | every length limit on a caller's text (characters, and bytes where it is part of a key) |
 //! | [`sid`], [`identity`], [`filename`] | values parsed once: SIDs, identities, filenames |
+//! | [`signature`] | Twilio's `X-Twilio-Signature` (HMAC-SHA1), to sign webhooks and check Twilio's |
 //! | [`permission`] | Twilio's permissions and default roles |
 //! | [`model`] | the records (Service, Role, Channel, Member, User, Message, Media, Refusal), their constructors and Twilio JSON views |
 //! | [`store`] | DynamoDB: one table, conditional writes, transactions, paging |
@@ -28,7 +29,7 @@
 //! Each layer uses only the layers above it in this list, never the other way
 //! round (`scripts/check-layers` fails the build on an arrow back or a cycle):
 //!
-//! 1. `limits`, `sid`, `identity`, `filename`, `permission`, `model`
+//! 1. `limits`, `sid`, `identity`, `filename`, `permission`, `model`, `signature`
 //! 2. `store`, `blob`, `scan`, `policy`, `disposition`, `auth`, `metrics`, `telemetry`
 //! 3. `config` (the state that bundles the clients), `cleanup`
 //! 4. `upload`, `access`
@@ -55,6 +56,7 @@ pub mod permission;
 pub mod policy;
 pub mod scan;
 pub mod sid;
+pub mod signature;
 pub mod store;
 pub mod telemetry;
 pub mod upload;

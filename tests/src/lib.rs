@@ -840,3 +840,34 @@ pub fn assert_error(status: StatusCode, body: &Value, expected: u16, code: Optio
         assert_eq!(body["code"], code, "error body: {body}");
     }
 }
+
+/// Runs `tests/clients/python/<script>` with the Python that has twilio-python
+/// (`CHAT_MEDIA_TEST_PYTHON`, set by scripts/test), `input` as JSON on stdin, and
+/// parses its stdout as JSON. Panics with the script's stderr when it fails.
+pub fn twilio_python(script: &str, input: &Value) -> Value {
+    use std::io::Write as _;
+    let python = endpoint("CHAT_MEDIA_TEST_PYTHON");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("clients/python")
+        .join(script);
+    let mut child = std::process::Command::new(python)
+        .arg(&path)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start twilio-python");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.to_string().as_bytes())
+        .expect("write to twilio-python");
+    let out = child.wait_with_output().expect("twilio-python runs");
+    assert!(
+        out.status.success(),
+        "{script} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("twilio-python prints JSON")
+}

@@ -4,10 +4,12 @@
 //! with every conversion from a domain error ([`error`]).
 
 pub mod error;
+pub mod origin;
 pub mod params;
 pub mod scope;
 
 pub use error::{code, ApiError, ApiResult};
+pub use origin::PublicBase;
 pub use scope::{AdminChannel, AdminService, Caller, ChannelForDelete, ChannelScope, ServiceScope};
 
 use std::str::FromStr;

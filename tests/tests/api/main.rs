@@ -21,5 +21,6 @@ mod scan_outage;
 mod scan_uploads;
 mod secrets;
 mod services_and_roles;
+mod signature;
 mod template_defaults;
 mod template_routes;
