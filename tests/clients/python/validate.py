@@ -10,13 +10,19 @@ import sys
 from twilio.request_validator import RequestValidator
 
 
+class MultiDict(dict):
+    """Repeated form parameters as a web framework hands them to twilio-python:
+    its get_values() calls getall() (Flask/Werkzeug's MultiDict API)."""
+
+    def getall(self, name):
+        return self[name]
+
+
 def multidict(pairs):
-    # twilio-python accepts a dict of lists (or a Django/Werkzeug MultiDict) for
-    # repeated parameters; a plain dict of lists goes through its get_values().
-    out = {}
+    out = MultiDict()
     for k, v in pairs:
         out.setdefault(k, []).append(v)
-    return {k: v if len(v) > 1 else v[0] for k, v in out.items()}
+    return out
 
 
 def main():
