@@ -19,6 +19,7 @@
 //! | [`auth`] | who is calling: Basic credentials or access tokens |
 //! | [`config`] | all environment reading, once per cold start, into [`AppState`] |
 //! | [`upload`] | finalizing uploads: checks, the scan state machine, refusals |
+//! | [`takedown`] | quarantining media and the per-service SHA-256 deny-list |
 //! | [`access`] | resolving channels, members, users; who may act on them |
 //! | [`cleanup`] | deleting S3 objects after their records, and the sweep of leftovers |
 //! | [`http`] | the edge: extractors, scopes, forms, paging, [`ApiError`] |
@@ -32,7 +33,7 @@
 //! 1. `limits`, `sid`, `identity`, `filename`, `permission`, `model`, `signature`
 //! 2. `store`, `blob`, `scan`, `policy`, `disposition`, `auth`, `metrics`, `telemetry`
 //! 3. `config` (the state that bundles the clients), `cleanup`
-//! 4. `upload`, `access`
+//! 4. `upload`, `access`, `takedown`
 //! 5. `http`
 //!
 //! Only `http` knows axum. Domain modules return domain errors ([`store::StoreError`],
@@ -58,6 +59,7 @@ pub mod scan;
 pub mod sid;
 pub mod signature;
 pub mod store;
+pub mod takedown;
 pub mod telemetry;
 pub mod upload;
 

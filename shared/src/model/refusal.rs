@@ -53,6 +53,11 @@ pub enum Refusal {
     UploadFailed,
     /// The media's service was deleted while it was checked.
     ServiceGone,
+    /// The bytes' SHA-256 is on the service's deny-list (an admin quarantined
+    /// media with the same bytes); `reason` is the admin's.
+    Quarantined {
+        reason: String,
+    },
 }
 
 impl fmt::Display for Refusal {
@@ -92,6 +97,10 @@ impl fmt::Display for Refusal {
             Refusal::ScanFailed { reason } => write!(f, "scan failed: {reason}"),
             Refusal::UploadFailed => f.write_str("The media could not be stored; try again"),
             Refusal::ServiceGone => f.write_str("The media's service no longer exists"),
+            Refusal::Quarantined { reason } => write!(
+                f,
+                "The media has the same content as media removed from this service: {reason}"
+            ),
         }
     }
 }

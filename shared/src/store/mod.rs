@@ -4,7 +4,7 @@
 //! Layout: `keys` (the key map), `items` (records as items), `ops` (the calls
 //! everything builds on), `error`, `schema`, `page`; then one module per record
 //! kind (`services`, `roles`, `channels`, `members`, `users`, `messages`,
-//! `media`, `uploads`), each importing only the layers below it.
+//! `media`, `uploads`, `quarantine`), each importing only the layers below it.
 
 mod error;
 mod items;
@@ -17,6 +17,7 @@ mod channels;
 mod media;
 mod members;
 mod messages;
+mod quarantine;
 mod roles;
 mod services;
 mod uploads;
