@@ -6,8 +6,7 @@
 //!   up to 150 MiB: a Media in `uploading` and presigned S3 URLs to PUT the bytes to.
 //! - `POST /v1/Services/{ServiceSid}/Media/{MediaSid}/Complete`: checks the uploaded
 //!   object and makes the Media `ready`, or refuses it and deletes the object.
-//! - Takedown by hash (admins): `POST .../Media/{MediaSid}/Quarantine` and the
-//!   deny-list `GET/DELETE .../QuarantinedHashes[/{Sha256}]` ([`quarantine`]).
+//! - Takedown by hash (admins): `POST .../Media/{MediaSid}/Quarantine` ([`quarantine`]).
 //!
 //! Callers: admins (author "system") and users holding a token for the service.
 //! The send permission is checked later, when the media is bound to a message.
@@ -17,7 +16,7 @@ mod direct;
 mod quarantine;
 mod sessions;
 
-use axum::routing::{get, post};
+use axum::routing::post;
 use axum::Router;
 use chat_media::http::ApiResult;
 use chat_media::model::Media;
@@ -42,14 +41,6 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/v1/Services/{service}/Media/{media}/Quarantine",
             post(quarantine::quarantine),
-        )
-        .route(
-            "/v1/Services/{service}/QuarantinedHashes",
-            get(quarantine::list),
-        )
-        .route(
-            "/v1/Services/{service}/QuarantinedHashes/{sha256}",
-            get(quarantine::fetch).delete(quarantine::lift),
         )
 }
 
