@@ -16,6 +16,7 @@ use axum::routing::post;
 use axum::Router;
 use chat_media::access::{self, AccessError};
 use chat_media::http::params::attributes_param;
+use chat_media::http::PublicBase;
 use chat_media::http::{code, created, parse_sid, ApiResult, ServiceScope, TwilioForm};
 use chat_media::model::{self, Channel, Media, MediaStatus, Member, Message, Role};
 use chat_media::permission::Permission;
@@ -253,6 +254,7 @@ fn check_media(
 /// POST .../Messages: `From`, `Body` or `MediaSid`, `Attributes`.
 pub async fn create(
     State(state): State<AppState>,
+    base: PublicBase,
     ServiceScope {
         sid: service_sid,
         caller: who,
@@ -300,7 +302,7 @@ pub async fn create(
         {
             Ok(()) => {
                 tracing::info!(message = %message.sid, channel = %message.channel_sid, index = message.index, media = ?media_sid, attempts = attempt, "message created");
-                return Ok(created(message.to_json(state.view())));
+                return Ok(created(message.to_json(state.view_at(base.as_str()))));
             }
             Err(CreateMessageError::IndexTaken) => {
                 pause(attempt).await;
