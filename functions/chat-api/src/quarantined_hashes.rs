@@ -10,7 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chat_media::http::{page_json, AdminService, ApiResult, Paging};
+use chat_media::http::{page_json, AdminService, ApiResult, Paging, PublicBase};
 use chat_media::model::{QuarantinedHash, Sha256};
 use chat_media::{ApiError, AppState};
 use serde_json::Value;
@@ -27,6 +27,7 @@ fn not_listed(sha256: &Sha256) -> ApiError {
 pub async fn list(
     State(state): State<AppState>,
     AdminService(service): AdminService,
+    base: PublicBase,
     Paging(req): Paging,
 ) -> ApiResult<Json<Value>> {
     let page = state
@@ -36,6 +37,7 @@ pub async fn list(
     let path = format!("/v1/Services/{}/QuarantinedHashes", service.sid);
     Ok(page_json(
         &state,
+        &base,
         &path,
         "quarantined_hashes",
         &req,
@@ -48,6 +50,7 @@ pub async fn list(
 pub async fn fetch(
     State(state): State<AppState>,
     AdminService(service): AdminService,
+    base: PublicBase,
     Path((_, sha256)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let sha256 = digest(&sha256)?;
@@ -56,7 +59,7 @@ pub async fn fetch(
         .quarantined_hash(&service.sid, &sha256)
         .await?
         .ok_or_else(|| not_listed(&sha256))?;
-    Ok(Json(entry.to_json(state.view())))
+    Ok(Json(entry.to_json(state.view_at(base.as_str()))))
 }
 
 /// DELETE .../QuarantinedHashes/{Sha256}: later uploads of these bytes are accepted again.

@@ -5,7 +5,7 @@
 
 use axum::extract::{Path, State};
 use axum::Json;
-use chat_media::http::{parse_sid, AdminService, ApiResult, TwilioForm};
+use chat_media::http::{parse_sid, AdminService, ApiResult, PublicBase, TwilioForm};
 use chat_media::sid::MediaSid;
 use chat_media::takedown::{self, Reason};
 use chat_media::{ApiError, AppState};
@@ -15,6 +15,7 @@ use serde_json::Value;
 pub async fn quarantine(
     State(state): State<AppState>,
     AdminService(service): AdminService,
+    base: PublicBase,
     Path((_, media)): Path<(String, String)>,
     form: TwilioForm,
 ) -> ApiResult<Json<Value>> {
@@ -22,5 +23,5 @@ pub async fn quarantine(
     let reason =
         Reason::parse(form.required("Reason")?).map_err(|e| ApiError::invalid("Reason", e))?;
     let media = takedown::quarantine(&state, &service.sid, &media_sid, &reason).await?;
-    Ok(Json(media.to_json(state.view(), None)))
+    Ok(Json(media.to_json(state.view_at(base.as_str()), None)))
 }

@@ -110,6 +110,7 @@ impl Store {
                 partition: service.as_str(),
                 item_sk: keys::QUARANTINE_PREFIX,
                 forward: true,
+                filter: None,
             },
             req,
         )
