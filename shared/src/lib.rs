@@ -20,6 +20,7 @@
 //! | [`config`] | all environment reading, once per cold start, into [`AppState`] |
 //! | [`upload`] | finalizing uploads: checks, the scan state machine, refusals |
 //! | [`access`] | resolving channels, members, users; who may act on them |
+//! | [`webhook`] | calling webhooks as Twilio: signed, retried, bounded; pre-event decisions |
 //! | [`cleanup`] | deleting S3 objects after their records, and the sweep of leftovers |
 //! | [`http`] | the edge: extractors, scopes, forms, paging, [`ApiError`] |
 //! | [`metrics`], [`telemetry`] | call counting and logging set-up |
@@ -30,7 +31,7 @@
 //! round (`scripts/check-layers` fails the build on an arrow back or a cycle):
 //!
 //! 1. `limits`, `sid`, `identity`, `filename`, `permission`, `model`, `signature`
-//! 2. `store`, `blob`, `scan`, `policy`, `disposition`, `auth`, `metrics`, `telemetry`
+//! 2. `store`, `blob`, `scan`, `policy`, `disposition`, `auth`, `metrics`, `telemetry`, `webhook`
 //! 3. `config` (the state that bundles the clients), `cleanup`
 //! 4. `upload`, `access`
 //! 5. `http`
@@ -60,6 +61,7 @@ pub mod signature;
 pub mod store;
 pub mod telemetry;
 pub mod upload;
+pub mod webhook;
 
 pub use auth::{Credentials, Principal};
 pub use config::{AppState, Settings};

@@ -458,6 +458,29 @@ impl From<AccessError> for ApiError {
     }
 }
 
+/// A pre-event webhook stopped the action: a veto is 403 with the hook's reason,
+/// no answer (failing closed) is 503, an unusable modification 403; the hook's
+/// URL and any network text stay in the log.
+impl From<crate::webhook::Refused> for ApiError {
+    fn from(refused: crate::webhook::Refused) -> Self {
+        use crate::webhook::Refused;
+        match &refused {
+            Refused::Vetoed {
+                event,
+                reason: Some(reason),
+                ..
+            } => ApiError::forbidden(format!("The {event} webhook rejected the action: {reason}")),
+            Refused::Vetoed { event, .. } => {
+                ApiError::forbidden(format!("The {event} webhook rejected the action"))
+            }
+            Refused::NoAnswer { event } => ApiError::unavailable(format!(
+                "The {event} webhook did not answer in time; the action was refused"
+            )),
+            Refused::InvalidModification { .. } => ApiError::forbidden(refused.to_string()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,3 +24,4 @@ mod services_and_roles;
 mod signature;
 mod template_defaults;
 mod template_routes;
+mod webhooks;
