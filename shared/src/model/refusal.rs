@@ -53,6 +53,11 @@ pub enum Refusal {
     UploadFailed,
     /// The media's service was deleted while it was checked.
     ServiceGone,
+    /// The service's `onMediaUpload` webhook refused it (or did not answer, and
+    /// the service fails closed); `reason` is the hook's own, if it gave one.
+    Hook {
+        reason: String,
+    },
 }
 
 impl fmt::Display for Refusal {
@@ -92,6 +97,9 @@ impl fmt::Display for Refusal {
             Refusal::ScanFailed { reason } => write!(f, "scan failed: {reason}"),
             Refusal::UploadFailed => f.write_str("The media could not be stored; try again"),
             Refusal::ServiceGone => f.write_str("The media's service no longer exists"),
+            Refusal::Hook { reason } => {
+                write!(f, "The onMediaUpload webhook rejected the media: {reason}")
+            }
         }
     }
 }

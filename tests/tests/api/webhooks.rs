@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use chat_media::config::Settings;
-use chat_media_tests::hooks::{HookReceiver, Reply};
+use chat_media_tests::hooks::{HookReceiver, Received, Reply};
 use chat_media_tests::reqwest::{Method, StatusCode};
 use chat_media_tests::{aws_options, credentials, send, Fixture, TestApp};
 use serde_json::{json, Value};
@@ -427,5 +427,225 @@ async fn on_media_message_send_gets_a_content_url_and_may_refuse_by_content() {
         )
         .await;
     app.send_media(&f, &f.token, &text).await;
+    hook.assert_signed(&token());
+}
+
+/// A hook that downloads `ContentUrl` (Flex's `checkFileContent(url)`) and
+/// refuses content containing `needle`, with a reason.
+fn content_checker(needle: &'static [u8]) -> impl Fn(&Received, usize) -> Reply + Send + Sync {
+    move |r, _| {
+        let url = r.param("ContentUrl").unwrap_or_default().to_owned();
+        let bytes = std::thread::spawn(move || {
+            tokio::runtime::Runtime::new().unwrap().block_on(async {
+                chat_media_tests::reqwest::get(url)
+                    .await
+                    .ok()?
+                    .bytes()
+                    .await
+                    .ok()
+            })
+        })
+        .join()
+        .unwrap();
+        match bytes {
+            Some(b) if b.windows(needle.len()).any(|w| w == needle) => {
+                Reply::json(403, json!({"reason": "contains a forbidden word"}))
+            }
+            Some(_) => Reply::ok(),
+            None => Reply::status(500),
+        }
+    }
+}
+
+async fn media_hooked(app: &TestApp, hook: &HookReceiver, event: &str) -> Fixture {
+    let f = app.service_with_member("alice").await;
+    configure(
+        app,
+        &f,
+        &[
+            ("PreWebhookUrl", &hook.url("/media")),
+            ("WebhookFilters", event),
+        ],
+    )
+    .await;
+    f
+}
+
+async fn upload_text(app: &TestApp, f: &Fixture, text: &'static [u8]) -> (StatusCode, Value) {
+    send(
+        app.user(&f.token, Method::POST, &f.uploads_path())
+            .header("Content-Type", "text/plain")
+            .header("Content-Disposition", "attachment; filename=\"note.txt\"")
+            .body(text),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn on_media_upload_checks_direct_uploads_by_content_and_a_refusal_rejects_the_media() {
+    let app = TestApp::spawn().await;
+    let hook = HookReceiver::start(content_checker(b"FORBIDDEN")).await;
+    let f = media_hooked(&app, &hook, "onMediaUpload").await;
+    let (status, good) = upload_text(&app, &f, b"hello there").await;
+    assert_eq!(status, StatusCode::CREATED, "{good}");
+    assert_eq!(good["status"], "ready");
+    let (status, bad) = upload_text(&app, &f, b"this is FORBIDDEN text").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    assert!(
+        bad["message"]
+            .as_str()
+            .unwrap()
+            .contains("contains a forbidden word"),
+        "{bad}"
+    );
+    let seen = hook.requests();
+    assert_eq!(seen.len(), 2);
+    let r = &seen[1];
+    assert_eq!(r.param("EventType"), Some("onMediaUpload"));
+    assert_eq!(r.param("Author"), Some("alice"));
+    assert_eq!(r.param("ClientIdentity"), Some("alice"));
+    assert_eq!(r.param("Filename"), Some("note.txt"));
+    assert_eq!(r.param("ContentType"), Some("text/plain"));
+    assert_eq!(r.param("Size"), Some("22"));
+    assert_eq!(
+        r.param("Sha256"),
+        Some(chat_media_tests::sha256_hex(b"this is FORBIDDEN text").as_str())
+    );
+    // The refused media is rejected with the hook's reason and its object is gone.
+    let media_sid = seen[1].param("MediaSid").unwrap().to_owned();
+    let record = app.record(&media_sid).await;
+    assert_eq!(record.status, chat_media::model::MediaStatus::Rejected);
+    assert!(record
+        .status_reason
+        .as_deref()
+        .unwrap()
+        .contains("forbidden word"));
+    assert!(!app.object_exists(&record.object_key).await);
+    assert!(!record.holds_slot);
+    hook.assert_signed(&token());
+}
+
+#[tokio::test]
+async fn on_media_upload_checks_completed_sessions_and_s3_event_finalizations() {
+    let app = TestApp::spawn().await;
+    let hook = HookReceiver::start(content_checker(b"FORBIDDEN")).await;
+    let f = media_hooked(&app, &hook, "onMediaUpload").await;
+    // A session completed by its client.
+    let session = app
+        .uploaded_session(
+            &f.token,
+            &f.service_sid,
+            "text/plain",
+            b"FORBIDDEN in a session",
+        )
+        .await;
+    let complete = format!(
+        "{}/{}/Complete",
+        f.uploads_path(),
+        session["sid"].as_str().unwrap()
+    );
+    let (status, body) = send(app.user(&f.token, Method::POST, &complete)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    // A session finalized by the S3 event alone.
+    let session = app
+        .uploaded_session(&f.token, &f.service_sid, "text/plain", b"FORBIDDEN via S3")
+        .await;
+    let record = app.record(session["sid"].as_str().unwrap()).await;
+    media_events::handle(
+        &app.state,
+        app.s3_object_created(&record.object_key),
+        chat_media_tests::now(),
+    )
+    .await
+    .unwrap();
+    let record = app.record(record.sid.as_str()).await;
+    assert_eq!(record.status, chat_media::model::MediaStatus::Rejected);
+    assert!(!app.object_exists(&record.object_key).await);
+    // A clean one through the event becomes ready.
+    let session = app
+        .uploaded_session(&f.token, &f.service_sid, "text/plain", b"fine via S3")
+        .await;
+    let record = app.record(session["sid"].as_str().unwrap()).await;
+    media_events::handle(
+        &app.state,
+        app.s3_object_created(&record.object_key),
+        chat_media_tests::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        app.record(record.sid.as_str()).await.status,
+        chat_media::model::MediaStatus::Ready
+    );
+    assert_eq!(hook.requests().len(), 3);
+    hook.assert_signed(&token());
+}
+
+#[tokio::test]
+async fn on_media_upload_runs_after_a_clean_virus_scan() {
+    let app = TestApp::spawn_scanning(chat_media_tests::clamd::shared_scanner()).await;
+    let hook = HookReceiver::start(content_checker(b"FORBIDDEN")).await;
+    let f = media_hooked(&app, &hook, "onMediaUpload").await;
+    let (status, bad) = upload_text(&app, &f, b"FORBIDDEN but clean").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    let (status, infected) = send(
+        app.user(&f.token, Method::POST, &f.uploads_path())
+            .header("Content-Type", "text/plain")
+            .body(chat_media_tests::clamd::eicar()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{infected}");
+    assert_eq!(
+        hook.requests().len(),
+        1,
+        "infected content never reaches the hook"
+    );
+}
+
+#[tokio::test]
+async fn on_media_download_decides_before_a_temporary_url_is_issued() {
+    let app = TestApp::spawn().await;
+    let hook = HookReceiver::start(|r, _| match r.param("ClientIdentity") {
+        Some("alice") => Reply::ok(),
+        _ => Reply::json(403, json!({"reason": "not for you"})),
+    })
+    .await;
+    let f = media_hooked(&app, &hook, "onMediaDownload").await;
+    let media = app
+        .ready_media(
+            &f.service_sid,
+            "alice",
+            "image/png",
+            Some("a.png"),
+            chat_media_tests::PNG,
+        )
+        .await;
+    let message = app.send_media(&f, &f.token, &media).await;
+    let path = f.media_path(&media.sid);
+    let (status, body) = send(app.user(&f.token, Method::GET, &path)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        body["links"]["content_direct_temporary"].is_string(),
+        "{body}"
+    );
+    // Bob is a member too, but the hook refuses him: 403 and no URL.
+    let bob = app.join(&f, "bob", None).await;
+    let (status, body) = send(app.user(&bob.token, Method::GET, &path)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("not for you"));
+    assert!(!body.to_string().contains("X-Amz-Signature"));
+    let (status, _) = send(app.user(&bob.token, Method::GET, &format!("{path}/Content"))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let seen = hook.requests();
+    assert_eq!(seen.len(), 3);
+    assert_eq!(seen[1].param("EventType"), Some("onMediaDownload"));
+    assert_eq!(seen[1].param("MediaSid"), Some(media.sid.as_str()));
+    assert_eq!(seen[1].param("MessageSid"), message["sid"].as_str());
+    assert_eq!(seen[1].param("ChannelSid"), Some(f.channel_sid.as_str()));
+    assert_eq!(seen[1].param("ClientIdentity"), Some("bob"));
+    // Admin REST downloads do not fire it (PreWebhookForRest is off).
+    let (status, _) = send(app.admin(Method::GET, &path)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(hook.requests().len(), 3);
     hook.assert_signed(&token());
 }
