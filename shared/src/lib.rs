@@ -21,6 +21,7 @@
 //! | [`upload`] | finalizing uploads: checks, the scan state machine, refusals |
 //! | [`access`] | resolving channels, members, users; who may act on them |
 //! | [`webhook`] | calling webhooks as Twilio: signed, retried, bounded; pre-event decisions |
+//! | [`dispatch`] | delivering the post-event outbox, at least once, in order per channel |
 //! | [`cleanup`] | deleting S3 objects after their records, and the sweep of leftovers |
 //! | [`http`] | the edge: extractors, scopes, forms, paging, [`ApiError`] |
 //! | [`metrics`], [`telemetry`] | call counting and logging set-up |
@@ -32,7 +33,7 @@
 //!
 //! 1. `limits`, `sid`, `identity`, `filename`, `permission`, `model`, `signature`
 //! 2. `store`, `blob`, `scan`, `policy`, `disposition`, `auth`, `metrics`, `telemetry`, `webhook`
-//! 3. `config` (the state that bundles the clients), `cleanup`
+//! 3. `config` (the state that bundles the clients), `cleanup`, `dispatch`
 //! 4. `upload`, `access`
 //! 5. `http`
 //!
@@ -46,6 +47,7 @@ pub mod auth;
 pub mod blob;
 pub mod cleanup;
 pub mod config;
+pub mod dispatch;
 pub mod disposition;
 pub mod filename;
 pub mod http;

@@ -68,6 +68,11 @@ impl Firing {
 pub struct Event {
     pub name: &'static str,
     pub params: Vec<(String, String)>,
+    /// The idempotency token (outbox events keep theirs across redeliveries);
+    /// `None`: a fresh one per delivery.
+    pub token: Option<String>,
+    /// `RetryCount` of the first attempt (attempts already made by earlier runs).
+    pub retry_base: u32,
 }
 
 impl Event {
@@ -82,6 +87,8 @@ impl Event {
         let mut event = Self {
             name,
             params: Vec::new(),
+            token: None,
+            retry_base: 0,
         };
         event.param("AccountSid", account_sid);
         event.param("InstanceSid", service_sid);
@@ -100,7 +107,10 @@ impl Event {
     fn attempt_params(&self, retry: u32) -> Vec<(String, String)> {
         let mut params = vec![
             ("EventType".to_owned(), self.name.to_owned()),
-            ("RetryCount".to_owned(), retry.to_string()),
+            (
+                "RetryCount".to_owned(),
+                (self.retry_base + retry).to_string(),
+            ),
             ("WebhookType".to_owned(), "webhook".to_owned()),
         ];
         params.extend(self.params.iter().cloned());
@@ -214,7 +224,7 @@ impl WebhookClient {
         retries: u32,
         deadline: Instant,
     ) -> Outcome {
-        let token = idempotency_token();
+        let token = event.token.clone().unwrap_or_else(idempotency_token);
         let mut attempt = 0;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());

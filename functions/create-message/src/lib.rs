@@ -262,9 +262,11 @@ pub async fn create(
         caller: who,
     }: ServiceScope,
     Path((_, channel_ref)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
     form: TwilioForm,
 ) -> ApiResult<Response> {
     let req = parse_request(&who, &form)?;
+    let firing = firing(&who, &headers);
     let channel_sid = match ChannelSid::parse(&channel_ref) {
         Ok(sid) => sid,
         Err(_) => state
@@ -287,7 +289,7 @@ pub async fn create(
     };
     let mut checked = read_and_check().await?;
     // The pre-event hook decides before anything is written.
-    let hooked = pre_send(&state, &who, &req, &checked).await?;
+    let hooked = pre_send(&state, &who, firing, &req, &checked).await?;
     let message_sid = MessageSid::generate();
     let started = std::time::Instant::now();
     let mut attempt = 0;
@@ -295,13 +297,15 @@ pub async fn create(
         attempt += 1;
         let mut message = checked.message(&message_sid, &req, model::now());
         hooked.apply(&mut message);
+        let post_event = post_send(&state, &who, firing, &checked, &message);
         match state
             .store
-            .create_message(
+            .create_message_with_outbox(
                 &checked.channel,
                 &message,
                 checked.media(),
                 checked.member.as_ref(),
+                post_event.as_ref(),
             )
             .await
         {
@@ -361,15 +365,10 @@ impl Hooked {
 async fn pre_send(
     state: &AppState,
     who: &Principal,
+    firing: Firing,
     req: &Request,
     checked: &Checked,
 ) -> ApiResult<Hooked> {
-    let firing = match who {
-        Principal::User { .. } => Firing::User,
-        Principal::Admin => Firing::Rest {
-            webhook_enabled: false,
-        },
-    };
     let name = match checked.sent {
         Sent::Text(_) => "onMessageSend",
         Sent::Media(_) => "onMediaMessageSend",
@@ -425,6 +424,75 @@ async fn pre_send(
             Some(attributes_param(Some(&attributes)).map_err(|e| invalid("attributes", e))?);
     }
     Ok(hooked)
+}
+
+/// Who sends, for the hooks: a user, or admin REST (post-events only with
+/// `X-Twilio-Webhook-Enabled: true`, as Twilio).
+fn firing(who: &Principal, headers: &axum::http::HeaderMap) -> Firing {
+    match who {
+        Principal::User { .. } => Firing::User,
+        Principal::Admin => Firing::Rest {
+            webhook_enabled: headers
+                .get(webhook::ENABLED_HEADER)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true")),
+        },
+    }
+}
+
+/// The `onMessageSent` / `onMediaMessageSent` post-event of `message`, for the
+/// outbox, if the service's filters list it and `firing` fires post-events.
+fn post_send(
+    state: &AppState,
+    who: &Principal,
+    firing: Firing,
+    checked: &Checked,
+    message: &Message,
+) -> Option<model::OutboxEvent> {
+    let name = match checked.sent {
+        Sent::Text(_) => "onMessageSent",
+        Sent::Media(_) => "onMediaMessageSent",
+    };
+    let url = checked
+        .hooks
+        .post_hook(name)
+        .filter(|_| firing.fires_post())?;
+    let mut event = state.event(name, &message.service_sid, who.identity());
+    event
+        .param("ChannelSid", message.channel_sid.as_str())
+        .param("MessageSid", message.sid.as_str())
+        .param("Index", message.index.to_string())
+        .param("Body", message.body.clone().unwrap_or_default())
+        .param("Attributes", message.attributes.as_str())
+        .param("From", message.from.as_str())
+        .param("DateCreated", model::iso(&message.date_created));
+    if let Sent::Media(media) = &checked.sent {
+        event
+            .param("MediaSid", media.sid.as_str())
+            .param("MediaContentType", media.content_type.as_str())
+            .param("MediaSize", media.size.to_string())
+            .param(
+                "MediaFilename",
+                media
+                    .filename
+                    .as_ref()
+                    .map(|f| f.to_string())
+                    .unwrap_or_default(),
+            );
+    }
+    Some(model::OutboxEvent {
+        id: model::OutboxEvent::new_id(),
+        service_sid: message.service_sid.clone(),
+        channel_sid: Some(message.channel_sid.clone()),
+        event: name.to_owned(),
+        url: url.clone(),
+        method: checked.hooks.method(),
+        params: event.params,
+        retry_count: checked.hooks.post_retry_count,
+        created_ms: message.date_created.timestamp_millis(),
+        attempts: 0,
+        next_attempt_at: 0,
+        lease_until: 0,
+    })
 }
 
 /// A presigned GET (the download TTL) a hook may use to check the content itself.

@@ -19,8 +19,8 @@ pub use role::Role;
 pub use service::{MediaSettings, Service, MAX_MEDIA_SIZE_MB};
 pub use user::User;
 pub use webhook::{
-    is_event, WebhookConfig, WebhookMethod, WebhookUrl, WebhookUrlError, MAX_RETRY_COUNT,
-    MAX_WEBHOOK_URL,
+    event_name, is_event, OutboxEvent, WebhookConfig, WebhookMethod, WebhookUrl, WebhookUrlError,
+    MAX_RETRY_COUNT, MAX_WEBHOOK_URL,
 };
 
 use chrono::{DateTime, SecondsFormat, Utc};

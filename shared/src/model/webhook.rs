@@ -57,6 +57,53 @@ pub fn is_event(name: &str) -> bool {
         .any(|e| *e == name)
 }
 
+/// The `&'static` name of a known event (stored events come back as text).
+pub fn event_name(name: &str) -> Option<&'static str> {
+    PRE_EVENTS
+        .iter()
+        .chain(POST_EVENTS)
+        .chain(MEDIA_EVENTS)
+        .find(|e| **e == name)
+        .copied()
+}
+
+/// A post-event waiting in the outbox: written in the same transaction as the
+/// change it reports, delivered (at least once) by the dispatcher, deleted once
+/// the hook answered 2xx or its retries ran out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxEvent {
+    /// Random, unique; also the delivery's `I-Twilio-Idempotency-Token`, the same
+    /// on every retry and redelivery.
+    pub id: String,
+    pub service_sid: crate::sid::ServiceSid,
+    /// Events of one channel are delivered in the order they were written.
+    pub channel_sid: Option<crate::sid::ChannelSid>,
+    pub event: String,
+    pub url: WebhookUrl,
+    pub method: WebhookMethod,
+    pub params: Vec<(String, String)>,
+    pub retry_count: u32,
+    /// When written, in milliseconds: the delivery order.
+    pub created_ms: i64,
+    #[serde(default)]
+    pub attempts: u32,
+    /// Epoch seconds before which it is not retried (backoff).
+    #[serde(default)]
+    pub next_attempt_at: i64,
+    /// Epoch seconds until which a dispatcher holds it.
+    #[serde(default)]
+    pub lease_until: i64,
+}
+
+impl OutboxEvent {
+    pub fn new_id() -> String {
+        use rand::RngCore;
+        let mut bytes = [0u8; 16];
+        rand::rng().fill_bytes(&mut bytes);
+        hex::encode(bytes)
+    }
+}
+
 /// How the hook is called: `POST` (form body) or `GET` (query string).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum WebhookMethod {

@@ -649,3 +649,169 @@ async fn on_media_download_decides_before_a_temporary_url_is_issued() {
     assert_eq!(hook.requests().len(), 3);
     hook.assert_signed(&token());
 }
+
+/// A fixture whose service sends `onMessageSent` to `hook`.
+async fn post_hooked(app: &TestApp, hook: &HookReceiver, extra: &[(&str, &str)]) -> Fixture {
+    let f = app.service_with_member("alice").await;
+    let url = hook.url("/post");
+    let mut form = vec![
+        ("PostWebhookUrl", url.as_str()),
+        ("WebhookFilters", "onMessageSent"),
+    ];
+    form.extend_from_slice(extra);
+    configure(app, &f, &form).await;
+    f
+}
+
+async fn dispatch(app: &TestApp, now: i64) -> chat_media::dispatch::DispatchReport {
+    chat_media::dispatch::run(&app.state, now).await.unwrap()
+}
+
+#[tokio::test]
+async fn post_events_are_delivered_exactly_once_in_order_after_the_commit() {
+    let _only = chat_media_tests::sweeping().await;
+    let app = TestApp::spawn().await;
+    let hook = HookReceiver::answering(Reply::ok()).await;
+    let f = post_hooked(&app, &hook, &[]).await;
+    let mut sent = Vec::new();
+    for body in ["one", "two", "three"] {
+        sent.push(app.send_text(&f, &f.token, body).await);
+    }
+    // Admin REST: only with X-Twilio-Webhook-Enabled: true.
+    let (status, _) = send(
+        app.admin(Method::POST, &f.messages_path())
+            .form(&[("Body", "quiet")]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, loud) = send(
+        app.admin(Method::POST, &f.messages_path())
+            .header("X-Twilio-Webhook-Enabled", "true")
+            .form(&[("Body", "loud")]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    sent.push(loud);
+    assert!(
+        hook.requests().is_empty(),
+        "post-events never block the send"
+    );
+    let now = chat_media_tests::now();
+    dispatch(&app, now).await;
+    dispatch(&app, now).await;
+    let seen = hook.requests();
+    assert_eq!(seen.len(), 4, "each event exactly once: {seen:?}");
+    for (r, message) in seen.iter().zip(&sent) {
+        assert_eq!(r.param("EventType"), Some("onMessageSent"));
+        assert_eq!(r.param("MessageSid"), message["sid"].as_str());
+        assert_eq!(
+            r.param("Index"),
+            Some(message["index"].to_string().as_str())
+        );
+        assert_eq!(r.param("Body"), message["body"].as_str());
+        assert_eq!(r.param("ChannelSid"), Some(f.channel_sid.as_str()));
+        assert_eq!(r.param("RetryCount"), Some("0"));
+    }
+    assert_eq!(seen[0].param("ClientIdentity"), Some("alice"));
+    assert_eq!(seen[3].param("ClientIdentity"), None);
+    hook.assert_signed(&token());
+}
+
+#[tokio::test]
+async fn failed_post_events_are_retried_with_backoff_up_to_the_retry_count_in_channel_order() {
+    let _only = chat_media_tests::sweeping().await;
+    let app = TestApp::spawn().await;
+    // The first message's event fails twice; the hook then takes everything.
+    let hook = HookReceiver::start(|r, _| match (r.param("Index"), r.param("RetryCount")) {
+        (Some("0"), Some("0" | "1")) => Reply::status(500),
+        _ => Reply::ok(),
+    })
+    .await;
+    let f = post_hooked(&app, &hook, &[("PostWebhookRetryCount", "2")]).await;
+    app.send_text(&f, &f.token, "first").await;
+    app.send_text(&f, &f.token, "second").await;
+    let t = chat_media_tests::now();
+    let report = dispatch(&app, t).await;
+    assert_eq!(report.retried, 1, "{report:?}");
+    // The second waits behind the first, even though it would succeed.
+    assert_eq!(hook.requests().len(), 1);
+    // Not due again before its backoff.
+    dispatch(&app, t).await;
+    assert_eq!(hook.requests().len(), 1);
+    dispatch(&app, t + 1).await;
+    dispatch(&app, t + 10).await;
+    let order: Vec<_> = hook
+        .requests()
+        .iter()
+        .map(|r| {
+            (
+                r.param("Index").unwrap().to_owned(),
+                r.param("RetryCount").unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        order,
+        [("0", "0"), ("0", "1"), ("0", "2"), ("1", "0")].map(|(a, b)| (a.to_owned(), b.to_owned()))
+    );
+    let tokens: std::collections::HashSet<_> = hook.requests()[..3]
+        .iter()
+        .map(|r| r.idempotency_token.clone())
+        .collect();
+    assert_eq!(tokens.len(), 1, "retries keep the token");
+
+    // A hook that never succeeds gets 1 + PostWebhookRetryCount attempts, then the event is dropped.
+    let dead = HookReceiver::answering(Reply::status(503)).await;
+    configure(&app, &f, &[("PostWebhookUrl", &dead.url("/post"))]).await;
+    app.send_text(&f, &f.token, "into the void").await;
+    for dt in [0, 1, 3, 7, 15, 31] {
+        dispatch(&app, t + 20 + dt).await;
+    }
+    assert_eq!(dead.requests().len(), 3);
+    hook.assert_signed(&token());
+}
+
+#[tokio::test]
+async fn a_dispatcher_killed_mid_delivery_loses_nothing() {
+    let _only = chat_media_tests::sweeping().await;
+    let app = TestApp::spawn().await;
+    // The first delivery hangs (the dispatcher dies while it waits); later ones answer.
+    let hook = HookReceiver::start(|_, n| {
+        if n == 0 {
+            Reply::ok().after(Duration::from_secs(3))
+        } else {
+            Reply::ok()
+        }
+    })
+    .await;
+    let f = post_hooked(&app, &hook, &[]).await;
+    let message = app.send_text(&f, &f.token, "survives").await;
+    let t = chat_media_tests::now();
+    let state = app.state.clone();
+    let first = tokio::spawn(async move { chat_media::dispatch::run(&state, t).await });
+    while hook.requests().is_empty() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    first.abort(); // killed mid-delivery: the hook got it, the outbox still holds it
+    let _ = first.await;
+    // Held by the dead dispatcher's lease, then delivered again once it lapses.
+    assert_eq!(dispatch(&app, t).await.delivered, 0);
+    assert_eq!(dispatch(&app, t + 120).await.delivered, 1);
+    assert_eq!(dispatch(&app, t + 240).await.delivered, 0);
+    let seen = hook.requests();
+    let duplicates = seen.len() - 1;
+    println!(
+        "post-event deliveries after a killed dispatcher: {} (duplicates: {duplicates})",
+        seen.len()
+    );
+    assert_eq!(seen.len(), 2, "delivered again after the lease lapsed");
+    assert!(seen
+        .iter()
+        .all(|r| r.param("MessageSid") == message["sid"].as_str()));
+    assert!(
+        seen.iter()
+            .all(|r| r.idempotency_token == seen[0].idempotency_token),
+        "a redelivery carries the same idempotency token"
+    );
+    hook.assert_signed(&token());
+}
