@@ -185,6 +185,25 @@ pub fn spawn_sweeper(state: AppState, every: std::time::Duration) -> tokio::task
     })
 }
 
+/// Delivers post-event webhooks from the outbox every `every` (in AWS the
+/// schedule does), until the task is dropped.
+pub fn spawn_dispatcher(
+    state: AppState,
+    every: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let now = chrono::Utc::now().timestamp();
+            if let Err(e) = chat_media::dispatch::run(&state, now).await {
+                tracing::warn!(error = %e, "webhook dispatch failed; next tick retries");
+            }
+        }
+    })
+}
+
 /// The `response-content-type` and `response-content-disposition` overrides of a
 /// signed GET, which S3 applies to its answer and s3s-fs 0.14 ignores. s3s checks
 /// the signature (which covers them) before anything is returned.

@@ -214,6 +214,9 @@ async fn serve(credentials: Credentials) -> anyhow::Result<()> {
             .unwrap_or(60),
     );
     let _sweeper = chat_media_local::spawn_sweeper(state.clone(), sweep_every);
+    // Post-event webhooks: the outbox is read every second.
+    let _dispatcher =
+        chat_media_local::spawn_dispatcher(state.clone(), std::time::Duration::from_secs(1));
     println!("READY http://{addr}");
     axum::serve(listener, chat_media_local::app(state))
         .with_graceful_shutdown(shutdown_signal())

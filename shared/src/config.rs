@@ -13,6 +13,7 @@ use crate::auth::{Credentials, CredentialsError};
 use crate::blob::Blob;
 use crate::scan::{ClamdAddress, Scanner, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT};
 use crate::store::Store;
+use crate::webhook::WebhookClient;
 
 /// The longest one DynamoDB or S3 call may take, retries included, before it is
 /// a 503. Every HTTP function's Lambda timeout must exceed it, or a hung
@@ -45,6 +46,11 @@ pub struct Settings {
     /// How long an upload session may stay unfinished before it is swept
     /// (`UPLOAD_SESSION_TTL_SECS`, 3600; more than `UPLOAD_URL_TTL_SECS`).
     pub upload_session_ttl: Duration,
+    /// Webhook URLs may use plain `http` to any host (`WEBHOOK_ALLOW_HTTP=true`);
+    /// otherwise only to localhost.
+    pub webhook_allow_http: bool,
+    /// One webhook attempt's timeout (`WEBHOOK_TIMEOUT_MS`, 5000 as Twilio).
+    pub webhook_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -59,6 +65,8 @@ impl Default for Settings {
             upload_part_size: 8 * 1024 * 1024,
             upload_url_ttl: Duration::from_secs(900),
             upload_session_ttl: Duration::from_secs(3600),
+            webhook_allow_http: false,
+            webhook_timeout: crate::webhook::DEFAULT_TIMEOUT,
         }
     }
 }
@@ -82,6 +90,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// clamd, when configured; then no media becomes ready without a clean scan.
     pub scanner: Option<Scanner>,
+    /// Calls service webhooks (signed, retried, bounded).
+    pub webhooks: WebhookClient,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -203,6 +213,18 @@ impl Settings {
             upload_part_size: bytes("UPLOAD_PART_SIZE_BYTES", d.upload_part_size)?,
             upload_url_ttl: secs("UPLOAD_URL_TTL_SECS", d.upload_url_ttl)?,
             upload_session_ttl: secs("UPLOAD_SESSION_TTL_SECS", d.upload_session_ttl)?,
+            webhook_allow_http: var("WEBHOOK_ALLOW_HTTP").is_some_and(|v| v == "true"),
+            webhook_timeout: match var("WEBHOOK_TIMEOUT_MS") {
+                None => d.webhook_timeout,
+                Some(v) => v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|ms| (1..=10_000).contains(ms))
+                    .map(Duration::from_millis)
+                    .ok_or_else(|| {
+                        ConfigError("WEBHOOK_TIMEOUT_MS must be from 1 to 10000".into())
+                    })?,
+            },
         }
         .checked()
     }
@@ -289,7 +311,9 @@ impl AppState {
         if let Some(endpoint) = &aws.s3_endpoint {
             s3 = s3.endpoint_url(endpoint).force_path_style(true);
         }
+        let webhooks = WebhookClient::new(settings.webhook_timeout);
         Self {
+            webhooks,
             store: Store::new(aws_sdk_dynamodb::Client::from_conf(dynamo.build()), table),
             blob: Blob::new(aws_sdk_s3::Client::from_conf(s3.build()), bucket),
             credentials: Arc::new(credentials),
@@ -336,6 +360,34 @@ impl AppState {
         );
         state.scanner = scanner;
         Ok(state)
+    }
+
+    /// Fires the pre-event `event` for an action on `service` by `who`: the one
+    /// call an operation makes before it writes anything.
+    pub async fn pre_event(
+        &self,
+        config: &crate::model::WebhookConfig,
+        who: crate::webhook::Firing,
+        event: &crate::webhook::Event,
+    ) -> Result<crate::webhook::Proceed, crate::webhook::Refused> {
+        self.webhooks
+            .pre_event(&self.credentials.auth_token, config, who, event)
+            .await
+    }
+
+    /// A new event with the service's common parameters.
+    pub fn event(
+        &self,
+        name: &'static str,
+        service: &crate::sid::ServiceSid,
+        client_identity: Option<&crate::Identity>,
+    ) -> crate::webhook::Event {
+        crate::webhook::Event::new(
+            name,
+            self.credentials.account_sid.as_str(),
+            service.as_str(),
+            client_identity.map(|i| i.as_str()),
+        )
     }
 
     /// The JSON view context with `PUBLIC_BASE_URL` (empty when unset: path-only

@@ -21,6 +21,8 @@
 //! | [`upload`] | finalizing uploads: checks, the scan state machine, refusals |
 //! | [`takedown`] | quarantining media and the per-service SHA-256 deny-list |
 //! | [`access`] | resolving channels, members, users; who may act on them |
+//! | [`webhook`] | calling webhooks as Twilio: signed, retried, bounded; pre-event decisions |
+//! | [`dispatch`] | delivering the post-event outbox, at least once, in order per channel |
 //! | [`cleanup`] | deleting S3 objects after their records, and the sweep of leftovers |
 //! | [`http`] | the edge: extractors, scopes, forms, paging, [`ApiError`] |
 //! | [`metrics`], [`telemetry`] | call counting and logging set-up |
@@ -31,8 +33,8 @@
 //! round (`scripts/check-layers` fails the build on an arrow back or a cycle):
 //!
 //! 1. `limits`, `sid`, `identity`, `filename`, `permission`, `model`, `signature`
-//! 2. `store`, `blob`, `scan`, `policy`, `disposition`, `auth`, `metrics`, `telemetry`
-//! 3. `config` (the state that bundles the clients), `cleanup`
+//! 2. `store`, `blob`, `scan`, `policy`, `disposition`, `auth`, `metrics`, `telemetry`, `webhook`
+//! 3. `config` (the state that bundles the clients), `cleanup`, `dispatch`
 //! 4. `upload`, `access`, `takedown`
 //! 5. `http`
 //!
@@ -46,6 +48,7 @@ pub mod auth;
 pub mod blob;
 pub mod cleanup;
 pub mod config;
+pub mod dispatch;
 pub mod disposition;
 pub mod filename;
 pub mod http;
@@ -62,6 +65,7 @@ pub mod store;
 pub mod takedown;
 pub mod telemetry;
 pub mod upload;
+pub mod webhook;
 
 pub use auth::{Credentials, Principal};
 pub use config::{AppState, Settings};

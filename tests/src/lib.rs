@@ -20,6 +20,7 @@ use tokio::sync::{OnceCell, RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub mod audit;
 pub mod clamd;
 pub mod faults;
+pub mod hooks;
 
 /// A complete 1×1 PNG (the local runner's events fixture uploads the same bytes).
 pub use chat_media_local::fixture::PNG;

@@ -8,7 +8,9 @@ use chat_media::http::{
     created, page_json, parse_sid, AdminService, ApiResult, Paging, TwilioForm,
 };
 use chat_media::limits;
-use chat_media::model::{self, Service, MAX_MEDIA_SIZE_MB};
+use chat_media::model::{
+    self, Service, WebhookConfig, WebhookMethod, WebhookUrl, MAX_MEDIA_SIZE_MB, MAX_RETRY_COUNT,
+};
 use chat_media::permission::RoleType;
 use chat_media::sid::{RoleSid, ServiceSid};
 use chat_media::{ApiError, AppState, Principal};
@@ -35,6 +37,11 @@ pub async fn create(
         model::now(),
     );
     apply_media_settings(&mut service, &form)?;
+    apply_webhook_settings(
+        &mut service.webhooks,
+        &form,
+        state.settings.webhook_allow_http,
+    )?;
     state.store.create_service(&service, &roles).await?;
     tracing::info!(service = %service.sid, "service created");
     Ok(created(service.to_json(state.view_at(base.as_str()))))
@@ -129,6 +136,94 @@ fn apply_media_settings(service: &mut Service, form: &TwilioForm) -> ApiResult<(
     Ok(())
 }
 
+/// Reads Twilio's webhook parameters (`PreWebhookUrl`, `PostWebhookUrl`,
+/// `WebhookMethod`, repeated `WebhookFilters`, `PreWebhookRetryCount`,
+/// `PostWebhookRetryCount`) and ours (`PreWebhookFailOpen`, `PreWebhookForRest`).
+/// An empty URL clears it; a `WebhookFilters` with only an empty value clears the list.
+fn apply_webhook_settings(
+    hooks: &mut WebhookConfig,
+    form: &TwilioForm,
+    allow_http: bool,
+) -> ApiResult<()> {
+    let url = |name: &str| -> ApiResult<Option<Option<WebhookUrl>>> {
+        match form.get(name) {
+            None => Ok(None),
+            Some("") => Ok(Some(None)),
+            Some(v) => WebhookUrl::parse(v, allow_http)
+                .map(|u| Some(Some(u)))
+                .map_err(|e| ApiError::invalid(name, e)),
+        }
+    };
+    if let Some(u) = url("PreWebhookUrl")? {
+        hooks.pre_url = u;
+    }
+    if let Some(u) = url("PostWebhookUrl")? {
+        hooks.post_url = u;
+    }
+    if let Some(m) = form.get("WebhookMethod") {
+        hooks.method = Some(
+            WebhookMethod::parse(m)
+                .ok_or_else(|| ApiError::invalid("WebhookMethod", "must be POST or GET"))?,
+        );
+    }
+    if form.has("WebhookFilters") {
+        let mut filters = Vec::new();
+        for f in form
+            .all("WebhookFilters")
+            .into_iter()
+            .filter(|f| !f.is_empty())
+        {
+            if !model::is_event(f) {
+                return Err(ApiError::invalid(
+                    "WebhookFilters",
+                    format!("'{f}' is not a webhook event such as onMessageSend"),
+                ));
+            }
+            if !filters.iter().any(|x| x == f) {
+                filters.push(f.to_owned());
+            }
+        }
+        hooks.filters = filters;
+    }
+    let count = |name: &str| -> ApiResult<Option<u32>> {
+        form.get(name)
+            .map(|v| {
+                v.parse::<u32>()
+                    .ok()
+                    .filter(|n| *n <= MAX_RETRY_COUNT)
+                    .ok_or_else(|| {
+                        ApiError::invalid(
+                            name,
+                            format!("must be a number from 0 to {MAX_RETRY_COUNT}"),
+                        )
+                    })
+            })
+            .transpose()
+    };
+    if let Some(n) = count("PreWebhookRetryCount")? {
+        hooks.pre_retry_count = n;
+    }
+    if let Some(n) = count("PostWebhookRetryCount")? {
+        hooks.post_retry_count = n;
+    }
+    let flag = |name: &str| -> ApiResult<Option<bool>> {
+        form.get(name)
+            .map(|v| match v.to_ascii_lowercase().as_str() {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err(ApiError::invalid(name, "must be true or false")),
+            })
+            .transpose()
+    };
+    if let Some(b) = flag("PreWebhookFailOpen")? {
+        hooks.pre_fail_open = b;
+    }
+    if let Some(b) = flag("PreWebhookForRest")? {
+        hooks.pre_for_rest = b;
+    }
+    Ok(())
+}
+
 /// `type/subtype` or `type/*`, lower-cased.
 fn parse_type_pattern(t: &str) -> ApiResult<String> {
     let t = t.trim().to_ascii_lowercase();
@@ -217,6 +312,11 @@ pub async fn update(
         service.blocked_channel_role_sid = r;
     }
     apply_media_settings(&mut service, &form)?;
+    apply_webhook_settings(
+        &mut service.webhooks,
+        &form,
+        state.settings.webhook_allow_http,
+    )?;
     service.date_updated = model::now();
     state
         .store

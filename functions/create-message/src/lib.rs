@@ -18,10 +18,11 @@ use chat_media::access::{self, AccessError};
 use chat_media::http::params::attributes_param;
 use chat_media::http::PublicBase;
 use chat_media::http::{code, created, parse_sid, ApiResult, ServiceScope, TwilioForm};
-use chat_media::model::{self, Channel, Media, MediaStatus, Member, Message, Role};
+use chat_media::model::{self, Channel, Media, MediaStatus, Member, Message, Role, WebhookConfig};
 use chat_media::permission::Permission;
 use chat_media::sid::{ChannelSid, MediaSid, MessageSid, ServiceSid};
 use chat_media::store::{CreateMessageError, SendContext};
+use chat_media::webhook::{self, Firing, Proceed, Refused};
 use chat_media::{ApiError, AppState, Identity, Principal};
 use rand::Rng;
 
@@ -133,6 +134,8 @@ enum Sent {
 /// The records a send was checked against; kept across retries of the transaction.
 struct Checked {
     service_body: String,
+    /// The service's webhooks, read with it.
+    hooks: WebhookConfig,
     channel: Channel,
     member: Option<Member>,
     sent: Sent,
@@ -207,6 +210,7 @@ async fn check(
         }
     };
     Ok(Checked {
+        hooks: service.webhooks,
         service_body: service.media.compatibility_message,
         channel,
         member,
@@ -259,9 +263,11 @@ pub async fn create(
         caller: who,
     }: ServiceScope,
     Path((_, channel_ref)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
     form: TwilioForm,
 ) -> ApiResult<Response> {
     let req = parse_request(&who, &form)?;
+    let firing = firing(&who, &headers);
     let channel_sid = match ChannelSid::parse(&channel_ref) {
         Ok(sid) => sid,
         Err(_) => state
@@ -283,19 +289,24 @@ pub async fn create(
         check(&state, &who, &service_sid, &channel_ref, &req, ctx).await
     };
     let mut checked = read_and_check().await?;
+    // The pre-event hook decides before anything is written.
+    let hooked = pre_send(&state, &who, firing, &req, &checked).await?;
     let message_sid = MessageSid::generate();
     let started = std::time::Instant::now();
     let mut attempt = 0;
     while started.elapsed() < RETRY_BUDGET {
         attempt += 1;
-        let message = checked.message(&message_sid, &req, model::now());
+        let mut message = checked.message(&message_sid, &req, model::now());
+        hooked.apply(&mut message);
+        let post_event = post_send(&state, &who, firing, &checked, &message);
         match state
             .store
-            .create_message(
+            .create_message_with_outbox(
                 &checked.channel,
                 &message,
                 checked.media(),
                 checked.member.as_ref(),
+                post_event.as_ref(),
             )
             .await
         {
@@ -329,6 +340,173 @@ pub async fn create(
     Err(ApiError::too_many_requests(format!(
         "Channel {channel_ref} is receiving too many messages at once; try again shortly"
     )))
+}
+
+/// What the `onMessageSend` / `onMediaMessageSend` hook changed.
+#[derive(Debug, Default)]
+struct Hooked {
+    body: Option<String>,
+    attributes: Option<String>,
+}
+
+impl Hooked {
+    fn apply(&self, message: &mut Message) {
+        if let Some(body) = &self.body {
+            message.body = Some(body.clone());
+        }
+        if let Some(attributes) = &self.attributes {
+            message.attributes = attributes.clone();
+        }
+    }
+}
+
+/// Fires the send's pre-event (`onMessageSend`, or `onMediaMessageSend` with the
+/// media's parameters and a temporary `ContentUrl`) and checks what the hook
+/// changed as strictly as the caller's own values.
+async fn pre_send(
+    state: &AppState,
+    who: &Principal,
+    firing: Firing,
+    req: &Request,
+    checked: &Checked,
+) -> ApiResult<Hooked> {
+    let name = match checked.sent {
+        Sent::Text(_) => "onMessageSend",
+        Sent::Media(_) => "onMediaMessageSend",
+    };
+    if checked.hooks.pre_hook(name).is_none() || !firing.fires_pre(&checked.hooks) {
+        return Ok(Hooked::default());
+    }
+    let channel = &checked.channel;
+    let mut event = state.event(name, &channel.service_sid, who.identity());
+    event
+        .param("ChannelSid", channel.sid.as_str())
+        .param("From", req.from.as_str())
+        .param("Attributes", req.attributes.as_str());
+    match &checked.sent {
+        Sent::Text(body) => {
+            event.param("Body", body.as_str());
+        }
+        Sent::Media(media) => {
+            event
+                .param("Body", checked.service_body.as_str())
+                .param("MediaSid", media.sid.as_str())
+                .param("MediaContentType", media.content_type.as_str())
+                .param("MediaSize", media.size.to_string())
+                .param(
+                    "MediaFilename",
+                    media
+                        .filename
+                        .as_ref()
+                        .map(|f| f.to_string())
+                        .unwrap_or_default(),
+                )
+                .param("ContentUrl", hook_content_url(state, media).await?);
+        }
+    }
+    let map = match state.pre_event(&checked.hooks, firing, &event).await? {
+        Proceed::Modified(map) => map,
+        _ => return Ok(Hooked::default()),
+    };
+    let invalid = |field: &'static str, e: ApiError| Refused::InvalidModification {
+        event: name,
+        field,
+        why: e.message,
+    };
+    let mut hooked = Hooked::default();
+    if let Some(body) = webhook::modified_text(&map, "body") {
+        // A media message keeps the service's placeholder body.
+        if matches!(checked.sent, Sent::Text(_)) {
+            hooked.body = Some(parse_body(&body).map_err(|e| invalid("body", e))?);
+        }
+    }
+    if let Some(attributes) = webhook::modified_text(&map, "attributes") {
+        hooked.attributes =
+            Some(attributes_param(Some(&attributes)).map_err(|e| invalid("attributes", e))?);
+    }
+    Ok(hooked)
+}
+
+/// Who sends, for the hooks: a user, or admin REST (post-events only with
+/// `X-Twilio-Webhook-Enabled: true`, as Twilio).
+fn firing(who: &Principal, headers: &axum::http::HeaderMap) -> Firing {
+    match who {
+        Principal::User { .. } => Firing::User,
+        Principal::Admin => Firing::Rest {
+            webhook_enabled: headers
+                .get(webhook::ENABLED_HEADER)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true")),
+        },
+    }
+}
+
+/// The `onMessageSent` / `onMediaMessageSent` post-event of `message`, for the
+/// outbox, if the service's filters list it and `firing` fires post-events.
+fn post_send(
+    state: &AppState,
+    who: &Principal,
+    firing: Firing,
+    checked: &Checked,
+    message: &Message,
+) -> Option<model::OutboxEvent> {
+    let name = match checked.sent {
+        Sent::Text(_) => "onMessageSent",
+        Sent::Media(_) => "onMediaMessageSent",
+    };
+    let url = checked
+        .hooks
+        .post_hook(name)
+        .filter(|_| firing.fires_post())?;
+    let mut event = state.event(name, &message.service_sid, who.identity());
+    event
+        .param("ChannelSid", message.channel_sid.as_str())
+        .param("MessageSid", message.sid.as_str())
+        .param("Index", message.index.to_string())
+        .param("Body", message.body.clone().unwrap_or_default())
+        .param("Attributes", message.attributes.as_str())
+        .param("From", message.from.as_str())
+        .param("DateCreated", model::iso(&message.date_created));
+    if let Sent::Media(media) = &checked.sent {
+        event
+            .param("MediaSid", media.sid.as_str())
+            .param("MediaContentType", media.content_type.as_str())
+            .param("MediaSize", media.size.to_string())
+            .param(
+                "MediaFilename",
+                media
+                    .filename
+                    .as_ref()
+                    .map(|f| f.to_string())
+                    .unwrap_or_default(),
+            );
+    }
+    Some(model::OutboxEvent {
+        id: model::OutboxEvent::new_id(),
+        service_sid: message.service_sid.clone(),
+        channel_sid: Some(message.channel_sid.clone()),
+        event: name.to_owned(),
+        url: url.clone(),
+        method: checked.hooks.method(),
+        params: event.params,
+        retry_count: checked.hooks.post_retry_count,
+        created_ms: message.date_created.timestamp_millis(),
+        attempts: 0,
+        next_attempt_at: 0,
+        lease_until: 0,
+    })
+}
+
+/// A presigned GET (the download TTL) a hook may use to check the content itself.
+async fn hook_content_url(state: &AppState, media: &Media) -> ApiResult<String> {
+    let headers = chat_media::disposition::download_headers(
+        &media.content_type,
+        media.filename.as_ref(),
+        media.sid.as_str(),
+    );
+    Ok(state
+        .blob
+        .presign_get(&media.object_key, state.settings.download_url_ttl, &headers)
+        .await?)
 }
 
 /// A random pause whose ceiling doubles with each lost race (5 ms up to 400 ms),

@@ -17,8 +17,9 @@ use axum::{Json, Router};
 use chat_media::disposition::download_headers;
 use chat_media::http::PublicBase;
 use chat_media::http::{code, parse_sid, ApiResult, ServiceScope};
-use chat_media::model::{Media, MediaStatus};
+use chat_media::model::{Media, MediaStatus, WebhookConfig};
 use chat_media::sid::MediaSid;
+use chat_media::webhook::Firing;
 use chat_media::{ApiError, AppState, Principal};
 
 /// The routes of this function, without state or fallbacks (the local runner merges them).
@@ -33,22 +34,27 @@ pub fn router(state: AppState) -> Router {
     chat_media::http::with_fallbacks(routes()).with_state(state)
 }
 
-/// The media, after checking the caller may see it.
-async fn authorized_media(state: &AppState, scope: &ServiceScope, media: &str) -> ApiResult<Media> {
+/// The media and its service's webhooks, after checking the caller may see it.
+async fn authorized_media(
+    state: &AppState,
+    scope: &ServiceScope,
+    media: &str,
+) -> ApiResult<(Media, WebhookConfig)> {
     let (service_sid, who) = (&scope.sid, &scope.caller);
     let media_sid: MediaSid = parse_sid("MediaSid", media)?;
     let (service, media) = state
         .store
         .load_media_context(service_sid, &media_sid)
         .await?;
-    if service.is_none() {
+    let Some(service) = service else {
         return Err(ApiError::not_found(format!(
             "Service {service_sid} not found"
         )));
-    }
+    };
+    let hooks = service.webhooks;
     let media = media.ok_or_else(|| ApiError::not_found(format!("Media {media_sid} not found")))?;
     let Principal::User { identity, .. } = who else {
-        return Ok(media);
+        return Ok((media, hooks));
     };
     match &media.channel_sid {
         Some(channel) if media.message_sid.is_some() => {
@@ -63,14 +69,22 @@ async fn authorized_media(state: &AppState, scope: &ServiceScope, media: &str) -
             )))
         }
     }
-    Ok(media)
+    Ok((media, hooks))
 }
 
 /// A presigned GET for ready media; `None` for media still in upload or refused.
-async fn temporary_url(state: &AppState, media: &Media) -> ApiResult<Option<String>> {
+/// The `onMediaDownload` hook (Flex's `beforeDownloadMedia`) decides first: a
+/// refusal is 403 and no URL is issued.
+async fn temporary_url(
+    state: &AppState,
+    scope: &ServiceScope,
+    media: &Media,
+    hooks: &WebhookConfig,
+) -> ApiResult<Option<String>> {
     if media.status != MediaStatus::Ready {
         return Ok(None);
     }
+    on_media_download(state, scope, media, hooks).await?;
     let headers = download_headers(
         &media.content_type,
         media.filename.as_ref(),
@@ -81,6 +95,45 @@ async fn temporary_url(state: &AppState, media: &Media) -> ApiResult<Option<Stri
         .presign_get(&media.object_key, state.settings.download_url_ttl, &headers)
         .await?;
     Ok(Some(url))
+}
+
+async fn on_media_download(
+    state: &AppState,
+    scope: &ServiceScope,
+    media: &Media,
+    hooks: &WebhookConfig,
+) -> ApiResult<()> {
+    const EVENT: &str = "onMediaDownload";
+    let firing = match scope.caller {
+        Principal::User { .. } => Firing::User,
+        Principal::Admin => Firing::Rest {
+            webhook_enabled: false,
+        },
+    };
+    if hooks.pre_hook(EVENT).is_none() || !firing.fires_pre(hooks) {
+        return Ok(());
+    }
+    let mut event = state.event(EVENT, &scope.sid, scope.caller.identity());
+    event
+        .param("MediaSid", media.sid.as_str())
+        .param(
+            "MessageSid",
+            media
+                .message_sid
+                .as_ref()
+                .map(|s| s.as_str())
+                .unwrap_or_default(),
+        )
+        .param(
+            "ChannelSid",
+            media
+                .channel_sid
+                .as_ref()
+                .map(|s| s.as_str())
+                .unwrap_or_default(),
+        );
+    state.pre_event(hooks, firing, &event).await?;
+    Ok(())
 }
 
 /// A response carrying a temporary URL must not be cached past it, or shared.
@@ -99,8 +152,8 @@ pub async fn fetch(
     scope: ServiceScope,
     Path((_, media)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let media = authorized_media(&state, &scope, &media).await?;
-    let url = temporary_url(&state, &media).await?;
+    let (media, hooks) = authorized_media(&state, &scope, &media).await?;
+    let url = temporary_url(&state, &scope, &media, &hooks).await?;
     Ok(no_store(
         Json(media.to_json(state.view_at(base.as_str()), url.as_deref())).into_response(),
     ))
@@ -112,8 +165,8 @@ pub async fn content(
     scope: ServiceScope,
     Path((_, media)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let media = authorized_media(&state, &scope, &media).await?;
-    let Some(url) = temporary_url(&state, &media).await? else {
+    let (media, hooks) = authorized_media(&state, &scope, &media).await?;
+    let Some(url) = temporary_url(&state, &scope, &media, &hooks).await? else {
         return Err(ApiError::conflict(
             code::CONFLICT,
             format!(

@@ -50,7 +50,13 @@ pub async fn handle(state: &AppState, event: Value, now: i64) -> Result<Value, E
     }
     if event["detail-type"] == "Scheduled Event" || event["source"] == "aws.events" {
         let report = sweep(state, now).await?;
-        return Ok(serde_json::to_value(report).unwrap_or_default());
+        let mut out = serde_json::to_value(report).unwrap_or_default();
+        // The schedule also delivers post-event webhooks the outbox still holds.
+        match chat_media::dispatch::run(state, now).await {
+            Ok(webhooks) => out["webhooks"] = serde_json::to_value(webhooks).unwrap_or_default(),
+            Err(e) => tracing::warn!(error = %e, "webhook dispatch failed; next run retries"),
+        }
+        return Ok(out);
     }
     Err(EventError::Unrecognised(
         "expected an S3 event or a scheduled event".into(),

@@ -327,7 +327,7 @@ impl From<Refusal> for ApiError {
             Refusal::Infected { signature } => ApiError::unprocessable(format!(
                 "The media was rejected by the virus scanner: {signature}"
             )),
-            Refusal::ServiceGone | Refusal::Quarantined { .. } => ApiError::unprocessable(message),
+            Refusal::ServiceGone | Refusal::Quarantined { .. } | Refusal::Hook { .. } => ApiError::unprocessable(message),
             Refusal::ScanFailed { .. } | Refusal::UploadFailed => ApiError::unavailable(message),
         }
     }
@@ -481,6 +481,29 @@ impl From<AccessError> for ApiError {
                 ),
             ),
             AccessError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// A pre-event webhook stopped the action: a veto is 403 with the hook's reason,
+/// no answer (failing closed) is 503, an unusable modification 403; the hook's
+/// URL and any network text stay in the log.
+impl From<crate::webhook::Refused> for ApiError {
+    fn from(refused: crate::webhook::Refused) -> Self {
+        use crate::webhook::Refused;
+        match &refused {
+            Refused::Vetoed {
+                event,
+                reason: Some(reason),
+                ..
+            } => ApiError::forbidden(format!("The {event} webhook rejected the action: {reason}")),
+            Refused::Vetoed { event, .. } => {
+                ApiError::forbidden(format!("The {event} webhook rejected the action"))
+            }
+            Refused::NoAnswer { event } => ApiError::unavailable(format!(
+                "The {event} webhook did not answer in time; the action was refused"
+            )),
+            Refused::InvalidModification { .. } => ApiError::forbidden(refused.to_string()),
         }
     }
 }

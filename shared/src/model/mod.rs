@@ -9,6 +9,7 @@ mod refusal;
 mod role;
 mod service;
 mod user;
+mod webhook;
 
 pub use channel::{Channel, ChannelType, NewChannel};
 pub use media::{Media, MediaStatus, NewUpload, UploadSession};
@@ -19,6 +20,10 @@ pub use refusal::{infected_reason, Refusal};
 pub use role::Role;
 pub use service::{MediaSettings, Service, MAX_MEDIA_SIZE_MB};
 pub use user::User;
+pub use webhook::{
+    event_name, is_event, OutboxEvent, WebhookConfig, WebhookMethod, WebhookUrl, WebhookUrlError,
+    MAX_RETRY_COUNT, MAX_WEBHOOK_URL,
+};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 

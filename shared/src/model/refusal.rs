@@ -58,6 +58,11 @@ pub enum Refusal {
     Quarantined {
         reason: String,
     },
+    /// The service's `onMediaUpload` webhook refused it (or did not answer, and
+    /// the service fails closed); `reason` is the hook's own, if it gave one.
+    Hook {
+        reason: String,
+    },
 }
 
 impl fmt::Display for Refusal {
@@ -101,6 +106,9 @@ impl fmt::Display for Refusal {
                 f,
                 "The media has the same content as media removed from this service: {reason}"
             ),
+            Refusal::Hook { reason } => {
+                write!(f, "The onMediaUpload webhook rejected the media: {reason}")
+            }
         }
     }
 }

@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{iso, Role, ViewCtx};
+use super::{iso, Role, ViewCtx, WebhookConfig};
 use crate::permission::{DefaultRoles, RoleType};
 use crate::sid::{RoleSid, ServiceSid};
 
@@ -49,6 +49,9 @@ pub struct Service {
     /// The channel role members are moved to when blocked.
     pub blocked_channel_role_sid: RoleSid,
     pub media: MediaSettings,
+    /// Pre- and post-event webhooks (`PreWebhookUrl`, `WebhookFilters`, …).
+    #[serde(default)]
+    pub webhooks: WebhookConfig,
     /// Set when a delete has started: no channel may be added any more, and a
     /// repeated delete resumes the cascade.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -88,6 +91,7 @@ impl Service {
             default_service_role_sid: roles[2].sid.clone(),
             blocked_channel_role_sid: roles[4].sid.clone(),
             media: MediaSettings::default(),
+            webhooks: WebhookConfig::default(),
             deleting: false,
             date_created: now,
             date_updated: now,
@@ -101,7 +105,7 @@ impl Service {
 
     pub fn to_json(&self, ctx: ViewCtx<'_>) -> Value {
         let url = ctx.url(&self.path());
-        json!({
+        let mut out = json!({
             "sid": self.sid,
             "account_sid": ctx.account_sid,
             "friendly_name": self.friendly_name,
@@ -116,12 +120,6 @@ impl Service {
             "typing_indicator_timeout": 5,
             "consumption_report_interval": 10,
             "limits": {"channel_members": 100, "user_channels": 250},
-            "pre_webhook_url": null,
-            "post_webhook_url": null,
-            "webhook_method": null,
-            "webhook_filters": [],
-            "pre_webhook_retry_count": 0,
-            "post_webhook_retry_count": 0,
             "notifications": {},
             "media": {
                 "size_limit_mb": self.media.size_limit_mb,
@@ -136,6 +134,12 @@ impl Service {
                 "users": format!("{url}/Users"),
                 "media": ctx.url(&format!("/v1/Services/{}/Media", self.sid)),
             },
-        })
+        });
+        if let (Some(out), Value::Object(hooks)) =
+            (out.as_object_mut(), self.webhooks.json_fields())
+        {
+            out.extend(hooks);
+        }
+        out
     }
 }

@@ -115,6 +115,10 @@ pub fn pending_deletion(object_key: &str) -> String {
     format!("DELETE#{object_key}")
 }
 pub const OBJECT: &str = "OBJECT";
+/// Post-events waiting for the dispatcher (GSI1 partition), and each one's keys.
+pub const OUTBOX: &str = "OUTBOX";
+pub const OUTBOX_PREFIX: &str = "OUTBOX#";
+pub const OUTBOX_EVENT: &str = "EVENT";
 
 #[cfg(test)]
 mod tests {

@@ -1,7 +1,7 @@
 use super::items::{from_item, held_condition, message_item, n, pending_deletion_item, s};
 use super::page::Query;
 use super::{keys, AttributeValue, Page, PageRequest, Store, StoreError, StoreResult};
-use crate::model::{Channel, Media, MediaStatus, Member, Message};
+use crate::model::{Channel, Media, MediaStatus, Member, Message, OutboxEvent};
 use crate::sid::{ChannelSid, MessageSid};
 
 /// Why a message could not be written.
@@ -97,6 +97,20 @@ impl Store {
         media: Option<&Media>,
         sender: Option<&Member>,
     ) -> Result<(), CreateMessageError> {
+        self.create_message_with_outbox(channel, message, media, sender, None)
+            .await
+    }
+
+    /// As [`Store::create_message`], with the post-event reporting it written in
+    /// the same transaction (never lost, never sent for a message not written).
+    pub async fn create_message_with_outbox(
+        &self,
+        channel: &Channel,
+        message: &Message,
+        media: Option<&Media>,
+        sender: Option<&Member>,
+        outbox: Option<&OutboxEvent>,
+    ) -> Result<(), CreateMessageError> {
         let mut ops = vec![
             self.update_op(
                 channel.sid.as_str(),
@@ -162,6 +176,9 @@ impl Store {
             ));
             ops.len() - 1
         });
+        if let Some(event) = outbox {
+            ops.push(self.outbox_op(event));
+        }
         self.transact_returning(ops).await.map_err(|(e, items)| {
             if media_at.is_some_and(|i| e.condition_failed_at(i)) {
                 CreateMessageError::MediaUnavailable

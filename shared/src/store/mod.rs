@@ -17,6 +17,7 @@ mod channels;
 mod media;
 mod members;
 mod messages;
+mod outbox;
 mod quarantine;
 mod roles;
 mod services;

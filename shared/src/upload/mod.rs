@@ -16,8 +16,10 @@
 //! Every function takes the time as `now` (epoch seconds): nothing here reads the
 //! clock, so the decisions are the same in tests and after a retry.
 
+mod hook;
 mod scanning;
 
+pub use hook::on_media_upload;
 pub use scanning::SCAN_LEASE_MARGIN_SECS;
 pub use scanning::{awaits_scan, needs_rescan, rescan, scan_media, ScanContent, ScanStart};
 

@@ -97,6 +97,11 @@ pub async fn scan_media(
     let Some(scanner) = &state.scanner else {
         return match start {
             ScanStart::Checked { lease, passed } => {
+                if let Some(refusal) =
+                    super::on_media_upload(state, media, &passed.sha256, passed.size).await?
+                {
+                    return super::reject(state, media, lease, refusal, now).await;
+                }
                 store_checked(state, media, lease, passed, None, now).await
             }
             ScanStart::Rescan => Ok(settled(media)),
@@ -136,6 +141,12 @@ pub async fn scan_media(
     match verdict {
         Ok(ScanVerdict::Clean) => {
             tracing::info!(media = %scanning.sid, took_ms, "scanned clean");
+            let sha256 = scanning.sha256.clone().unwrap_or_default();
+            if let Some(refusal) =
+                super::on_media_upload(state, &scanning, &sha256, scanning.size).await?
+            {
+                return refuse_scanned(state, &scanning, refusal, when, settled_at).await;
+            }
             match state.store.mark_scanned_clean(&scanning.sid, when).await? {
                 Some(ready) => Ok(Outcome::Finished(ready)),
                 None => current(state, &scanning.sid).await,
@@ -144,21 +155,7 @@ pub async fn scan_media(
         Ok(ScanVerdict::Infected(signature)) => {
             tracing::warn!(media = %scanning.sid, %signature, took_ms, "infected upload rejected");
             let refusal = Refusal::Infected { signature };
-            let stored = state
-                .store
-                .mark_infected(&scanning, &refusal, when, settled_at)
-                .await?;
-            if !stored {
-                return current(state, &scanning.sid).await;
-            }
-            // At once; a failure stays pending and the sweep removes it.
-            crate::cleanup::delete_objects(state, std::slice::from_ref(&scanning.object_key)).await;
-            Ok(Outcome::Refused(super::refused_record(
-                &scanning,
-                refusal,
-                MediaStatus::Rejected,
-                settled_at,
-            )))
+            refuse_scanned(state, &scanning, refusal, when, settled_at).await
         }
         Err(ScanError::Blob(e)) => {
             // S3 failed, not the scanner: leave the media for a retry of the read.
@@ -178,6 +175,32 @@ pub async fn scan_media(
             fail_scan(state, &scanning, scan_lease, &e, when).await
         }
     }
+}
+
+/// `scanning → rejected` (infected, or refused by the onMediaUpload hook), and
+/// the object deleted.
+async fn refuse_scanned(
+    state: &AppState,
+    scanning: &Media,
+    refusal: Refusal,
+    when: chrono::DateTime<chrono::Utc>,
+    settled_at: i64,
+) -> FinalizeResult<Outcome> {
+    let stored = state
+        .store
+        .mark_infected(scanning, &refusal, when, settled_at)
+        .await?;
+    if !stored {
+        return current(state, &scanning.sid).await;
+    }
+    // At once; a failure stays pending and the sweep removes it.
+    crate::cleanup::delete_objects(state, std::slice::from_ref(&scanning.object_key)).await;
+    Ok(Outcome::Refused(super::refused_record(
+        scanning,
+        refusal,
+        MediaStatus::Rejected,
+        settled_at,
+    )))
 }
 
 /// `scanning → failed` with the failure's public reason.

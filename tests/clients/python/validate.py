@@ -3,6 +3,8 @@ stdin and prints one JSON answer.
 
   {"op": "validate", "token", "url", "params": [[k, v], ...], "signature"} -> {"valid": bool}
   {"op": "sign", "token", "url", "params": [[k, v], ...]}                 -> {"signature": str}
+  {"op": "validate_many", "token", "requests": [{"url", "params", "signature"}, ...]}
+                                                                        -> {"valid": [bool, ...]}
 """
 import json
 import sys
@@ -31,6 +33,11 @@ def main():
     params = multidict(req.get("params", []))
     if req["op"] == "validate":
         print(json.dumps({"valid": validator.validate(req["url"], params, req["signature"])}))
+    elif req["op"] == "validate_many":
+        print(json.dumps({"valid": [
+            bool(r.get("signature")) and validator.validate(r["url"], multidict(r["params"]), r["signature"])
+            for r in req["requests"]
+        ]}))
     elif req["op"] == "sign":
         print(json.dumps({"signature": validator.compute_signature(req["url"], params)}))
     else:

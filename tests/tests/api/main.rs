@@ -27,3 +27,4 @@ mod takedown;
 mod template_defaults;
 mod template_routes;
 mod twilio_operations;
+mod webhooks;
