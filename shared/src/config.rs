@@ -11,6 +11,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 use crate::auth::{Credentials, CredentialsError};
 use crate::blob::Blob;
+use crate::fetch::{AllowedHosts, FetchTimeouts, Fetcher};
 use crate::scan::{ClamdAddress, Scanner, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT};
 use crate::store::Store;
 
@@ -45,6 +46,26 @@ pub struct Settings {
     /// How long an upload session may stay unfinished before it is swept
     /// (`UPLOAD_SESSION_TTL_SECS`, 3600; more than `UPLOAD_URL_TTL_SECS`).
     pub upload_session_ttl: Duration,
+    /// Hosts media may be fetched from (`INGEST_ALLOWED_HOSTS`; Twilio's media hosts).
+    pub ingest_allowed_hosts: AllowedHosts,
+    /// Connect and stalled-body timeouts of those fetches
+    /// (`INGEST_CONNECT_TIMEOUT_SECS`, 5; `INGEST_STALL_TIMEOUT_SECS`, 15).
+    pub ingest_timeouts: FetchTimeouts,
+    /// Who runs inbound jobs (`INBOUND_DISPATCH`).
+    pub inbound_dispatch: InboundDispatch,
+}
+
+/// Who processes an inbound job once it is recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InboundDispatch {
+    /// A task of this process (the local runner and tests): the answer does not
+    /// wait for it.
+    #[default]
+    InProcess,
+    /// The table's DynamoDB stream invokes media-events with the new job
+    /// (`INBOUND_DISPATCH=stream`, as deployed: Lambda freezes a function once it
+    /// has answered, so no task may outlive the answer).
+    Stream,
 }
 
 impl Default for Settings {
@@ -59,6 +80,9 @@ impl Default for Settings {
             upload_part_size: 8 * 1024 * 1024,
             upload_url_ttl: Duration::from_secs(900),
             upload_session_ttl: Duration::from_secs(3600),
+            ingest_allowed_hosts: AllowedHosts::default(),
+            ingest_timeouts: FetchTimeouts::default(),
+            inbound_dispatch: InboundDispatch::InProcess,
         }
     }
 }
@@ -82,6 +106,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// clamd, when configured; then no media becomes ready without a clean scan.
     pub scanner: Option<Scanner>,
+    /// The client for media URLs (uploads by URL, inbound messages).
+    pub fetcher: Fetcher,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -203,6 +229,25 @@ impl Settings {
             upload_part_size: bytes("UPLOAD_PART_SIZE_BYTES", d.upload_part_size)?,
             upload_url_ttl: secs("UPLOAD_URL_TTL_SECS", d.upload_url_ttl)?,
             upload_session_ttl: secs("UPLOAD_SESSION_TTL_SECS", d.upload_session_ttl)?,
+            ingest_allowed_hosts: match var("INGEST_ALLOWED_HOSTS") {
+                None => d.ingest_allowed_hosts,
+                Some(v) => v
+                    .parse()
+                    .map_err(|e| ConfigError(format!("INGEST_ALLOWED_HOSTS: {e}")))?,
+            },
+            ingest_timeouts: FetchTimeouts {
+                connect: secs("INGEST_CONNECT_TIMEOUT_SECS", d.ingest_timeouts.connect)?,
+                stall: secs("INGEST_STALL_TIMEOUT_SECS", d.ingest_timeouts.stall)?,
+            },
+            inbound_dispatch: match var("INBOUND_DISPATCH").as_deref() {
+                None | Some("in-process") => InboundDispatch::InProcess,
+                Some("stream") => InboundDispatch::Stream,
+                Some(_) => {
+                    return Err(ConfigError(
+                        "INBOUND_DISPATCH must be in-process or stream".into(),
+                    ))
+                }
+            },
         }
         .checked()
     }
@@ -293,6 +338,10 @@ impl AppState {
             store: Store::new(aws_sdk_dynamodb::Client::from_conf(dynamo.build()), table),
             blob: Blob::new(aws_sdk_s3::Client::from_conf(s3.build()), bucket),
             credentials: Arc::new(credentials),
+            fetcher: Fetcher::new(
+                settings.ingest_allowed_hosts.clone(),
+                settings.ingest_timeouts,
+            ),
             settings: Arc::new(settings),
             scanner: None,
         }

@@ -320,7 +320,7 @@ impl From<Refusal> for ApiError {
             Refusal::Infected { signature } => ApiError::unprocessable(format!(
                 "The media was rejected by the virus scanner: {signature}"
             )),
-            Refusal::ServiceGone => ApiError::unprocessable(message),
+            Refusal::ServiceGone | Refusal::FetchFailed { .. } => ApiError::unprocessable(message),
             Refusal::ScanFailed { .. } | Refusal::UploadFailed => ApiError::unavailable(message),
         }
     }

@@ -13,6 +13,7 @@
 //! | message            | `CH…`     | `MESSAGE#IM…`          | `CH…#MESSAGES`    | `<index, 20 digits>`|
 //! | media              | `ME…`     | `MEDIA`                | `UNBOUND` (sparse)| `<expires>#ME…`     |
 //! | upload slots       | `IS…`     | `UPLOADS#<identity>`   |                   |                     |
+//! | inbound job        | `IS…`     | `INBOUND#<SM…/ME…>`    | `INBOUND_PENDING` (while pending) | `<lease>#IS…#<key>` |
 //!
 //! A caller's text is part of a key in two forms: identities (`USER#`, `MEMBER#`,
 //! `UPLOADS#`, and after a SID and `#` in GSI1SK) and channel unique names
