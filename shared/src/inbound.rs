@@ -126,12 +126,17 @@ pub async fn process(
         }
         Err(Step::LeaseLost) => return Ok(None),
         Err(Step::Retry(e)) => {
+            // Still pending; the reason says what it waits for.
+            job.status_reason = Some(format!("will retry: {e}"));
             job.working_until = unix_now() + RETRY_AFTER_SECS;
             state.store.save_inbound(&job, lease).await?;
             return Err(e);
         }
     }
     job.working_until = 0;
+    if job.status == InboundStatus::Done {
+        job.status_reason = None;
+    }
     state.store.save_inbound(&job, lease).await?;
     tracing::info!(service = %service, job = %key, status = job.status.as_str(), messages = job.messages.len(), "inbound job ended");
     Ok(Some(job))
