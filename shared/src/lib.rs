@@ -20,6 +20,7 @@
 //! | [`fetch`] | fetching a URL we were handed: allowed hosts, no internal addresses, bounded redirects and timeouts |
 //! | [`config`] | all environment reading, once per cold start, into [`AppState`] |
 //! | [`upload`] | finalizing uploads: checks, the scan state machine, refusals |
+//! | [`takedown`] | quarantining media and the per-service SHA-256 deny-list |
 //! | [`access`] | resolving channels, members, users; who may act on them |
 //! | [`inbound`] | Twilio's inbound messaging webhook and uploads by URL: the durable job that fetches media and posts the messages |
 //! | [`cleanup`] | deleting S3 objects after their records, and the sweep of leftovers |
@@ -34,7 +35,7 @@
 //! 1. `limits`, `sid`, `identity`, `filename`, `permission`, `model`, `signature`
 //! 2. `store`, `blob`, `scan`, `policy`, `disposition`, `auth`, `metrics`, `telemetry`, `fetch`
 //! 3. `config` (the state that bundles the clients), `cleanup`
-//! 4. `upload`, `access`, `inbound`
+//! 4. `upload`, `access`, `inbound`, `takedown`
 //! 5. `http`
 //!
 //! Only `http` knows axum. Domain modules return domain errors ([`store::StoreError`],
@@ -62,6 +63,7 @@ pub mod scan;
 pub mod sid;
 pub mod signature;
 pub mod store;
+pub mod takedown;
 pub mod telemetry;
 pub mod upload;
 

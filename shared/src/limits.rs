@@ -40,6 +40,8 @@ pub const ATTRIBUTES: Limit = Limit {
     chars: 16 * 1024,
     bytes: 16 * 1024,
 };
+/// The `Reason` of a quarantine (shown to whoever uploads the same bytes again).
+pub const QUARANTINE_REASON: Limit = Limit::chars(1024);
 /// The largest DynamoDB sort key, in bytes.
 pub const DYNAMODB_SORT_KEY_BYTES: usize = 1024;
 

@@ -1,10 +1,12 @@
 //! chat-api: the Chat v2 resources a client needs — services, roles, channels,
 //! members, users, and reading messages. Admins may do everything; users read the
-//! channels they belong to.
+//! channels they belong to. Also the deny-list of takedown by hash
+//! (`/v1/Services/{ServiceSid}/QuarantinedHashes`).
 
 mod channels;
 mod members;
 mod messages;
+mod quarantined_hashes;
 mod roles;
 mod services;
 mod users;
@@ -60,6 +62,14 @@ pub fn routes() -> Router<AppState> {
             get(users::list).post(users::create),
         )
         .route("/v2/Services/{service}/Users/{user}", get(users::fetch))
+        .route(
+            "/v1/Services/{service}/QuarantinedHashes",
+            get(quarantined_hashes::list),
+        )
+        .route(
+            "/v1/Services/{service}/QuarantinedHashes/{sha256}",
+            get(quarantined_hashes::fetch).delete(quarantined_hashes::lift),
+        )
 }
 
 /// The function's full router, as Lambda serves it.

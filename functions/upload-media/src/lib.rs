@@ -6,6 +6,7 @@
 //!   up to 150 MiB: a Media in `uploading` and presigned S3 URLs to PUT the bytes to.
 //! - `POST /v1/Services/{ServiceSid}/Media/{MediaSid}/Complete`: checks the uploaded
 //!   object and makes the Media `ready`, or refuses it and deletes the object.
+//! - Takedown by hash (admins): `POST .../Media/{MediaSid}/Quarantine` ([`quarantine`]).
 //!
 //! - `POST /v1/Services/{ServiceSid}/Media` as a form with `MediaUrl` (admins): an
 //!   upload by URL, answered 202 with the Media `uploading` (see `by_url`).
@@ -16,6 +17,7 @@
 mod by_url;
 mod content_disposition;
 mod direct;
+mod quarantine;
 mod sessions;
 
 use axum::routing::post;
@@ -39,6 +41,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/v1/Services/{service}/Media/{media}/Complete",
             post(sessions::complete),
+        )
+        .route(
+            "/v1/Services/{service}/Media/{media}/Quarantine",
+            post(quarantine::quarantine),
         )
 }
 

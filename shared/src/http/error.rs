@@ -25,6 +25,7 @@ use crate::permission::Permission;
 use crate::scan::ScanError;
 use crate::sid::{ChannelSid, RoleSid, SidError};
 use crate::store::StoreError;
+use crate::takedown::TakedownError;
 use crate::upload::{FinalizeError, Refusal};
 
 /// Twilio error codes used by this service. Chat-specific ones are 5xxxx.
@@ -320,7 +321,9 @@ impl From<Refusal> for ApiError {
             Refusal::Infected { signature } => ApiError::unprocessable(format!(
                 "The media was rejected by the virus scanner: {signature}"
             )),
-            Refusal::ServiceGone | Refusal::FetchFailed { .. } => ApiError::unprocessable(message),
+            Refusal::ServiceGone | Refusal::FetchFailed { .. } | Refusal::Quarantined { .. } => {
+                ApiError::unprocessable(message)
+            }
             Refusal::ScanFailed { .. } | Refusal::UploadFailed => ApiError::unavailable(message),
         }
     }
@@ -382,6 +385,26 @@ impl From<FinalizeError> for ApiError {
             }
             FinalizeError::Store(e) => e.into(),
             FinalizeError::Blob(e) => e.into(),
+        }
+    }
+}
+
+impl From<TakedownError> for ApiError {
+    fn from(e: TakedownError) -> Self {
+        match e {
+            TakedownError::NotFound(sid) => ApiError::not_found(format!("Media {sid} not found")),
+            TakedownError::NotReady { sid, status } => ApiError::conflict(
+                code::CONFLICT,
+                format!(
+                    "Media {sid} is {}: only ready media can be quarantined",
+                    status.as_str()
+                ),
+            ),
+            TakedownError::Changed(sid) => ApiError::conflict(
+                code::CONFLICT,
+                format!("Media {sid} changed while it was quarantined; try again"),
+            ),
+            TakedownError::Store(e) => e.into(),
         }
     }
 }

@@ -16,6 +16,8 @@ pub enum MediaStatus {
     Ready,
     Rejected,
     Failed,
+    /// Taken down by an admin: its object is deleted and its hash deny-listed.
+    Quarantined,
 }
 
 impl MediaStatus {
@@ -26,6 +28,7 @@ impl MediaStatus {
             MediaStatus::Ready => "ready",
             MediaStatus::Rejected => "rejected",
             MediaStatus::Failed => "failed",
+            MediaStatus::Quarantined => "quarantined",
         }
     }
 }

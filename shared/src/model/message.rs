@@ -15,6 +15,10 @@ pub struct MessageMedia {
     pub size: u64,
     pub content_type: String,
     pub filename: Option<Filename>,
+    /// Set when the media's content is gone but the message stays: `quarantined`
+    /// (taken down by an admin).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,6 +79,7 @@ impl Message {
                 size: media.size,
                 content_type: media.content_type.clone(),
                 filename: media.filename.clone(),
+                removed: None,
             }),
             ..Self::text(sid, channel, from, placeholder, attributes, now)
         }

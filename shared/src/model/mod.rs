@@ -5,6 +5,7 @@ mod inbound;
 mod media;
 mod member;
 mod message;
+mod quarantine;
 mod refusal;
 mod role;
 mod service;
@@ -18,6 +19,7 @@ pub use inbound::{
 pub use media::{Media, MediaStatus, NewUpload, UploadSession};
 pub use member::Member;
 pub use message::{Message, MessageMedia};
+pub use quarantine::{QuarantinedHash, Sha256, Sha256Error};
 pub use refusal::{infected_reason, Refusal};
 pub use role::Role;
 pub use service::{MediaSettings, Service, MAX_MEDIA_SIZE_MB};

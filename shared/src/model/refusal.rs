@@ -58,6 +58,11 @@ pub enum Refusal {
     FetchFailed {
         reason: String,
     },
+    /// The bytes' SHA-256 is on the service's deny-list (an admin quarantined
+    /// media with the same bytes); `reason` is the admin's.
+    Quarantined {
+        reason: String,
+    },
 }
 
 impl fmt::Display for Refusal {
@@ -100,6 +105,10 @@ impl fmt::Display for Refusal {
             Refusal::FetchFailed { reason } => {
                 write!(f, "The media could not be fetched: {reason}")
             }
+            Refusal::Quarantined { reason } => write!(
+                f,
+                "The media has the same content as media removed from this service: {reason}"
+            ),
         }
     }
 }

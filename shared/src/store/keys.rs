@@ -14,6 +14,7 @@
 //! | media              | `ME…`     | `MEDIA`                | `UNBOUND` (sparse)| `<expires>#ME…`     |
 //! | upload slots       | `IS…`     | `UPLOADS#<identity>`   |                   |                     |
 //! | inbound job        | `IS…`     | `INBOUND#<SM…/ME…>`    | `INBOUND_PENDING` (while pending) | `<lease>#IS…#<key>` |
+//! | quarantined hash   | `IS…`     | `QUARANTINE#<sha256>`  |                   |                     |
 //!
 //! A caller's text is part of a key in two forms: identities (`USER#`, `MEMBER#`,
 //! `UPLOADS#`, and after a SID and `#` in GSI1SK) and channel unique names
@@ -84,6 +85,13 @@ pub fn upload_slots(identity: &Identity) -> String {
 }
 pub fn unbound_order(expires_at: i64, sid: &MediaSid) -> String {
     format!("{expires_at:012}#{sid}")
+}
+
+pub const QUARANTINE_PREFIX: &str = "QUARANTINE#";
+/// A deny-listed SHA-256 of a service (lowercase hex), listed by a table query
+/// on the service's partition.
+pub fn quarantined_hash(sha256: &str) -> String {
+    format!("{QUARANTINE_PREFIX}{sha256}")
 }
 
 pub const PENDING_DELETIONS: &str = "PENDING_DELETIONS";

@@ -4,7 +4,7 @@
 //! Layout: `keys` (the key map), `items` (records as items), `ops` (the calls
 //! everything builds on), `error`, `schema`, `page`; then one module per record
 //! kind (`services`, `roles`, `channels`, `members`, `users`, `messages`,
-//! `media`, `uploads`), each importing only the layers below it.
+//! `media`, `uploads`, `quarantine`), each importing only the layers below it.
 
 mod error;
 mod items;
@@ -18,6 +18,7 @@ mod inbound;
 mod media;
 mod members;
 mod messages;
+mod quarantine;
 mod roles;
 mod services;
 mod uploads;

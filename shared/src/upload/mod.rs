@@ -29,7 +29,7 @@ use chrono::{DateTime, Utc};
 use crate::blob::{BlobError, CompleteUploadError};
 use crate::config::AppState;
 pub use crate::model::Refusal;
-use crate::model::{Media, MediaSettings, MediaStatus, UploadSession};
+use crate::model::{Media, MediaSettings, MediaStatus, Sha256, UploadSession};
 use crate::policy::{self, MediaType};
 use crate::sid::MediaSid;
 use crate::store::StoreError;
@@ -158,7 +158,9 @@ pub fn settled(media: &Media) -> Outcome {
     match media.status {
         MediaStatus::Uploading | MediaStatus::Scanning => Outcome::InProgress(media.clone()),
         MediaStatus::Ready => Outcome::Finished(media.clone()),
-        MediaStatus::Rejected | MediaStatus::Failed => Outcome::Refused(media.clone()),
+        MediaStatus::Rejected | MediaStatus::Failed | MediaStatus::Quarantined => {
+            Outcome::Refused(media.clone())
+        }
     }
 }
 
@@ -261,6 +263,23 @@ async fn check(
         })),
         _ => Err(FinalizeError::ObjectChanged),
     }
+}
+
+/// The deny-list step, on the hash of checked bytes: bytes whose SHA-256 the
+/// service quarantined ([`crate::takedown`]) are refused, whoever uploads them.
+async fn deny_listed(
+    state: &AppState,
+    media: &Media,
+    sha256: &str,
+) -> FinalizeResult<Option<Refusal>> {
+    let Ok(digest) = Sha256::parse(sha256) else {
+        return Ok(None);
+    };
+    let entry = state
+        .store
+        .quarantined_hash(&media.service_sid, &digest)
+        .await?;
+    Ok(entry.map(|e| Refusal::Quarantined { reason: e.reason }))
 }
 
 /// The record of a checked upload: its real size and hash, `status`, and its

@@ -11,7 +11,8 @@
 use std::time::Instant;
 
 use super::{
-    at, current, settled, store_checked, FinalizeError, FinalizeResult, Outcome, Passed, Refusal,
+    at, current, deny_listed, reject, settled, store_checked, FinalizeError, FinalizeResult,
+    Outcome, Passed, Refusal,
 };
 use crate::config::AppState;
 use crate::model::{Media, MediaStatus};
@@ -88,6 +89,11 @@ pub async fn scan_media(
     content: ScanContent<'_>,
     now: i64,
 ) -> FinalizeResult<Outcome> {
+    if let ScanStart::Checked { lease, passed } = &start {
+        if let Some(refusal) = deny_listed(state, media, &passed.sha256).await? {
+            return reject(state, media, *lease, refusal, now).await;
+        }
+    }
     let Some(scanner) = &state.scanner else {
         return match start {
             ScanStart::Checked { lease, passed } => {

@@ -96,6 +96,10 @@ const MATRIX: &[(&str, &str, [u16; 12])] = &[
     ("GET",    "/v1/Services/{service}/Media/{media}",                                  [401, 401, 401, 401, 401, 401, 403, 403, 200, 200, 200, 200]),
     ("GET",    "/v1/Services/{service}/Media/{media}/Content",                          [401, 401, 401, 401, 401, 401, 403, 403, 302, 302, 302, 302]),
     ("POST",   "/v1/Services/{service}/Media/{media}/Complete",                         [401, 401, 401, 401, 401, 401, 403, 403, 403, 200, 403, 200]),
+    ("POST",   "/v1/Services/{service}/Media/{media}/Quarantine",                       [401, 401, 401, 401, 401, 401, 403, 403, 403, 403, 403, 200]),
+    ("GET",    "/v1/Services/{service}/QuarantinedHashes",                              [401, 401, 401, 401, 401, 401, 403, 403, 403, 403, 403, 200]),
+    ("GET",    "/v1/Services/{service}/QuarantinedHashes/{sha256}",                     [401, 401, 401, 401, 401, 401, 403, 403, 403, 403, 403, 200]),
+    ("DELETE", "/v1/Services/{service}/QuarantinedHashes/{sha256}",                     [401, 401, 401, 401, 401, 401, 403, 403, 403, 403, 403, 204]),
 ];
 
 /// The member's identity; every forged token carries it too.
@@ -108,6 +112,8 @@ struct World {
     message: String,
     media: String,
     role: String,
+    /// A digest on the service's deny-list (a quarantined upload's).
+    sha256: String,
     tokens: [Option<String>; 12],
     next: AtomicUsize,
 }
@@ -135,6 +141,7 @@ impl World {
             .await;
         app.send_media(&f, &f.token, &upload).await;
         let other_service: ServiceSid = sid(&app.create_service().await).parse().unwrap();
+        let sha256 = quarantined_upload(app, &f, "world").await.1;
 
         let secret = credentials().api_key_secret;
         let claims = |nbf: i64, exp: i64| token_claims(&f.service_sid, MEMBER, nbf, exp);
@@ -166,6 +173,7 @@ impl World {
             message,
             media: upload.sid.to_string(),
             role,
+            sha256,
             tokens,
             next: AtomicUsize::new(0),
         }
@@ -185,6 +193,7 @@ impl World {
             .replace("{role}", &self.role)
             .replace("{user}", MEMBER)
             .replace("{media}", &self.media)
+            .replace("{sha256}", &self.sha256)
     }
 
     /// `req` with the credentials of caller `caller` (a column of the matrix).
@@ -350,6 +359,16 @@ async fn prepare(app: &TestApp, w: &World, method: &str, route: &str) -> (String
                 .await;
             (path.replace(&w.media, &sid(&session)), Body::None)
         }
+        ("POST", "/v1/Services/{service}/Media/{media}/Quarantine") => {
+            // An upload of bytes of its own, for this request.
+            let media = uploaded(app, f, &w.fresh("quarantine")).await;
+            let body = form(&[("Reason", "matrix")]);
+            (path.replace(&w.media, &media), body)
+        }
+        ("DELETE", "/v1/Services/{service}/QuarantinedHashes/{sha256}") => {
+            let sha256 = quarantined_upload(app, f, &w.fresh("lift")).await.1;
+            (path.replace(&w.sha256, &sha256), Body::None)
+        }
         _ => panic!(
             "no request recipe for {method} {route}: add one to prepare() and a row to MATRIX"
         ),
@@ -362,6 +381,37 @@ fn inbound_sid(w: &World) -> String {
         "MM{:032x}",
         (now() as u128) << 64 | w.next.fetch_add(1, Ordering::Relaxed) as u128
     )
+}
+
+/// A ready upload by an admin (it holds no upload slot, so the member's are left
+/// to the other rows) of PNG bytes followed by `tag` (bytes no other upload of
+/// the matrix has); returns its SID.
+async fn uploaded(app: &TestApp, f: &Fixture, tag: &str) -> String {
+    let mut bytes = PNG.to_vec();
+    bytes.extend_from_slice(tag.as_bytes());
+    let (status, media) = send(
+        app.admin(Method::POST, &f.uploads_path())
+            .header("Content-Type", "image/png")
+            .body(bytes),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{media}");
+    sid(&media)
+}
+
+/// As [`uploaded`], then quarantined by an admin: its SID and deny-listed digest.
+async fn quarantined_upload(app: &TestApp, f: &Fixture, tag: &str) -> (String, String) {
+    let media = uploaded(app, f, tag).await;
+    let (status, body) = send(
+        app.admin(
+            Method::POST,
+            &format!("{}/Quarantine", f.media_path(&media.parse().unwrap())),
+        )
+        .form(&[("Reason", "matrix")]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    (media, body["sha256"].as_str().unwrap().to_owned())
 }
 
 /// One request of the matrix: its status and body.

@@ -23,5 +23,6 @@ mod scan_uploads;
 mod secrets;
 mod services_and_roles;
 mod signature;
+mod takedown;
 mod template_defaults;
 mod template_routes;
