@@ -102,6 +102,7 @@ pub fn app_with_cors(state: AppState, origins: &[String]) -> Router {
         .merge(create_message::routes())
         .merge(delete_message::routes())
         .merge(get_media::routes())
+        .merge(inbound_messages::routes())
         .merge(update_member::routes())
         .merge(upload_media::routes());
     chat_media::http::with_fallbacks(routes)

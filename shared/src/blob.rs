@@ -326,6 +326,31 @@ impl Blob {
         }
     }
 
+    /// Uploads one part (1-based) of a multipart upload from the bytes in hand
+    /// (media fetched from a URL); returns its ETag for the completion.
+    pub async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part_number: u32,
+        body: Bytes,
+    ) -> BlobResult<String> {
+        let out = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(part_number as i32)
+            .content_length(body.len() as i64)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(BlobError::from_sdk)?;
+        out.e_tag
+            .ok_or_else(|| BlobError::Other("S3 returned no part ETag".into()))
+    }
+
     /// Aborts a multipart upload and frees its parts; a missing upload is fine.
     pub async fn abort_multipart(&self, key: &str, upload_id: &str) -> BlobResult<()> {
         match self

@@ -11,6 +11,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 use crate::auth::{Credentials, CredentialsError};
 use crate::blob::Blob;
+use crate::fetch::{AllowedHosts, FetchTimeouts, Fetcher};
 use crate::scan::{ClamdAddress, Scanner, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT};
 use crate::store::Store;
 use crate::webhook::WebhookClient;
@@ -51,6 +52,26 @@ pub struct Settings {
     pub webhook_allow_http: bool,
     /// One webhook attempt's timeout (`WEBHOOK_TIMEOUT_MS`, 5000 as Twilio).
     pub webhook_timeout: Duration,
+    /// Hosts media may be fetched from (`INGEST_ALLOWED_HOSTS`; Twilio's media hosts).
+    pub ingest_allowed_hosts: AllowedHosts,
+    /// Connect and stalled-body timeouts of those fetches
+    /// (`INGEST_CONNECT_TIMEOUT_SECS`, 5; `INGEST_STALL_TIMEOUT_SECS`, 15).
+    pub ingest_timeouts: FetchTimeouts,
+    /// Who runs inbound jobs (`INBOUND_DISPATCH`).
+    pub inbound_dispatch: InboundDispatch,
+}
+
+/// Who processes an inbound job once it is recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InboundDispatch {
+    /// A task of this process (the local runner and tests): the answer does not
+    /// wait for it.
+    #[default]
+    InProcess,
+    /// The table's DynamoDB stream invokes media-events with the new job
+    /// (`INBOUND_DISPATCH=stream`, as deployed: Lambda freezes a function once it
+    /// has answered, so no task may outlive the answer).
+    Stream,
 }
 
 impl Default for Settings {
@@ -67,6 +88,9 @@ impl Default for Settings {
             upload_session_ttl: Duration::from_secs(3600),
             webhook_allow_http: false,
             webhook_timeout: crate::webhook::DEFAULT_TIMEOUT,
+            ingest_allowed_hosts: AllowedHosts::default(),
+            ingest_timeouts: FetchTimeouts::default(),
+            inbound_dispatch: InboundDispatch::InProcess,
         }
     }
 }
@@ -92,6 +116,8 @@ pub struct AppState {
     pub scanner: Option<Scanner>,
     /// Calls service webhooks (signed, retried, bounded).
     pub webhooks: WebhookClient,
+    /// The client for media URLs (uploads by URL, inbound messages).
+    pub fetcher: Fetcher,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -225,6 +251,25 @@ impl Settings {
                         ConfigError("WEBHOOK_TIMEOUT_MS must be from 1 to 10000".into())
                     })?,
             },
+            ingest_allowed_hosts: match var("INGEST_ALLOWED_HOSTS") {
+                None => d.ingest_allowed_hosts,
+                Some(v) => v
+                    .parse()
+                    .map_err(|e| ConfigError(format!("INGEST_ALLOWED_HOSTS: {e}")))?,
+            },
+            ingest_timeouts: FetchTimeouts {
+                connect: secs("INGEST_CONNECT_TIMEOUT_SECS", d.ingest_timeouts.connect)?,
+                stall: secs("INGEST_STALL_TIMEOUT_SECS", d.ingest_timeouts.stall)?,
+            },
+            inbound_dispatch: match var("INBOUND_DISPATCH").as_deref() {
+                None | Some("in-process") => InboundDispatch::InProcess,
+                Some("stream") => InboundDispatch::Stream,
+                Some(_) => {
+                    return Err(ConfigError(
+                        "INBOUND_DISPATCH must be in-process or stream".into(),
+                    ))
+                }
+            },
         }
         .checked()
     }
@@ -317,6 +362,10 @@ impl AppState {
             store: Store::new(aws_sdk_dynamodb::Client::from_conf(dynamo.build()), table),
             blob: Blob::new(aws_sdk_s3::Client::from_conf(s3.build()), bucket),
             credentials: Arc::new(credentials),
+            fetcher: Fetcher::new(
+                settings.ingest_allowed_hosts.clone(),
+                settings.ingest_timeouts,
+            ),
             settings: Arc::new(settings),
             scanner: None,
         }

@@ -17,12 +17,14 @@
 //! | [`policy`] | what a service accepts: size, type, extension, magic bytes |
 //! | [`disposition`] | how a download presents itself (Content-Disposition/Type) |
 //! | [`auth`] | who is calling: Basic credentials or access tokens |
+//! | [`fetch`] | fetching a URL we were handed: allowed hosts, no internal addresses, bounded redirects and timeouts |
 //! | [`config`] | all environment reading, once per cold start, into [`AppState`] |
 //! | [`upload`] | finalizing uploads: checks, the scan state machine, refusals |
 //! | [`takedown`] | quarantining media and the per-service SHA-256 deny-list |
 //! | [`access`] | resolving channels, members, users; who may act on them |
 //! | [`webhook`] | calling webhooks as Twilio: signed, retried, bounded; pre-event decisions |
 //! | [`dispatch`] | delivering the post-event outbox, at least once, in order per channel |
+//! | [`inbound`] | Twilio's inbound messaging webhook and uploads by URL: the durable job that fetches media and posts the messages |
 //! | [`cleanup`] | deleting S3 objects after their records, and the sweep of leftovers |
 //! | [`http`] | the edge: extractors, scopes, forms, paging, [`ApiError`] |
 //! | [`metrics`], [`telemetry`] | call counting and logging set-up |
@@ -33,9 +35,9 @@
 //! round (`scripts/check-layers` fails the build on an arrow back or a cycle):
 //!
 //! 1. `limits`, `sid`, `identity`, `filename`, `permission`, `model`, `signature`
-//! 2. `store`, `blob`, `scan`, `policy`, `disposition`, `auth`, `metrics`, `telemetry`, `webhook`
+//! 2. `store`, `blob`, `scan`, `policy`, `disposition`, `auth`, `metrics`, `telemetry`, `webhook`, `fetch`
 //! 3. `config` (the state that bundles the clients), `cleanup`, `dispatch`
-//! 4. `upload`, `access`, `takedown`
+//! 4. `upload`, `access`, `inbound`, `takedown`
 //! 5. `http`
 //!
 //! Only `http` knows axum. Domain modules return domain errors ([`store::StoreError`],
@@ -50,9 +52,11 @@ pub mod cleanup;
 pub mod config;
 pub mod dispatch;
 pub mod disposition;
+pub mod fetch;
 pub mod filename;
 pub mod http;
 pub mod identity;
+pub mod inbound;
 pub mod limits;
 pub mod metrics;
 pub mod model;

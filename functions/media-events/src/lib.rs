@@ -48,6 +48,13 @@ pub async fn handle(state: &AppState, event: Value, now: i64) -> Result<Value, E
         let report = on_s3_event(state, &event, now).await?;
         return Ok(serde_json::to_value(report).unwrap_or_default());
     }
+    let is_stream = event["Records"]
+        .as_array()
+        .is_some_and(|r| r.iter().any(|r| r["eventSource"] == "aws:dynamodb"));
+    if is_stream {
+        let report = on_stream_event(state, &event, now).await?;
+        return Ok(serde_json::to_value(report).unwrap_or_default());
+    }
     if event["detail-type"] == "Scheduled Event" || event["source"] == "aws.events" {
         let report = sweep(state, now).await?;
         let mut out = serde_json::to_value(report).unwrap_or_default();
@@ -209,6 +216,54 @@ pub struct SweepReport {
     pub rescan_failed: usize,
     /// The scanner did not answer PING: no rescans were tried.
     pub scanner_unavailable: bool,
+    /// Inbound jobs (webhook messages, uploads by URL) whose run had died or
+    /// stopped, resumed and ended.
+    pub inbound_resumed: usize,
+}
+
+/// What the table's stream delivered: new inbound jobs, run now.
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct StreamReport {
+    /// Jobs run to their end (`done` or `failed`).
+    pub ended: Vec<String>,
+    /// Jobs another run holds, or already ended.
+    pub skipped: Vec<String>,
+}
+
+/// The `(service, job key)` of a stream record inserting an inbound job (the
+/// event source's filter lets only those through; others are ignored here too).
+fn inbound_job_of(record: &Value) -> Option<(ServiceSid, String)> {
+    if record["eventName"] != "INSERT" {
+        return None;
+    }
+    let keys = &record["dynamodb"]["Keys"];
+    let service = ServiceSid::parse(keys["PK"]["S"].as_str()?).ok()?;
+    let key = keys["SK"]["S"].as_str()?.strip_prefix("INBOUND#")?;
+    Some((service, key.to_owned()))
+}
+
+/// Runs the inbound jobs a DynamoDB stream batch inserted. A job that stops on a
+/// passing failure stays pending for the sweep; the batch is not retried for it.
+pub async fn on_stream_event(
+    state: &AppState,
+    event: &Value,
+    now: i64,
+) -> Result<StreamReport, EventError> {
+    let mut report = StreamReport::default();
+    for record in event["Records"].as_array().into_iter().flatten() {
+        let Some((service, key)) = inbound_job_of(record) else {
+            continue;
+        };
+        match chat_media::inbound::process(state, &service, &key, now).await {
+            Ok(Some(_)) => report.ended.push(key),
+            Ok(None) => report.skipped.push(key),
+            Err(e) => {
+                tracing::warn!(job = %key, error = %e, "inbound job stopped; the sweep resumes it");
+                report.skipped.push(key);
+            }
+        }
+    }
+    Ok(report)
 }
 
 /// One sweep: expired unbound media (record, object, slot, multipart upload), then
@@ -254,6 +309,9 @@ pub async fn sweep(state: &AppState, now: i64) -> Result<SweepReport, EventError
         }
     }
     rescan(state, now, &mut report).await.map_err(retry)?;
+    report.inbound_resumed = chat_media::inbound::resume(state, now)
+        .await
+        .map_err(|e| EventError::Retry(e.to_string()))?;
     report.objects_deleted += chat_media::cleanup::sweep_pending_deletions(state, PENDING_BATCH)
         .await
         .map_err(retry)?;

@@ -104,6 +104,12 @@ pub async fn create(
     scope: ServiceScope,
     req: Request,
 ) -> ApiResult<Response> {
+    // A form is an upload by URL (`MediaUrl`), not a file.
+    if chat_media::http::has_content_type(req.headers(), "application/x-www-form-urlencoded") {
+        let body =
+            chat_media::http::read_body_limited(req, chat_media::http::MAX_FORM_BYTES).await?;
+        return crate::by_url::create(state, scope, body).await;
+    }
     let (parts, body) = req.into_parts();
     let body = SharedBody::new(body.into_data_stream());
     let (settings, received) = match receive(&state, &scope, &parts, body.clone()).await {

@@ -8,9 +8,13 @@
 //!   object and makes the Media `ready`, or refuses it and deletes the object.
 //! - Takedown by hash (admins): `POST .../Media/{MediaSid}/Quarantine` ([`quarantine`]).
 //!
+//! - `POST /v1/Services/{ServiceSid}/Media` as a form with `MediaUrl` (admins): an
+//!   upload by URL, answered 202 with the Media `uploading` (see `by_url`).
+//!
 //! Callers: admins (author "system") and users holding a token for the service.
 //! The send permission is checked later, when the media is bound to a message.
 
+mod by_url;
 mod content_disposition;
 mod direct;
 mod quarantine;

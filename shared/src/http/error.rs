@@ -327,7 +327,10 @@ impl From<Refusal> for ApiError {
             Refusal::Infected { signature } => ApiError::unprocessable(format!(
                 "The media was rejected by the virus scanner: {signature}"
             )),
-            Refusal::ServiceGone | Refusal::Quarantined { .. } | Refusal::Hook { .. } => ApiError::unprocessable(message),
+            Refusal::ServiceGone
+            | Refusal::FetchFailed { .. }
+            | Refusal::Quarantined { .. }
+            | Refusal::Hook { .. } => ApiError::unprocessable(message),
             Refusal::ScanFailed { .. } | Refusal::UploadFailed => ApiError::unavailable(message),
         }
     }

@@ -1,6 +1,7 @@
 //! Domain records (stored as-is in DynamoDB) and their Twilio JSON views.
 
 mod channel;
+mod inbound;
 mod media;
 mod member;
 mod message;
@@ -12,6 +13,10 @@ mod user;
 mod webhook;
 
 pub use channel::{Channel, ChannelType, NewChannel};
+pub use inbound::{
+    parse_inbound_sid, InboundJob, InboundKind, InboundMedia, InboundStatus, MediaOutcome,
+    MAX_INBOUND_MEDIA,
+};
 pub use media::{Media, MediaStatus, NewUpload, UploadSession};
 pub use member::Member;
 pub use message::{Message, MessageMedia};

@@ -53,6 +53,11 @@ pub enum Refusal {
     UploadFailed,
     /// The media's service was deleted while it was checked.
     ServiceGone,
+    /// The media could not be fetched from the URL it was handed over by
+    /// (refused host or address, error status, timeout); `reason` is safe to show.
+    FetchFailed {
+        reason: String,
+    },
     /// The bytes' SHA-256 is on the service's deny-list (an admin quarantined
     /// media with the same bytes); `reason` is the admin's.
     Quarantined {
@@ -102,6 +107,9 @@ impl fmt::Display for Refusal {
             Refusal::ScanFailed { reason } => write!(f, "scan failed: {reason}"),
             Refusal::UploadFailed => f.write_str("The media could not be stored; try again"),
             Refusal::ServiceGone => f.write_str("The media's service no longer exists"),
+            Refusal::FetchFailed { reason } => {
+                write!(f, "The media could not be fetched: {reason}")
+            }
             Refusal::Quarantined { reason } => write!(
                 f,
                 "The media has the same content as media removed from this service: {reason}"

@@ -13,6 +13,7 @@
 //! | message            | `CH…`     | `MESSAGE#IM…`          | `CH…#MESSAGES`    | `<index, 20 digits>`|
 //! | media              | `ME…`     | `MEDIA`                | `UNBOUND` (sparse)| `<expires>#ME…`     |
 //! | upload slots       | `IS…`     | `UPLOADS#<identity>`   |                   |                     |
+//! | inbound job        | `IS…`     | `INBOUND#<SM…/ME…>`    | `INBOUND_PENDING` (while pending) | `<lease>#IS…#<key>` |
 //! | quarantined hash   | `IS…`     | `QUARANTINE#<sha256>`  |                   |                     |
 //! | user's channel     | `IS…`     | `USERCHANNEL#<identity>#CH…` |             |                     |
 //!

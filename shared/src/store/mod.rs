@@ -14,6 +14,7 @@ mod page;
 mod schema;
 
 mod channels;
+mod inbound;
 mod media;
 mod members;
 mod messages;
@@ -27,6 +28,7 @@ mod users;
 pub use aws_sdk_dynamodb::types::AttributeValue;
 pub use channels::CreateChannelError;
 pub use error::{StoreError, StoreResult};
+pub use inbound::INBOUND_PENDING;
 pub use items::{n, s, Item};
 pub use media::PendingDeletion;
 pub use members::{AddMemberError, UserChannelRef, MAX_IDENTITY_FILTER};

@@ -509,9 +509,16 @@ impl MediaTransition<'_> {
         let from: Vec<String> = (0..self.from.len()).map(|i| format!(":from{i}")).collect();
         let mut c = format!("attribute_exists(PK) AND #status IN ({})", from.join(", "));
         if !self.condition.is_empty() {
-            c.push_str(" AND (");
-            c.push_str(self.condition);
-            c.push(')');
+            // DynamoDB refuses redundant parentheses: `held_condition` may bring its own.
+            let wrapped = self.condition.starts_with('(') && self.condition.ends_with(')');
+            if wrapped {
+                c.push_str(" AND ");
+                c.push_str(self.condition);
+            } else {
+                c.push_str(" AND (");
+                c.push_str(self.condition);
+                c.push(')');
+            }
         }
         c
     }

@@ -16,9 +16,11 @@
 //! Every function takes the time as `now` (epoch seconds): nothing here reads the
 //! clock, so the decisions are the same in tests and after a retry.
 
+mod fetched;
 mod hook;
 mod scanning;
 
+pub use fetched::{fetched_upload, ingest_url, FETCH_ATTEMPTS, FETCH_LEASE_SECS};
 pub use hook::on_media_upload;
 pub use scanning::SCAN_LEASE_MARGIN_SECS;
 pub use scanning::{awaits_scan, needs_rescan, rescan, scan_media, ScanContent, ScanStart};
@@ -123,12 +125,26 @@ pub async fn finalize(
         // Lost a race with another finalizer or the sweep: report what is there now.
         return current(state, sid).await;
     };
-    match check(state, &media, trigger).await {
+    finalize_claimed(state, &media, lease, trigger, now).await
+}
+
+/// The checks and the scan of an upload whose finalization lease the caller
+/// holds (`lease`): [`finalize`] after its claim, and media fetched from a URL
+/// ([`ingest_url`]) once their bytes are in S3.
+async fn finalize_claimed(
+    state: &AppState,
+    media: &Media,
+    lease: i64,
+    trigger: Trigger<'_>,
+    now: i64,
+) -> FinalizeResult<Outcome> {
+    let sid = &media.sid;
+    match check(state, media, trigger).await {
         Ok(Ok(passed)) => {
             let start = ScanStart::Checked { lease, passed };
-            scan_media(state, &media, start, ScanContent::Object, now).await
+            scan_media(state, media, start, ScanContent::Object, now).await
         }
-        Ok(Err(refusal)) => reject(state, &media, lease, refusal, now).await,
+        Ok(Err(refusal)) => reject(state, media, lease, refusal, now).await,
         Err(e) => {
             if let Err(release) = state.store.release_finalization(sid, lease).await {
                 tracing::warn!(media = %sid, error = %release, "lease left to expire");

@@ -94,6 +94,8 @@ const MATRIX: &[(&str, &str, [u16; 12])] = &[
     ("GET",    "/v2/Services/{service}/Users/{user}/Channels",                          [401, 401, 401, 401, 401, 401, 403, 403, 403, 200, 403, 200]),
     ("POST",   "/block-user",                                                           [401, 401, 401, 401, 401, 401, 404, 403, 403, 403, 200, 200]),
     ("POST",   "/unblock-user",                                                         [401, 401, 401, 401, 401, 401, 404, 403, 403, 403, 200, 200]),
+    ("POST",   "/v2/Services/{service}/InboundMessages",                                [403, 401, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200]),
+    ("GET",    "/v2/Services/{service}/InboundMessages/{message}",                      [401, 401, 401, 401, 401, 401, 403, 403, 403, 403, 403, 200]),
     ("POST",   "/v1/Services/{service}/Media",                                          [401, 401, 401, 401, 401, 401, 403, 201, 201, 201, 201, 201]),
     ("POST",   "/v1/Services/{service}/MediaUploads",                                   [401, 401, 401, 401, 401, 401, 403, 201, 201, 201, 201, 201]),
     ("GET",    "/v1/Services/{service}/Media/{media}",                                  [401, 401, 401, 401, 401, 401, 403, 403, 200, 200, 200, 200]),
@@ -232,6 +234,26 @@ async fn prepare(app: &TestApp, w: &World, method: &str, route: &str) -> (String
     let path = w.fill(route);
     let blocked_role = f.role("blocked_channel_role_sid");
     match (method, route) {
+        ("GET", "/v2/Services/{service}/InboundMessages/{message}") => {
+            let message_sid = inbound_sid(w);
+            let (status, _) = send(
+                app.admin(
+                    Method::POST,
+                    &format!("{}/InboundMessages", f.service_path()),
+                )
+                .form(&[
+                    ("MessageSid", message_sid.as_str()),
+                    ("From", "sms-sender"),
+                    ("Body", "hi"),
+                ]),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK);
+            (
+                format!("{}/InboundMessages/{message_sid}", f.service_path()),
+                Body::None,
+            )
+        }
         ("GET", _) => (path, Body::None),
         ("DELETE", "/v2/Services/{service}") => (path, Body::None),
         ("POST", "/v2/Services") | ("POST", "/v2/Services/{service}") => {
@@ -331,6 +353,19 @@ async fn prepare(app: &TestApp, w: &World, method: &str, route: &str) -> (String
             let message = app.send_text(f, &f.token, "doomed").await;
             (f.message_path(&message), Body::None)
         }
+        ("POST", "/v2/Services/{service}/InboundMessages") => {
+            // A fresh inbound message each time; without a signature only an
+            // admin's Basic credentials are accepted.
+            let message_sid = inbound_sid(w);
+            (
+                path,
+                form(&[
+                    ("MessageSid", &message_sid),
+                    ("From", "whatsapp:+14155550100"),
+                    ("Body", "hi"),
+                ]),
+            )
+        }
         ("POST", "/v1/Services/{service}/Media") => (path, Body::Png),
         ("POST", "/v1/Services/{service}/MediaUploads") => {
             let size = PNG.len().to_string();
@@ -362,6 +397,14 @@ async fn prepare(app: &TestApp, w: &World, method: &str, route: &str) -> (String
             "no request recipe for {method} {route}: add one to prepare() and a row to MATRIX"
         ),
     }
+}
+
+/// A fresh inbound `MessageSid` (`MM` and 32 hex digits).
+fn inbound_sid(w: &World) -> String {
+    format!(
+        "MM{:032x}",
+        (now() as u128) << 64 | w.next.fetch_add(1, Ordering::Relaxed) as u128
+    )
 }
 
 /// A ready upload by an admin (it holds no upload slot, so the member's are left

@@ -9,6 +9,7 @@ mod authz_matrix;
 mod channels_members_users;
 mod faults;
 mod hardening_input;
+mod inbound;
 mod list_filters;
 mod media_download;
 mod media_upload;
