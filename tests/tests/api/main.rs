@@ -7,6 +7,7 @@
 mod auth_and_errors;
 mod authz_matrix;
 mod channels_members_users;
+mod cli;
 mod faults;
 mod hardening_input;
 mod media_download;
