@@ -63,6 +63,25 @@ ensure_twilio_python() {
   fi
 }
 
+# Node 20+ and npm (Debian's packages) for clients/js and its tests.
+ensure_node() {
+  local major
+  major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
+  if [ "$major" -lt 20 ] || ! command -v npm >/dev/null; then
+    log "installing nodejs and npm (Debian)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+  fi
+}
+
+# clients/js built from its lock file (dist/ for the tests), and the Flex plugin
+# sample type-checked against it.
+build_js_clients() {
+  ensure_node
+  log "building clients/js and type-checking clients/flex-plugin-sample (npm ci)"
+  (cd "$ROOT/clients/js" && npm ci --no-audit --no-fund --loglevel=error >/dev/null && npm run --silent build)
+  (cd "$ROOT/clients/flex-plugin-sample" && npm ci --no-audit --no-fund --loglevel=error >/dev/null && npm run --silent typecheck)
+}
+
 # Waits until URL answers (any HTTP status), or fails after ~30 s.
 wait_http() {
   local url="$1" name="$2"

@@ -10,6 +10,7 @@ mod channels_members_users;
 mod cli;
 mod faults;
 mod hardening_input;
+mod js_client;
 mod media_download;
 mod media_upload;
 mod membership_oracle;
