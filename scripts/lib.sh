@@ -82,6 +82,21 @@ build_js_clients() {
   (cd "$ROOT/clients/flex-plugin-sample" && npm ci --no-audit --no-fund --loglevel=error >/dev/null && npm run --silent typecheck)
 }
 
+# schemathesis exactly as locked, in its own venv (scripts/test runs it against the
+# app through tests/tests/api/openapi.rs); reinstalled when the lock changes.
+SCHEMATHESIS_VENV="$ROOT/.venv/schemathesis"
+SCHEMATHESIS_LOCK="$ROOT/tests/clients/schemathesis/requirements.lock"
+ensure_schemathesis() {
+  local stamp="$SCHEMATHESIS_VENV/.lock-sha256" want
+  want="$(sha256sum "$SCHEMATHESIS_LOCK" | cut -d' ' -f1)"
+  [ -x "$SCHEMATHESIS_VENV/bin/python" ] || { log "creating $SCHEMATHESIS_VENV"; python3 -m venv "$SCHEMATHESIS_VENV"; }
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    log "installing schemathesis from $SCHEMATHESIS_LOCK"
+    "$SCHEMATHESIS_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$SCHEMATHESIS_LOCK"
+    echo "$want" >"$stamp"
+  fi
+}
+
 # Waits until URL answers (any HTTP status), or fails after ~30 s.
 wait_http() {
   local url="$1" name="$2"

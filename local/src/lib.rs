@@ -95,9 +95,22 @@ fn cors_layer(origins: &[String]) -> tower_http::cors::CorsLayer {
         .max_age(std::time::Duration::from_secs(CORS_MAX_AGE_SECS))
 }
 
+/// The OpenAPI 3.1 document of every route (`openapi.json` at the repository
+/// root; `tests/tests/api/openapi.rs` keeps it equal to the routes).
+pub const OPENAPI_JSON: &str = include_str!("../../openapi.json");
+
+/// `GET /openapi.json`: only the local runner serves it, never a Lambda function.
+async fn openapi_json() -> impl axum::response::IntoResponse {
+    (
+        [(http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI_JSON,
+    )
+}
+
 /// As [`app`], with explicit allowed origins.
 pub fn app_with_cors(state: AppState, origins: &[String]) -> Router {
     let routes = Router::new()
+        .route("/openapi.json", axum::routing::get(openapi_json))
         .merge(chat_api::routes())
         .merge(create_message::routes())
         .merge(delete_message::routes())

@@ -17,6 +17,7 @@ mod membership_oracle;
 mod message_deletion;
 mod messages;
 mod moderation;
+mod openapi;
 mod reserved_identity;
 mod scan;
 mod scan_outage;
