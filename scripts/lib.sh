@@ -73,6 +73,14 @@ ensure_node() {
   fi
 }
 
+# Debian's chromium for the demo page test (playwright-core drives it; no browser
+# is ever downloaded).
+ensure_chromium() {
+  [ -x /usr/bin/chromium ] && return 0
+  log "installing chromium (Debian)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+}
+
 # clients/js built from its lock file (dist/ for the tests), and the Flex plugin
 # sample type-checked against it.
 build_js_clients() {

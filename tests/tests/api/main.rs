@@ -8,6 +8,7 @@ mod auth_and_errors;
 mod authz_matrix;
 mod channels_members_users;
 mod cli;
+mod demo;
 mod faults;
 mod hardening_input;
 mod js_client;
