@@ -63,6 +63,48 @@ ensure_twilio_python() {
   fi
 }
 
+# Node 20+ and npm (Debian's packages) for clients/js and its tests.
+ensure_node() {
+  local major
+  major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
+  if [ "$major" -lt 20 ] || ! command -v npm >/dev/null; then
+    log "installing nodejs and npm (Debian)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+  fi
+}
+
+# Debian's chromium for the demo page test (playwright-core drives it; no browser
+# is ever downloaded).
+ensure_chromium() {
+  [ -x /usr/bin/chromium ] && return 0
+  log "installing chromium (Debian)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+}
+
+# clients/js built from its lock file (dist/ for the tests), and the Flex plugin
+# sample type-checked against it.
+build_js_clients() {
+  ensure_node
+  log "building clients/js and type-checking clients/flex-plugin-sample (npm ci)"
+  (cd "$ROOT/clients/js" && npm ci --no-audit --no-fund --loglevel=error >/dev/null && npm run --silent build)
+  (cd "$ROOT/clients/flex-plugin-sample" && npm ci --no-audit --no-fund --loglevel=error >/dev/null && npm run --silent typecheck)
+}
+
+# schemathesis exactly as locked, in its own venv (scripts/test runs it against the
+# app through tests/tests/api/openapi.rs); reinstalled when the lock changes.
+SCHEMATHESIS_VENV="$ROOT/.venv/schemathesis"
+SCHEMATHESIS_LOCK="$ROOT/tests/clients/schemathesis/requirements.lock"
+ensure_schemathesis() {
+  local stamp="$SCHEMATHESIS_VENV/.lock-sha256" want
+  want="$(sha256sum "$SCHEMATHESIS_LOCK" | cut -d' ' -f1)"
+  [ -x "$SCHEMATHESIS_VENV/bin/python" ] || { log "creating $SCHEMATHESIS_VENV"; python3 -m venv "$SCHEMATHESIS_VENV"; }
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    log "installing schemathesis from $SCHEMATHESIS_LOCK"
+    "$SCHEMATHESIS_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$SCHEMATHESIS_LOCK"
+    echo "$want" >"$stamp"
+  fi
+}
+
 # Waits until URL answers (any HTTP status), or fails after ~30 s.
 wait_http() {
   local url="$1" name="$2"

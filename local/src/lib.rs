@@ -11,6 +11,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use tokio::net::TcpListener;
 
+pub mod demo;
 pub mod fixture;
 
 /// `scripts/local.env`, embedded: the local stack's credentials and names, the
@@ -95,9 +96,23 @@ fn cors_layer(origins: &[String]) -> tower_http::cors::CorsLayer {
         .max_age(std::time::Duration::from_secs(CORS_MAX_AGE_SECS))
 }
 
+/// The OpenAPI 3.1 document of every route (`openapi.json` at the repository
+/// root; `tests/tests/api/openapi.rs` keeps it equal to the routes).
+pub const OPENAPI_JSON: &str = include_str!("../../openapi.json");
+
+/// `GET /openapi.json`: only the local runner serves it, never a Lambda function.
+async fn openapi_json() -> impl axum::response::IntoResponse {
+    (
+        [(http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI_JSON,
+    )
+}
+
 /// As [`app`], with explicit allowed origins.
 pub fn app_with_cors(state: AppState, origins: &[String]) -> Router {
     let routes = Router::new()
+        .route("/openapi.json", axum::routing::get(openapi_json))
+        .merge(demo::routes())
         .merge(chat_api::routes())
         .merge(create_message::routes())
         .merge(delete_message::routes())
@@ -142,6 +157,9 @@ pub fn spawn_s3(
     let service = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
         let service = service.clone();
         async move {
+            if let Some(preflight) = bucket_cors_preflight(&req) {
+                return Ok::<_, s3s::HttpError>(preflight);
+            }
             let overrides = response_overrides(&req);
             let mut response = hyper::service::Service::call(&service, req).await?;
             if response.status().is_success() {
@@ -149,6 +167,7 @@ pub fn spawn_s3(
                     response.headers_mut().insert(name, value);
                 }
             }
+            bucket_cors_headers(response.headers_mut());
             Ok::<_, s3s::HttpError>(response)
         }
     });
@@ -168,6 +187,50 @@ pub fn spawn_s3(
         }
     });
     Ok((addr, handle))
+}
+
+/// The bucket CORS rule a browser client needs (README: allow `PUT` and `GET`,
+/// expose `ETag`), which s3s-fs does not implement: any origin, as a bucket rule
+/// with `AllowedOrigins: ["*"]` would. Requests are still checked by SigV4.
+fn bucket_cors_preflight(
+    req: &http::Request<hyper::body::Incoming>,
+) -> Option<http::Response<s3s::Body>> {
+    if req.method() != http::Method::OPTIONS
+        || !req
+            .headers()
+            .contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD)
+    {
+        return None;
+    }
+    let mut response = http::Response::new(s3s::Body::empty());
+    let h = response.headers_mut();
+    bucket_cors_headers(h);
+    h.insert(
+        http::header::ACCESS_CONTROL_ALLOW_METHODS,
+        http::HeaderValue::from_static("GET, PUT, HEAD"),
+    );
+    if let Some(asked) = req
+        .headers()
+        .get(http::header::ACCESS_CONTROL_REQUEST_HEADERS)
+    {
+        h.insert(http::header::ACCESS_CONTROL_ALLOW_HEADERS, asked.clone());
+    }
+    h.insert(
+        http::header::ACCESS_CONTROL_MAX_AGE,
+        http::HeaderValue::from_static("600"),
+    );
+    Some(response)
+}
+
+fn bucket_cors_headers(h: &mut http::HeaderMap) {
+    h.insert(
+        http::header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        http::HeaderValue::from_static("*"),
+    );
+    h.insert(
+        http::header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        http::HeaderValue::from_static("ETag"),
+    );
 }
 
 /// Runs the media-events sweep every `every` (what the schedule does in AWS), until
