@@ -15,6 +15,7 @@ mod membership_oracle;
 mod message_deletion;
 mod messages;
 mod moderation;
+mod performance;
 mod reserved_identity;
 mod scan;
 mod scan_outage;
