@@ -1,6 +1,6 @@
 //! The local runner's parts, shared with the integration tests: every function's
-//! routes on one router (the same paths as template.yaml), and an S3 server (s3s-fs)
-//! that checks SigV4 signatures and URL expiry like AWS.
+//! routes on one router (the same paths as template.yaml), and an S3 server (s3s-fs,
+//! GETs served in 1 MiB buffers) that checks SigV4 signatures and URL expiry like AWS.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 
 pub mod demo;
 pub mod fixture;
+mod s3;
 
 /// `scripts/local.env`, embedded: the local stack's credentials and names, the
 /// one source the scripts read too.
@@ -147,8 +148,7 @@ pub fn spawn_s3(
     secret_key: &str,
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     std::fs::create_dir_all(root)?;
-    let fs = s3s_fs::FileSystem::new(root).map_err(|e| anyhow::anyhow!("s3s-fs: {e:?}"))?;
-    let mut builder = s3s::service::S3ServiceBuilder::new(fs);
+    let mut builder = s3s::service::S3ServiceBuilder::new(s3::BufferedFs::new(root)?);
     builder.set_auth(s3s::auth::SimpleAuth::from_single(
         access_key.to_owned(),
         secret_key.to_owned(),

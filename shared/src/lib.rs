@@ -8,6 +8,7 @@
 //! |---|---|
 //! | [`limits`] | every length limit on a caller's text (characters, and bytes where it is part of a key) |
 //! | [`sid`], [`identity`], [`filename`] | values parsed once: SIDs, identities, filenames |
+//! | [`digest`] | SHA-256 of content at assembly speed (aws-lc-rs) in every build |
 //! | [`signature`] | Twilio's `X-Twilio-Signature` (HMAC-SHA1), to sign webhooks and check Twilio's |
 //! | [`permission`] | Twilio's permissions and default roles |
 //! | [`model`] | the records (Service, Role, Channel, Member, User, Message, Media, Refusal), their constructors and Twilio JSON views |
@@ -34,7 +35,7 @@
 //! Each layer uses only the layers above it in this list, never the other way
 //! round (`scripts/check-layers` fails the build on an arrow back or a cycle):
 //!
-//! 1. `limits`, `sid`, `identity`, `filename`, `permission`, `model`, `signature`
+//! 1. `limits`, `sid`, `identity`, `filename`, `permission`, `model`, `signature`, `digest`
 //! 2. `store`, `blob`, `scan`, `policy`, `disposition`, `auth`, `metrics`, `telemetry`, `webhook`, `fetch`
 //! 3. `config` (the state that bundles the clients), `cleanup`, `dispatch`
 //! 4. `upload`, `access`, `inbound`, `takedown`
@@ -50,6 +51,7 @@ pub mod auth;
 pub mod blob;
 pub mod cleanup;
 pub mod config;
+pub mod digest;
 pub mod dispatch;
 pub mod disposition;
 pub mod fetch;

@@ -1,12 +1,23 @@
 //! create-message: `POST /v2/Services/{ServiceSid}/Channels/{ChannelSid}/Messages`.
 //!
 //! A text message, or a media message that binds a ready upload: the message write,
-//! the channel's index and the media binding commit in one DynamoDB transaction, so
-//! a media is bound to at most one message and only when ready. The common path
-//! makes three DynamoDB calls: one consistent BatchGetItem (service, channel, the
-//! sender's membership, the media), one GetItem (the sender's role) and the
+//! the channel's message count and the media binding commit in one DynamoDB
+//! transaction, so a media is bound to at most one message and only when ready.
+//! The common path makes four DynamoDB calls: one consistent BatchGetItem (service,
+//! channel, the sender's membership, the media), one GetItem (the sender's role),
+//! one UpdateItem that takes the channel's next index with an atomic `ADD`, and the
 //! TransactWriteItems, which also checks the sender's role is still the one whose
-//! permissions were checked (a block applies to messages not yet committed).
+//! permissions were checked (a block applies to messages not yet committed) and
+//! that the channel is not being deleted.
+//!
+//! Concurrent sends to one channel therefore never race for an index (the `ADD` is
+//! serialized by DynamoDB, no condition can fail) and never retry for it. What a
+//! reader can observe while sends are concurrent: indexes are unique and each send
+//! gets a larger index than any send that finished before it started, but a send
+//! that took index 7 may commit after the one that took 8, so a list read in
+//! between shows 8 without 7 (7 appears once its send commits); a send that fails
+//! after taking its index (media no longer available, sender blocked, channel being
+//! deleted) leaves that index unused for good, so indexes may have gaps.
 
 use std::time::Duration;
 
@@ -29,9 +40,9 @@ use rand::Rng;
 /// Largest message body, as Twilio: 32 KiB of UTF-8.
 pub const MAX_BODY_BYTES: usize = 32 * 1024;
 
-/// How long a send keeps retrying when other messages take the channel's next
-/// index first (each retry costs one call: the cancelled transaction returns the
-/// channel as it now is). Past it, the channel is too busy: 429.
+/// How long a send keeps retrying a transaction cancelled by a conflicting one
+/// (DynamoDB's `TransactionConflict`, e.g. the same sender's concurrent sends on
+/// its membership). Past it, the channel is too busy: 429.
 const RETRY_BUDGET: Duration = Duration::from_secs(8);
 
 /// The routes of this function, without state or fallbacks (the local runner merges them).
@@ -291,6 +302,11 @@ pub async fn create(
     let mut checked = read_and_check().await?;
     // The pre-event hook decides before anything is written.
     let hooked = pre_send(&state, &who, firing, &req, &checked).await?;
+    // The index is this send's from here on, kept across retries.
+    checked.channel.next_message_index = match state.store.take_message_index(&channel_sid).await? {
+        Some(index) => index,
+        None => return Err(AccessError::ChannelNotFound(channel_ref.clone()).into()),
+    };
     let message_sid = MessageSid::generate();
     let started = std::time::Instant::now();
     let mut attempt = 0;
@@ -317,13 +333,19 @@ pub async fn create(
             Err(CreateMessageError::IndexTaken) => {
                 pause(attempt).await;
                 let current = state.store.get_channel(&service_sid, &channel_sid).await?;
+                let index = checked.channel.next_message_index;
                 checked.channel = access::live(current, &channel_ref)?;
+                checked.channel.next_message_index = index;
             }
-            Err(CreateMessageError::ChannelMoved(current)) => {
-                pause(attempt).await;
-                checked.channel = access::live(Some(*current), &channel_ref)?;
+            // Only a channel gone or being deleted fails the transaction's condition.
+            Err(CreateMessageError::ChannelMoved(_)) => {
+                return Err(AccessError::ChannelNotFound(channel_ref.clone()).into())
             }
-            Err(CreateMessageError::SenderChanged) => checked = read_and_check().await?,
+            Err(CreateMessageError::SenderChanged) => {
+                let index = checked.channel.next_message_index;
+                checked = read_and_check().await?;
+                checked.channel.next_message_index = index;
+            }
             Err(CreateMessageError::MediaUnavailable) => {
                 let sid = media_sid.map(ToString::to_string).unwrap_or_default();
                 return Err(ApiError::conflict(

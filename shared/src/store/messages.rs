@@ -7,10 +7,10 @@ use crate::sid::{ChannelSid, MessageSid};
 /// Why a message could not be written.
 #[derive(Debug, PartialEq)]
 pub enum CreateMessageError {
-    /// Another message took the index first: re-read the channel and retry.
+    /// Another transaction held one of the items (DynamoDB's `TransactionConflict`):
+    /// retry the same write, its index is still its own.
     IndexTaken,
-    /// As `IndexTaken`, with the channel as it now is (no need to re-read it); a
-    /// channel being deleted comes back with `deleting` set.
+    /// The channel is gone or being deleted (it comes back with `deleting` set).
     ChannelMoved(Box<Channel>),
     /// The media is not ready, is already bound, or belongs elsewhere.
     MediaUnavailable,
@@ -84,12 +84,45 @@ impl Store {
         .await
     }
 
-    /// Writes a message at `message.index` (which must be the channel's
-    /// `next_message_index` as read) and, for media messages, binds the media, all in
-    /// one transaction: the media must be ready, unbound and of the same service, and
-    /// the channel not being deleted. With `sender`, the sender's membership must
-    /// still have the role its permissions were checked against, so a block that
-    /// commits before the message refuses it.
+    /// Takes the channel's next message index with one atomic `ADD` (no condition on
+    /// its value, so concurrent senders never race for it: DynamoDB serializes the
+    /// updates). An index taken by a send that then fails is skipped, never reused.
+    /// `None` when the channel is gone or being deleted.
+    pub async fn take_message_index(&self, channel: &ChannelSid) -> StoreResult<Option<u64>> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(super::items::key(channel.as_str(), keys::CHANNEL)))
+            .update_expression("ADD next_message_index :one")
+            .condition_expression("attribute_exists(PK) AND attribute_not_exists(deleting)")
+            .expression_attribute_values(":one", n(1))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk);
+        let out = match out {
+            Ok(out) => out,
+            Err(StoreError::ConditionFailed) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let next = out
+            .attributes
+            .as_ref()
+            .and_then(|a| a.get("next_message_index"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .ok_or_else(|| StoreError::Other("next_message_index missing after ADD".into()))?;
+        Ok(Some(next.saturating_sub(1)))
+    }
+
+    /// Writes a message at `message.index` (taken with [`Store::take_message_index`])
+    /// and, for media messages, binds the media, all in one transaction: the media
+    /// must be ready, unbound and of the same service, and the channel not being
+    /// deleted (its `messages_count` grows in the same transaction). With `sender`,
+    /// the sender's membership must still have the role its permissions were checked
+    /// against, so a block that commits before the message refuses it. No condition
+    /// is on the index itself, so concurrent senders do not cancel each other.
     pub async fn create_message(
         &self,
         channel: &Channel,
@@ -115,16 +148,9 @@ impl Store {
             self.update_op(
                 channel.sid.as_str(),
                 keys::CHANNEL,
-                "SET next_message_index = :next ADD messages_count :one",
-                Some(
-                    "attribute_exists(PK) AND next_message_index = :expected \
-                     AND attribute_not_exists(deleting)",
-                ),
-                vec![
-                    (":next", n(message.index + 1)),
-                    (":one", n(1)),
-                    (":expected", n(message.index)),
-                ],
+                "ADD messages_count :one",
+                Some("attribute_exists(PK) AND attribute_not_exists(deleting)"),
+                vec![(":one", n(1))],
             )
             .returning_item_on_failure()
             .into(),

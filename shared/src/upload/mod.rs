@@ -4,9 +4,10 @@
 //! makes sure only one of them does the work at a time.
 //!
 //! Checks, in order: the real size (at most the service limit, equal to the declared
-//! size), the declared type and filename against the service's current policy, the
-//! first bytes (ranged GET) against the declared type, then the SHA-256 of the whole
-//! object (streamed, constant memory), then the virus scan ([`scanning`]).
+//! size), the declared type and filename against the service's current policy, then
+//! one read of the object ([`pass`]: ranged GETs in flight together, constant
+//! memory) that sniffs its first bytes against the declared type, hashes it and
+//! streams it to the virus scanner at once; the verdict is then stored ([`scanning`]).
 //!
 //! A refused upload keeps its record as `rejected` with its [`Refusal`] until it
 //! expires, so a client that never called complete can still learn why; its object
@@ -18,6 +19,7 @@
 
 mod fetched;
 mod hook;
+mod pass;
 mod scanning;
 
 pub use fetched::{fetched_upload, ingest_url, FETCH_ATTEMPTS, FETCH_LEASE_SECS};
@@ -36,7 +38,7 @@ use crate::sid::MediaSid;
 use crate::store::StoreError;
 
 /// How long a finalizer may hold an upload before another may take over (seconds).
-/// Covers hashing 150 MB from S3 with room to spare.
+/// Covers reading, hashing and scanning 150 MB from S3 with room to spare.
 pub const FINALIZE_LEASE_SECS: i64 = 120;
 
 /// What asked for the finalization.
@@ -140,9 +142,10 @@ async fn finalize_claimed(
 ) -> FinalizeResult<Outcome> {
     let sid = &media.sid;
     match check(state, media, trigger).await {
-        Ok(Ok(passed)) => {
+        Ok(Ok(pass::Read { passed, verdict })) => {
             let start = ScanStart::Checked { lease, passed };
-            scan_media(state, media, start, ScanContent::Object, now).await
+            let content = verdict.map_or(ScanContent::Object, ScanContent::Scanned);
+            scan_media(state, media, start, content, now).await
         }
         Ok(Err(refusal)) => reject(state, media, lease, refusal, now).await,
         Err(e) => {
@@ -210,7 +213,7 @@ async fn check(
     state: &AppState,
     media: &Media,
     trigger: Trigger<'_>,
-) -> FinalizeResult<Result<Passed, Refusal>> {
+) -> FinalizeResult<Result<pass::Read, Refusal>> {
     let key = &media.object_key;
     let multipart = media
         .upload
@@ -249,21 +252,7 @@ async fn check(
     if let Err(r) = policy::check_declared(settings, &content_type, media.filename.as_ref()) {
         return Ok(Err(r));
     }
-    let head = state
-        .blob
-        .head_bytes(key, policy::SNIFF_BYTES)
-        .await?
-        .unwrap_or_default();
-    if let Err(r) = policy::check_content(settings, &content_type, &head) {
-        return Ok(Err(r));
-    }
-    match state.blob.digest(key).await? {
-        Some(digest) if digest.size == size => Ok(Ok(Passed {
-            sha256: digest.sha256,
-            size,
-        })),
-        _ => Err(FinalizeError::ObjectChanged),
-    }
+    pass::read_once(state, key, size, settings, &content_type).await
 }
 
 /// The deny-list step, on the hash of checked bytes: bytes whose SHA-256 the

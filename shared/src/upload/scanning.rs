@@ -16,7 +16,7 @@ use super::{
 };
 use crate::config::AppState;
 use crate::model::{Media, MediaStatus};
-use crate::scan::{ScanError, ScanVerdict, Scanner};
+use crate::scan::{ScanError, ScanResult, ScanVerdict, Scanner};
 
 /// Margin over the read timeout before a `scanning` media counts as abandoned.
 pub const SCAN_LEASE_MARGIN_SECS: i64 = 60;
@@ -33,12 +33,15 @@ pub enum ScanStart {
 }
 
 /// What is scanned.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum ScanContent<'a> {
     /// The bytes already in hand (a direct upload): no second read from S3.
     Bytes(&'a [u8]),
     /// The stored S3 object, streamed.
     Object,
+    /// Already scanned, in the same pass that stored or hashed the bytes: clamd's
+    /// answer, stored as if the scan had just run.
+    Scanned(ScanResult),
 }
 
 /// How long a scan may hold a media in `scanning` before a rescan may take over:
@@ -130,6 +133,7 @@ pub async fn scan_media(
     let verdict = match content {
         ScanContent::Bytes(bytes) => scanner.scan_bytes(bytes).await,
         ScanContent::Object => scanner.scan_object(&state.blob, &scanning.object_key).await,
+        ScanContent::Scanned(verdict) => verdict,
     };
     let took = started.elapsed();
     let took_ms = took.as_millis() as u64;

@@ -12,8 +12,11 @@
 //! checks and SHA-256) against one presigned PUT of the same file to the same S3
 //! server; and the runner's peak RSS during each. With `BENCH_APP_SCANNING` and
 //! `BENCH_PID_SCANNING` (a second runner with `CLAMD_ADDRESS`), also the latency a
-//! clamd scan adds to a 1 MB direct upload (p50, p99, alternating rounds).
-//! `BENCH_SKIP_SESSION=1` skips the 150 MiB part.
+//! clamd scan adds to a 1 MB direct upload (p50, p99, alternating rounds) and the
+//! req/s ratio scanning on / off. With `BENCH_S3_SCANNING` and `BENCH_CLAMD` too,
+//! the issue-16 goal for 150 MiB: session create → `ready` with scanning, against
+//! one presigned PUT of the same bytes plus clamd scanning them from memory, as a
+//! ratio. `BENCH_SKIP_SESSION=1` skips the 150 MiB part.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -98,7 +101,7 @@ async fn direct_uploads(
     count: usize,
     concurrency: usize,
     pid: u32,
-) -> (Duration, Duration) {
+) -> (Duration, Duration, f64) {
     let body = bytes::Bytes::from(chat_media_tests::png_like(size));
     let url = format!("{app}/v1/Services/{service}/Media");
     let sampler = RssSampler::start(pid);
@@ -140,7 +143,11 @@ async fn direct_uploads(
         percentile(&latencies, 0.99).as_secs_f64() * 1e3,
         mib(peak),
     );
-    (percentile(&latencies, 0.50), percentile(&latencies, 0.99))
+    (
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.99),
+        count as f64 / wall.as_secs_f64(),
+    )
 }
 
 /// Writes the 150 MiB test file (MP4 signature first) in 8 MiB chunks.
@@ -289,7 +296,7 @@ async fn scan_latency(
     )
     .await;
     for (concurrency, count) in [(1, 100), (8, 200)] {
-        let (mut p50s, mut p99s) = (Vec::new(), Vec::new());
+        let (mut p50s, mut p99s, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
         for round in 0..ROUNDS {
             print!("  round {} without scanner: ", round + 1);
             let off = direct_uploads(
@@ -313,6 +320,7 @@ async fn scan_latency(
                 scanning_pid,
             )
             .await;
+            ratios.push(on.2 / off.2);
             p50s.push(on.0.as_secs_f64() * 1e3 - off.0.as_secs_f64() * 1e3);
             p99s.push(on.1.as_secs_f64() * 1e3 - off.1.as_secs_f64() * 1e3);
         }
@@ -326,6 +334,14 @@ async fn scan_latency(
             "scan adds to a 1 MB direct upload (concurrency {concurrency}): p50 {} ms, p99 {} ms (per round)",
             list(&p50s),
             list(&p99s)
+        );
+        println!(
+            "GOAL 1 MB direct uploads, req/s scanning on / off (concurrency {concurrency}, goal >= 0.90): {} (per round)",
+            ratios
+                .iter()
+                .map(|r| format!("{r:.2}"))
+                .collect::<Vec<_>>()
+                .join(" / ")
         );
     }
 }
@@ -394,23 +410,7 @@ async fn main() {
     write_file(&file).await;
 
     // The same file in one presigned PUT to the same S3 server.
-    let aws = AwsOptions {
-        region: Some("us-east-1".into()),
-        dynamodb_endpoint: None,
-        s3_endpoint: Some(s3),
-        static_credentials: Some(chat_media_tests::s3_keys()),
-    };
-    let sdk = aws.sdk_config().await;
-    let s3_client = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&sdk)
-            .endpoint_url(aws.s3_endpoint.clone().unwrap())
-            .force_path_style(true)
-            .build(),
-    );
-    let blob = Blob::new(
-        s3_client,
-        std::env::var("BUCKET_NAME").unwrap_or_else(|_| "chat-media".into()),
-    );
+    let blob = blob_for(&s3).await;
     let mut runs = Vec::new();
     for round in 0..2 {
         let key = format!("bench/direct-{round}-{}", std::process::id());
@@ -479,5 +479,90 @@ async fn main() {
             reading.as_secs_f64(),
         );
     }
+    if let (Ok(scanning), Ok(scanning_s3), Ok(clamd)) = (
+        std::env::var("BENCH_APP_SCANNING"),
+        std::env::var("BENCH_S3_SCANNING"),
+        std::env::var("BENCH_CLAMD"),
+    ) {
+        let scanning_pid: u32 = env("BENCH_PID_SCANNING").parse().unwrap();
+        session_with_scanning(&http, &scanning, scanning_pid, &scanning_s3, &clamd, &file).await;
+    }
     let _ = std::fs::remove_file(&file);
+}
+
+/// A client of the runner's embedded S3 at `s3`.
+async fn blob_for(s3: &str) -> Blob {
+    let aws = AwsOptions {
+        region: Some("us-east-1".into()),
+        dynamodb_endpoint: None,
+        s3_endpoint: Some(s3.to_owned()),
+        static_credentials: Some(chat_media_tests::s3_keys()),
+    };
+    let sdk = aws.sdk_config().await;
+    let s3_client = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .endpoint_url(aws.s3_endpoint.clone().unwrap())
+            .force_path_style(true)
+            .build(),
+    );
+    Blob::new(
+        s3_client,
+        std::env::var("BUCKET_NAME").unwrap_or_else(|_| "chat-media".into()),
+    )
+}
+
+/// The issue-16 goal for large uploads, in one run: a 150 MiB upload session on
+/// the scanning runner (create → parts → complete → `ready`, scanned) against the
+/// least the same work can take: one presigned PUT of the bytes to the same S3 plus
+/// clamd scanning them from memory.
+async fn session_with_scanning(
+    http: &reqwest::Client,
+    app: &str,
+    pid: u32,
+    s3: &str,
+    clamd: &str,
+    file: &std::path::Path,
+) {
+    let service = create_service(http, app).await;
+    let blob = blob_for(s3).await;
+    let scanner = chat_media::scan::Scanner::new(clamd.parse().expect("clamd address"));
+    let bytes = tokio::fs::read(file).await.unwrap();
+    for round in 1..=2 {
+        let key = format!("bench/direct-scan-{round}-{}", std::process::id());
+        let put = blob
+            .presign_put(&key, SESSION_SIZE, Duration::from_secs(600))
+            .await
+            .unwrap();
+        let t = Instant::now();
+        send_presigned(
+            http,
+            &serde_json::to_value(&put).unwrap(),
+            file_body(file, 0, SESSION_SIZE).await,
+        )
+        .await;
+        let direct = t.elapsed();
+        blob.delete(&key).await.unwrap();
+        let t = Instant::now();
+        let verdict = scanner.scan_bytes(&bytes).await.expect("clamd answers");
+        assert!(verdict.is_clean(), "{verdict:?}");
+        let scan = t.elapsed();
+
+        let sampler = RssSampler::start(pid);
+        let (uploaded, total, _) = session_upload(http, app, &service, file, 4).await;
+        let peak = sampler.finish(pid).await;
+        let floor = direct + scan;
+        println!(
+            "GOAL 150 MiB with scanning, run {round}: session create -> ready {:.2} s (parts {:.2} s + complete {:.2} s, \
+             runner peak RSS {:.0} MiB); direct PUT {:.2} s + clamd from memory {:.2} s = {:.2} s; \
+             ratio {:.2} (goal <= 1.15)",
+            total.as_secs_f64(),
+            uploaded.as_secs_f64(),
+            (total - uploaded).as_secs_f64(),
+            mib(peak),
+            direct.as_secs_f64(),
+            scan.as_secs_f64(),
+            floor.as_secs_f64(),
+            total.as_secs_f64() / floor.as_secs_f64(),
+        );
+    }
 }

@@ -21,6 +21,7 @@ mod message_deletion;
 mod messages;
 mod moderation;
 mod openapi;
+mod performance;
 mod reserved_identity;
 mod scan;
 mod scan_outage;

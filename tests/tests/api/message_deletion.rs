@@ -243,6 +243,13 @@ async fn prefill(app: &TestApp, f: &Fixture, n: u64) {
     let channel_sid: ChannelSid = f.channel_sid.clone();
     let mut channel = app.channel_record(&channel_sid).await;
     for _ in 0..n {
+        channel.next_message_index = app
+            .state
+            .store
+            .take_message_index(&channel_sid)
+            .await
+            .unwrap()
+            .unwrap();
         let now = chat_media::model::now();
         let message = chat_media::model::Message::text(
             MessageSid::generate(),
@@ -257,7 +264,6 @@ async fn prefill(app: &TestApp, f: &Fixture, n: u64) {
             .create_message(&channel, &message, None, None)
             .await
             .unwrap();
-        channel.next_message_index += 1;
     }
 }
 

@@ -493,22 +493,23 @@ async fn create_message_stays_within_its_dynamodb_call_budget() {
     let media = app
         .ready_media(&f.service_sid, "alice", "image/png", None, b"png")
         .await;
-    // User, media: BatchGetItem + GetItem (role) + TransactWriteItems.
+    // User, media: BatchGetItem + GetItem (role) + UpdateItem (the index, an atomic
+    // ADD that concurrent senders never lose) + TransactWriteItems.
     let (status, headers, body) = send_full(
         app.user(&f.token, Method::POST, &f.messages_path())
             .form(&[("MediaSid", media.sid.as_str())]),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    assert_eq!(dynamodb_calls(&headers), 3);
-    // User, text: the same three.
+    assert_eq!(dynamodb_calls(&headers), 4);
+    // User, text: the same four.
     let (status, headers, _) = send_full(
         app.user(&f.token, Method::POST, &f.messages_path())
             .form(&[("Body", "hi")]),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED);
-    assert_eq!(dynamodb_calls(&headers), 3);
+    assert_eq!(dynamodb_calls(&headers), 4);
     // Admin, media: no membership to check.
     let media = app
         .ready_media(&f.service_sid, "alice", "image/png", None, b"png")
@@ -519,7 +520,7 @@ async fn create_message_stays_within_its_dynamodb_call_budget() {
     )
     .await;
     assert_eq!(status, StatusCode::CREATED);
-    assert_eq!(dynamodb_calls(&headers), 2);
+    assert_eq!(dynamodb_calls(&headers), 3);
     // A refusal before any read costs nothing.
     let (status, headers, _) = send_full(
         app.user(&f.token, Method::POST, &f.messages_path())

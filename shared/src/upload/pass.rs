@@ -1,0 +1,98 @@
+//! One read of a stored upload: its bytes come from S3 once, as ranged GETs in
+//! flight together ([`Blob::read_ranges`](crate::blob::Blob::read_ranges)), and
+//! feed the sniffer (first chunk), SHA-256 and clamd (when configured) from the
+//! same stream. Memory is the ranges in flight plus the scanner's two chunks,
+//! whatever the object size.
+
+use bytes::Bytes;
+use futures::StreamExt;
+use crate::digest::ContentHash;
+
+use super::{FinalizeError, FinalizeResult, Passed, Refusal};
+use crate::blob::{BlobError, READ_RANGES_IN_FLIGHT, READ_RANGE_BYTES};
+use crate::config::AppState;
+use crate::model::MediaSettings;
+use crate::policy::{self, MediaType};
+use crate::scan::ScanResult;
+
+/// What the one read found about an object whose first bytes passed the sniffer.
+#[derive(Debug)]
+pub(super) struct Read {
+    pub passed: Passed,
+    /// clamd's answer on the same bytes; `None` without a scanner.
+    pub verdict: Option<ScanResult>,
+}
+
+/// Reads the `size`-byte object `key` once: sniffs its first bytes against the
+/// declared type (a refusal stops the read), hashes all of it, and streams it
+/// to clamd at the same time. `Ok(Err(_))` is a refusal; an S3 failure or a
+/// size that differs from `size` leaves the upload as it was.
+pub(super) async fn read_once(
+    state: &AppState,
+    key: &str,
+    size: u64,
+    settings: &MediaSettings,
+    content_type: &MediaType,
+) -> FinalizeResult<Result<Read, Refusal>> {
+    let mut chunks = state
+        .blob
+        .read_ranges(key, size, READ_RANGE_BYTES, READ_RANGES_IN_FLIGHT)
+        .boxed();
+    let first = match chunks.next().await {
+        Some(chunk) => chunk?,
+        None => Bytes::new(),
+    };
+    let head = &first[..first.len().min(policy::SNIFF_BYTES)];
+    if let Err(r) = policy::check_content(settings, content_type, head) {
+        return Ok(Err(r));
+    }
+    let mut hasher = ContentHash::new();
+    hasher.update(&first);
+    let mut read = first.len() as u64;
+    let mut failed: Option<BlobError> = None;
+    let verdict = match &state.scanner {
+        None => None,
+        Some(scanner) => {
+            // Every chunk is hashed as it goes to clamd; an S3 failure is kept
+            // to be reported as such, not as the scanner's.
+            let rest = chunks.by_ref().map(|chunk| match chunk {
+                Ok(bytes) => {
+                    hasher.update(&bytes);
+                    read += bytes.len() as u64;
+                    Ok(bytes)
+                }
+                Err(e) => {
+                    let io = std::io::Error::other(e.to_string());
+                    failed = Some(e);
+                    Err(io)
+                }
+            });
+            let stream = futures::stream::once(futures::future::ready(Ok(first))).chain(rest);
+            Some(
+                scanner
+                    .scan_reader(tokio_util::io::StreamReader::new(stream))
+                    .await,
+            )
+        }
+    };
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    // Whatever clamd did not take (no scanner, or it stopped early) is still hashed:
+    // a media that failed its scan keeps its hash for the rescan.
+    while let Some(chunk) = chunks.next().await {
+        let bytes = chunk?;
+        hasher.update(&bytes);
+        read += bytes.len() as u64;
+    }
+    if read != size {
+        return Err(FinalizeError::ObjectChanged);
+    }
+    Ok(Ok(Read {
+        passed: Passed {
+            sha256: hasher.hex(),
+            size,
+        },
+        verdict,
+    }))
+}
