@@ -11,6 +11,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 use crate::auth::{Credentials, CredentialsError};
 use crate::blob::Blob;
+use crate::flex::{FlexConfig, FlexValidator, DEFAULT_MODERATOR_ROLES};
 use crate::scan::{ClamdAddress, Scanner, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT};
 use crate::store::Store;
 
@@ -45,6 +46,9 @@ pub struct Settings {
     /// How long an upload session may stay unfinished before it is swept
     /// (`UPLOAD_SESSION_TTL_SECS`, 3600; more than `UPLOAD_URL_TTL_SECS`).
     pub upload_session_ttl: Duration,
+    /// Flex tokens at `/block-user` and `/unblock-user`: accepted only when set
+    /// (`FLEX_TOKEN_VALIDATION_URL`, `FLEX_MODERATOR_ROLES`).
+    pub flex: Option<FlexConfig>,
 }
 
 impl Default for Settings {
@@ -59,6 +63,7 @@ impl Default for Settings {
             upload_part_size: 8 * 1024 * 1024,
             upload_url_ttl: Duration::from_secs(900),
             upload_session_ttl: Duration::from_secs(3600),
+            flex: None,
         }
     }
 }
@@ -82,6 +87,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// clamd, when configured; then no media becomes ready without a clean scan.
     pub scanner: Option<Scanner>,
+    /// Flex token validation with its cache, when `settings.flex` is set.
+    pub flex: Option<Arc<FlexValidator>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +120,42 @@ fn secs(name: &str, default: Duration) -> Result<Duration, ConfigError> {
             .map(Duration::from_secs)
             .map_err(|_| ConfigError(format!("{name} must be a whole number of seconds"))),
     }
+}
+
+/// `FLEX_TOKEN_VALIDATION_URL` (unset: Flex tokens are refused like any bad token;
+/// `{AccountSid}` in it becomes the account's SID, e.g. Twilio's
+/// [`crate::flex::DEFAULT_VALIDATION_URL`]) and `FLEX_MODERATOR_ROLES`
+/// (comma-separated Flex roles that may moderate, default `supervisor,admin`).
+pub fn flex_from_env() -> Result<Option<FlexConfig>, ConfigError> {
+    let Some(url) = var("FLEX_TOKEN_VALIDATION_URL") else {
+        return Ok(None);
+    };
+    let url = url.trim().to_owned();
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(ConfigError(
+            "FLEX_TOKEN_VALIDATION_URL must be an http(s) URL".into(),
+        ));
+    }
+    let moderator_roles: Vec<String> = match var("FLEX_MODERATOR_ROLES") {
+        None => DEFAULT_MODERATOR_ROLES
+            .iter()
+            .map(|r| r.to_string())
+            .collect(),
+        Some(v) => v
+            .split(',')
+            .map(|r| r.trim().to_ascii_lowercase())
+            .filter(|r| !r.is_empty())
+            .collect(),
+    };
+    if moderator_roles.is_empty() {
+        return Err(ConfigError(
+            "FLEX_MODERATOR_ROLES must name at least one Flex role".into(),
+        ));
+    }
+    Ok(Some(FlexConfig {
+        validation_url: url,
+        moderator_roles,
+    }))
 }
 
 /// `CLAMD_ADDRESS` (`host:port` or `unix:/path`), `CLAMD_CONNECT_TIMEOUT_MS`,
@@ -203,6 +246,7 @@ impl Settings {
             upload_part_size: bytes("UPLOAD_PART_SIZE_BYTES", d.upload_part_size)?,
             upload_url_ttl: secs("UPLOAD_URL_TTL_SECS", d.upload_url_ttl)?,
             upload_session_ttl: secs("UPLOAD_SESSION_TTL_SECS", d.upload_session_ttl)?,
+            flex: flex_from_env()?,
         }
         .checked()
     }
@@ -292,6 +336,13 @@ impl AppState {
         Self {
             store: Store::new(aws_sdk_dynamodb::Client::from_conf(dynamo.build()), table),
             blob: Blob::new(aws_sdk_s3::Client::from_conf(s3.build()), bucket),
+            flex: settings.flex.clone().map(|config| {
+                Arc::new(FlexValidator::new(
+                    config,
+                    credentials.account_sid.as_str(),
+                    &credentials.auth_token,
+                ))
+            }),
             credentials: Arc::new(credentials),
             settings: Arc::new(settings),
             scanner: None,

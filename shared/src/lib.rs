@@ -17,6 +17,7 @@
 //! | [`policy`] | what a service accepts: size, type, extension, magic bytes |
 //! | [`disposition`] | how a download presents itself (Content-Disposition/Type) |
 //! | [`auth`] | who is calling: Basic credentials or access tokens |
+//! | [`flex`] | Flex's own tokens, checked with Twilio's token validation API (cached) |
 //! | [`config`] | all environment reading, once per cold start, into [`AppState`] |
 //! | [`upload`] | finalizing uploads: checks, the scan state machine, refusals |
 //! | [`access`] | resolving channels, members, users; who may act on them |
@@ -30,7 +31,7 @@
 //! round (`scripts/check-layers` fails the build on an arrow back or a cycle):
 //!
 //! 1. `limits`, `sid`, `identity`, `filename`, `permission`, `model`, `signature`
-//! 2. `store`, `blob`, `scan`, `policy`, `disposition`, `auth`, `metrics`, `telemetry`
+//! 2. `store`, `blob`, `scan`, `policy`, `disposition`, `auth`, `flex`, `metrics`, `telemetry`
 //! 3. `config` (the state that bundles the clients), `cleanup`
 //! 4. `upload`, `access`
 //! 5. `http`
@@ -47,6 +48,7 @@ pub mod cleanup;
 pub mod config;
 pub mod disposition;
 pub mod filename;
+pub mod flex;
 pub mod http;
 pub mod identity;
 pub mod limits;
