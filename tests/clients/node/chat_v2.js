@@ -102,6 +102,10 @@ async function main() {
   }
   out.member_fetched = (await ch.members('bob').fetch()).sid === members.bob;
   out.members_listed = (await ch.members.list({ pageSize: 3 })).map((m) => m.identity).sort();
+  // Twilio's repeated Identity filter, one member a page.
+  out.members_filtered = (await ch.members.list({ identity: ['alice', 'carol', 'nobody'], pageSize: 1 }))
+    .map((m) => m.identity)
+    .sort();
   out.member_updated = (await ch.members(members.bob).update({ roleSid: role.sid })).roleSid;
   out.member_deleted = await ch.members(members.grace).remove();
   out.member_deleted_fetch = await errorOf(() => ch.members(members.grace).fetch());

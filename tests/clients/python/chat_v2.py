@@ -85,6 +85,10 @@ def main():
         members[name] = ch.members.create(identity=name).sid
     out["member_fetched"] = ch.members("bob").fetch().sid == members["bob"]
     out["members_listed"] = sorted(m.identity for m in ch.members.list(page_size=3))
+    # Twilio's repeated Identity filter, one member a page.
+    out["members_filtered"] = sorted(
+        m.identity for m in ch.members.list(identity=["alice", "carol", "nobody"], page_size=1)
+    )
     out["member_updated"] = ch.members(members["bob"]).update(role_sid=role.sid).role_sid
     out["member_deleted"] = ch.members(members["grace"]).delete()
     out["member_deleted_fetch"] = error_of(ch.members(members["grace"]).fetch)

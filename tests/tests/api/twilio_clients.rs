@@ -102,6 +102,7 @@ async fn check_chat_scenario(app: &TestApp, out: &Value, client: &str) {
         out["members_listed"],
         json!(["alice", "bob", "carol", "dave", "erin", "frank", "grace"])
     );
+    assert_eq!(out["members_filtered"], json!(["alice", "carol"]), "Identity filter");
     assert!(out["member_updated"].as_str().unwrap().starts_with("RL"));
     assert_eq!(out["member_deleted"], true);
     assert_eq!(out["member_deleted_fetch"]["status"], 404);
@@ -113,11 +114,14 @@ async fn check_chat_scenario(app: &TestApp, out: &Value, client: &str) {
     );
     assert_eq!(out["list_asc"], json!(bodies(0..12)), "list asc");
     assert_eq!(out["page_two"], json!(bodies(5..10)), "page two");
-    let (asc, limit) = match client {
-        "python" => ("stream_asc", "stream_limit"),
-        _ => ("each_asc", "each_limit"),
+    let newest_first: Vec<String> = bodies(0..12).into_iter().rev().collect();
+    assert_eq!(out["list_desc"], json!(newest_first), "list desc");
+    let (asc, desc, limit) = match client {
+        "python" => ("stream_asc", "stream_desc", "stream_limit"),
+        _ => ("each_asc", "each_desc", "each_limit"),
     };
     assert_eq!(out[asc], json!(bodies(0..12)), "{asc}");
+    assert_eq!(out[desc], json!(newest_first), "{desc}");
     assert_eq!(out[limit], json!(bodies(0..7)), "{limit}");
     assert_eq!(out["message_deleted"], true);
     assert_eq!(out["message_deleted_fetch"]["status"], 404);
