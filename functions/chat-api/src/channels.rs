@@ -4,7 +4,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chat_media::http::{
     code, created, page_json, AdminService, ApiResult, ChannelForDelete, ChannelScope, Paging,
-    TwilioForm,
+    QueryForm, TwilioForm,
 };
 use chat_media::limits;
 use chat_media::model::{self, Channel, ChannelType, NewChannel};
@@ -81,9 +81,24 @@ pub async fn create(
 pub async fn list(
     State(state): State<AppState>,
     AdminService(service): AdminService,
-    Paging(req): Paging,
+    QueryForm(query): QueryForm,
+    Paging(mut req): Paging,
 ) -> ApiResult<Json<Value>> {
-    let page = state.store.list_channels(&service.sid, &req).await?;
+    let types = query
+        .all("Type")
+        .into_iter()
+        .map(|t| {
+            t.parse::<ChannelType>()
+                .map_err(|e| ApiError::invalid("Type", e))
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
+    for t in &types {
+        req.filter("Type", t.as_str());
+    }
+    let page = state
+        .store
+        .list_channels(&service.sid, &req, &types)
+        .await?;
     let path = format!("/v2/Services/{}/Channels", service.sid);
     Ok(page_json(
         &state,

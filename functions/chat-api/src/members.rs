@@ -4,12 +4,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chat_media::access;
 use chat_media::http::{
-    code, created, page_json, AdminChannel, ApiResult, Caller, ChannelScope, Paging, TwilioForm,
+    code, created, page_json, AdminChannel, ApiResult, Caller, ChannelScope, Paging, QueryForm,
+    TwilioForm,
 };
 use chat_media::model::{self, Member};
 use chat_media::permission::RoleType;
 use chat_media::sid::{MemberSid, RoleSid};
-use chat_media::store::{AddMemberError, StoreError};
+use chat_media::store::{AddMemberError, StoreError, MAX_IDENTITY_FILTER};
 use chat_media::{ApiError, AppState, Identity};
 use serde_json::Value;
 
@@ -65,9 +66,27 @@ pub async fn add(
 pub async fn list(
     State(state): State<AppState>,
     scope: ChannelScope,
-    Paging(req): Paging,
+    QueryForm(query): QueryForm,
+    Paging(mut req): Paging,
 ) -> ApiResult<Json<Value>> {
-    let page = state.store.list_members(&scope.channel.sid, &req).await?;
+    let identities = query
+        .all("Identity")
+        .into_iter()
+        .map(|i| Identity::parse(i).map_err(|e| ApiError::invalid("Identity", e)))
+        .collect::<ApiResult<Vec<_>>>()?;
+    if identities.len() > MAX_IDENTITY_FILTER {
+        return Err(ApiError::invalid(
+            "Identity",
+            format!("at most {MAX_IDENTITY_FILTER} identities per list"),
+        ));
+    }
+    for identity in &identities {
+        req.filter("Identity", identity.as_str());
+    }
+    let page = state
+        .store
+        .list_members(&scope.channel.sid, &req, &identities)
+        .await?;
     let path = format!("{}/Members", scope.channel.path());
     Ok(page_json(&state, &path, "members", &req, page, |r, ctx| {
         r.to_json(ctx)

@@ -1,16 +1,9 @@
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::Json;
-use chat_media::http::{page_json, parse_sid, ApiResult, ChannelScope, Paging};
+use chat_media::http::{page_json, parse_sid, ApiResult, ChannelScope, Paging, QueryForm};
 use chat_media::sid::MessageSid;
 use chat_media::{ApiError, AppState};
-use serde::Deserialize;
 use serde_json::Value;
-
-#[derive(Deserialize)]
-pub struct Order {
-    #[serde(rename = "Order")]
-    order: Option<String>,
-}
 
 /// `Order`: `asc` (default) reads oldest first, `desc` newest first.
 fn forward(order: Option<&str>) -> ApiResult<bool> {
@@ -27,11 +20,18 @@ fn forward(order: Option<&str>) -> ApiResult<bool> {
 /// Messages in index order (`Order=desc` for newest first): admins and channel members.
 pub async fn list(
     State(state): State<AppState>,
-    Query(order): Query<Order>,
+    QueryForm(query): QueryForm,
     scope: ChannelScope,
-    Paging(req): Paging,
+    Paging(mut req): Paging,
 ) -> ApiResult<Json<Value>> {
-    let forward = forward(order.order.as_deref())?;
+    if query.all("Order").len() > 1 {
+        return Err(ApiError::invalid("Order", "must be given once"));
+    }
+    let order = query.get("Order");
+    let forward = forward(order)?;
+    if let Some(order) = order {
+        req.filter("Order", order);
+    }
     let channel = scope.channel;
     let page = state
         .store

@@ -190,6 +190,19 @@ impl<S: Send + Sync> FromRequestParts<S> for Paging {
     }
 }
 
+/// The query string as a form (lists read their filters from it, repeated ones too).
+pub struct QueryForm(pub TwilioForm);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryForm {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(QueryForm(TwilioForm::parse(
+            parts.uri.query().unwrap_or_default().as_bytes(),
+        )))
+    }
+}
+
 /// Twilio's list envelope: `{ <key>: [...], meta: {...} }`.
 pub fn page_response(
     base_url: &str,
@@ -198,8 +211,14 @@ pub fn page_response(
     req: &PageRequest,
     page: Page<Value>,
 ) -> Json<Value> {
+    let filters = req.filter_query();
     let url = |page_no: u32, token: Option<&str>| {
-        let mut q = format!("{base_url}{path}?PageSize={}&Page={page_no}", req.size);
+        let mut q = format!("{base_url}{path}?");
+        if !filters.is_empty() {
+            q.push_str(&filters);
+            q.push('&');
+        }
+        q.push_str(&format!("PageSize={}&Page={page_no}", req.size));
         if let Some(t) = token {
             q.push_str("&PageToken=");
             q.push_str(t);

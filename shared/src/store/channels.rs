@@ -1,7 +1,7 @@
 use super::items::{key, keyed, s, Item};
-use super::page::Query;
+use super::page::{Filter, Query};
 use super::{keys, AttributeValue, Page, PageRequest, Store, StoreError, StoreResult};
-use crate::model::Channel;
+use crate::model::{Channel, ChannelType};
 use crate::sid::{ChannelSid, ServiceSid};
 
 fn channel_item(channel: &Channel) -> Item {
@@ -76,18 +76,22 @@ impl Store {
         }
     }
 
+    /// Channels in creation order; with `types`, only channels of those types.
     pub async fn list_channels(
         &self,
         service: &ServiceSid,
         req: &PageRequest,
+        types: &[ChannelType],
     ) -> StoreResult<Page<Channel>> {
         let partition = keys::channels_of(service);
+        let wanted: Vec<&str> = types.iter().map(|t| t.as_str()).collect();
         self.query_page(
             Query {
                 index: true,
                 partition: &partition,
                 item_sk: keys::CHANNEL,
                 forward: true,
+                filter: (!wanted.is_empty()).then(|| Filter::one_of("type", &wanted)),
             },
             req,
         )

@@ -1,7 +1,10 @@
 use std::collections::HashMap;
 
 use super::items::{keyed, n, s, Item};
-use super::page::Query;
+use super::page::{Filter, Query};
+
+/// Most identities one members list may filter on (DynamoDB's `IN` takes 100).
+pub const MAX_IDENTITY_FILTER: usize = 100;
 use super::{keys, Page, PageRequest, Store, StoreError, StoreResult};
 use crate::identity::Identity;
 use crate::model::{Channel, Member};
@@ -85,17 +88,22 @@ impl Store {
         }
     }
 
+    /// Members in identity order; with `identities`, only those (Twilio's repeated
+    /// `Identity` filter, at most [`MAX_IDENTITY_FILTER`] of them).
     pub async fn list_members(
         &self,
         channel: &ChannelSid,
         req: &PageRequest,
+        identities: &[Identity],
     ) -> StoreResult<Page<Member>> {
+        let wanted: Vec<&str> = identities.iter().map(Identity::as_str).collect();
         self.query_page(
             Query {
                 index: false,
                 partition: channel.as_str(),
                 item_sk: keys::MEMBER_PREFIX,
                 forward: true,
+                filter: (!wanted.is_empty()).then(|| Filter::one_of("identity", &wanted)),
             },
             req,
         )

@@ -43,6 +43,7 @@ impl Store {
                 partition: &partition,
                 item_sk: keys::MESSAGE_PREFIX,
                 forward,
+                filter: None,
             },
             req,
         )
@@ -61,6 +62,7 @@ impl Store {
                 partition: channel.as_str(),
                 item_sk: keys::MESSAGE_PREFIX,
                 forward: true,
+                filter: None,
             },
             req,
         )

@@ -13,12 +13,16 @@ use super::{keys, Store, StoreError, StoreResult};
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
 pub const MAX_PAGE_SIZE: u32 = 1000;
 
-/// A validated page request: `PageSize` 1..=1000, an opaque `PageToken`, the `Page` number.
+/// A validated page request: `PageSize` 1..=1000, an opaque `PageToken`, the `Page`
+/// number, and the list's filters and options (`Order`, `Identity`, `Type`) as
+/// query pairs. The filters go into every page URL and are bound to the token, so
+/// a token presented with other filters is refused, never a silently wrong page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageRequest {
     pub size: u32,
     pub token: Option<String>,
     pub page: u32,
+    pub filters: Vec<(String, String)>,
 }
 
 impl Default for PageRequest {
@@ -27,9 +31,29 @@ impl Default for PageRequest {
             size: DEFAULT_PAGE_SIZE,
             token: None,
             page: 0,
+            filters: Vec::new(),
         }
     }
 }
+
+impl PageRequest {
+    /// Adds a filter or option of the list (kept in the order added).
+    pub fn filter(&mut self, name: &str, value: impl Into<String>) {
+        self.filters.push((name.to_owned(), value.into()));
+    }
+
+    /// The filters as a query string (`Order=desc&Identity=a`), empty without any.
+    pub fn filter_query(&self) -> String {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &self.filters {
+            q.append_pair(k, v);
+        }
+        q.finish()
+    }
+}
+
+/// The token entry holding the filters a cursor was issued under.
+const FILTERS_ENTRY: &str = "F";
 
 #[derive(Debug, Clone)]
 pub struct Page<T> {
@@ -54,6 +78,31 @@ pub(super) struct Query<'a> {
     /// key condition of a table query, and what a page token must carry.
     pub item_sk: &'a str,
     pub forward: bool,
+    /// A DynamoDB filter expression with its names and values (list filters).
+    pub filter: Option<Filter>,
+}
+
+/// A filter expression on the items of a list, e.g. `#identity IN (:f0, :f1)`.
+pub(super) struct Filter {
+    pub expression: String,
+    pub names: Vec<(String, String)>,
+    pub values: Vec<(String, aws_sdk_dynamodb::types::AttributeValue)>,
+}
+
+impl Filter {
+    /// `attribute IN (values…)`: an item matches when the attribute is one of them.
+    pub fn one_of(attribute: &str, values: &[&str]) -> Self {
+        let placeholders: Vec<String> = (0..values.len()).map(|i| format!(":f{i}")).collect();
+        Self {
+            expression: format!("#f IN ({})", placeholders.join(", ")),
+            names: vec![("#f".into(), attribute.into())],
+            values: placeholders
+                .into_iter()
+                .zip(values)
+                .map(|(p, v)| (p, s(*v)))
+                .collect(),
+        }
+    }
 }
 
 /// A page token longer than this was not issued by any list (keys are at most
@@ -63,27 +112,35 @@ const MAX_TOKEN_CHARS: usize = 8 * 1024;
 const MAX_PARTITION_KEY_BYTES: usize = 2048;
 const MAX_SORT_KEY_BYTES: usize = crate::limits::DYNAMODB_SORT_KEY_BYTES;
 
-fn encode_token(key: &Item) -> String {
-    let map: HashMap<&str, &str> = key
+fn encode_token(key: &Item, filters: &str) -> String {
+    let mut map: HashMap<&str, &str> = key
         .iter()
         .filter_map(|(k, v)| v.as_s().ok().map(|v| (k.as_str(), v.as_str())))
         .collect();
+    if !filters.is_empty() {
+        map.insert(FILTERS_ENTRY, filters);
+    }
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(&map).unwrap_or_default())
 }
 
 /// The start key a token names, if it is a cursor of this very list: exactly the
 /// list's key attributes, in its partition, on one of its items, and each value
-/// one DynamoDB accepts as a key (non-empty, within the key sizes). Anything else
-/// is [`StoreError::InvalidPageToken`], never a query.
-fn decode_token(token: &str, q: &Query<'_>) -> StoreResult<Item> {
+/// one DynamoDB accepts as a key (non-empty, within the key sizes), issued under
+/// the same `filters` (the request's filter query). Anything else is
+/// [`StoreError::InvalidPageToken`], never a query.
+fn decode_token(token: &str, q: &Query<'_>, filters: &str) -> StoreResult<Item> {
     if token.len() > MAX_TOKEN_CHARS {
         return Err(StoreError::InvalidPageToken);
     }
     let bytes = URL_SAFE_NO_PAD
         .decode(token)
         .map_err(|_| StoreError::InvalidPageToken)?;
-    let map: HashMap<String, String> =
+    let mut map: HashMap<String, String> =
         serde_json::from_slice(&bytes).map_err(|_| StoreError::InvalidPageToken)?;
+    let issued_under = map.remove(FILTERS_ENTRY).unwrap_or_default();
+    if issued_under != filters {
+        return Err(StoreError::InvalidPageToken);
+    }
     let partition_attr = if q.index { keys::GSI1PK } else { keys::PK };
     let mut expected = vec![
         (keys::PK, MAX_PARTITION_KEY_BYTES),
@@ -124,8 +181,9 @@ pub fn decode_page_token(
         partition,
         item_sk,
         forward: true,
+        filter: None,
     };
-    decode_token(token, &q)
+    decode_token(token, &q, "")
 }
 
 impl Store {
@@ -134,10 +192,11 @@ impl Store {
         q: Query<'_>,
         req: &PageRequest,
     ) -> StoreResult<Page<T>> {
+        let filters = req.filter_query();
         let start = req
             .token
             .as_deref()
-            .map(|t| decode_token(t, &q))
+            .map(|t| decode_token(t, &q, &filters))
             .transpose()?;
         let pk_attr = if q.index { keys::GSI1PK } else { keys::PK };
         let mut items: Vec<T> = Vec::new();
@@ -153,6 +212,15 @@ impl Store {
                 .scan_index_forward(q.forward)
                 .limit((req.size as usize - items.len()) as i32)
                 .set_exclusive_start_key(start.take());
+            if let Some(f) = &q.filter {
+                query = query.filter_expression(&f.expression);
+                for (k, v) in &f.names {
+                    query = query.expression_attribute_names(k, v);
+                }
+                for (k, v) in &f.values {
+                    query = query.expression_attribute_values(k, v.clone());
+                }
+            }
             if q.index {
                 query = query
                     .key_condition_expression("#pk = :pk")
@@ -173,7 +241,7 @@ impl Store {
                 Some(last) => {
                     return Ok(Page {
                         items,
-                        next_token: Some(encode_token(&last)),
+                        next_token: Some(encode_token(&last, &filters)),
                     })
                 }
                 None => {
@@ -200,22 +268,49 @@ mod tests {
         partition: "CH1",
         item_sk: keys::MEMBER_PREFIX,
         forward: true,
+        filter: None,
     };
     const MESSAGES: Query<'static> = Query {
         index: true,
         partition: "CH1#MESSAGES",
         item_sk: keys::MESSAGE_PREFIX,
         forward: true,
+        filter: None,
     };
 
     #[test]
     fn a_cursor_of_the_list_is_accepted() {
         let t = token(serde_json::json!({"PK": "CH1", "SK": "MEMBER#alice"}));
-        let key = decode_token(&t, &MEMBERS).unwrap();
+        let key = decode_token(&t, &MEMBERS, "").unwrap();
         assert_eq!(key[keys::SK], s("MEMBER#alice"));
         let t = token(serde_json::json!({"PK": "CH1", "SK": "MESSAGE#IM1",
             "GSI1PK": "CH1#MESSAGES", "GSI1SK": "00000000000000000001"}));
-        assert!(decode_token(&t, &MESSAGES).is_ok());
+        assert!(decode_token(&t, &MESSAGES, "").is_ok());
+    }
+
+    #[test]
+    fn a_cursor_is_bound_to_the_filters_it_was_issued_under() {
+        let key = key_of(&serde_json::json!({"PK": "CH1", "SK": "MEMBER#alice"}));
+        let t = encode_token(&key, "Order=desc");
+        assert!(decode_token(&t, &MEMBERS, "Order=desc").is_ok());
+        for other in ["", "Order=asc", "Order=desc&Identity=bob"] {
+            assert_eq!(
+                decode_token(&t, &MEMBERS, other).unwrap_err(),
+                StoreError::InvalidPageToken,
+                "{other}"
+            );
+        }
+        let unfiltered = encode_token(&key, "");
+        assert!(decode_token(&unfiltered, &MEMBERS, "").is_ok());
+        assert!(decode_token(&unfiltered, &MEMBERS, "Order=desc").is_err());
+    }
+
+    fn key_of(json: &serde_json::Value) -> Item {
+        json.as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), s(v.as_str().unwrap())))
+            .collect()
     }
 
     #[test]
@@ -238,14 +333,14 @@ mod tests {
         ];
         for t in &refused {
             assert_eq!(
-                decode_token(t, &MEMBERS).unwrap_err(),
+                decode_token(t, &MEMBERS, "").unwrap_err(),
                 StoreError::InvalidPageToken,
                 "{t}"
             );
         }
         // Another list's cursor: members on messages and back.
         let member = token(serde_json::json!({"PK": "CH1", "SK": "MEMBER#alice"}));
-        assert!(decode_token(&member, &MESSAGES).is_err());
+        assert!(decode_token(&member, &MESSAGES, "").is_err());
         for message in [
             serde_json::json!({"PK": "CH1", "SK": "MESSAGE#IM1",
                 "GSI1PK": "CH1#MESSAGES", "GSI1SK": "00000000000000000001"}),

@@ -31,6 +31,7 @@ impl Store {
                 partition: service.as_str(),
                 item_sk: keys::ROLE_PREFIX,
                 forward: true,
+                filter: None,
             },
             req,
         )

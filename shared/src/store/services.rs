@@ -34,6 +34,7 @@ impl Store {
                 partition: keys::SERVICES,
                 item_sk: keys::SERVICE,
                 forward: true,
+                filter: None,
             },
             req,
         )
@@ -85,6 +86,7 @@ impl Store {
                         size: 100,
                         ..PageRequest::default()
                     },
+                    &[],
                 )
                 .await?;
             if channels.items.is_empty() {

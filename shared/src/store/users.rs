@@ -68,6 +68,7 @@ impl Store {
                 partition: service.as_str(),
                 item_sk: keys::USER_PREFIX,
                 forward: true,
+                filter: None,
             },
             req,
         )

@@ -10,6 +10,7 @@ mod channels_members_users;
 mod faults;
 mod flex_tokens;
 mod hardening_input;
+mod list_filters;
 mod media_download;
 mod media_upload;
 mod membership_oracle;
