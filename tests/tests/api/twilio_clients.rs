@@ -102,7 +102,11 @@ async fn check_chat_scenario(app: &TestApp, out: &Value, client: &str) {
         out["members_listed"],
         json!(["alice", "bob", "carol", "dave", "erin", "frank", "grace"])
     );
-    assert_eq!(out["members_filtered"], json!(["alice", "carol"]), "Identity filter");
+    assert_eq!(
+        out["members_filtered"],
+        json!(["alice", "carol"]),
+        "Identity filter"
+    );
     assert!(out["member_updated"].as_str().unwrap().starts_with("RL"));
     assert_eq!(out["member_deleted"], true);
     assert_eq!(out["member_deleted_fetch"]["status"], 404);
