@@ -2,18 +2,20 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use chat_media::access;
 use chat_media::http::{
-    code, created, page_json, AdminService, ApiResult, ChannelForDelete, ChannelScope, Paging,
-    QueryForm, TwilioForm,
+    code, created, page_json, AdminService, ApiResult, Caller, ChannelForDelete, ChannelScope,
+    Paging, QueryForm, TwilioForm,
 };
 use chat_media::limits;
 use chat_media::model::{self, Channel, ChannelType, NewChannel};
+use chat_media::permission::Permission;
 use chat_media::sid::ChannelSid;
 use chat_media::store::CreateChannelError;
 use chat_media::{ApiError, AppState, Identity};
 use serde_json::Value;
 
-use crate::{attributes_param, text_param};
+use crate::{attributes_param, attributes_update, date_param, text_param};
 
 /// `UniqueName`: non-empty, not a SID (paths accept both), no `/`.
 fn unique_name_param(value: &str) -> ApiResult<String> {
@@ -109,6 +111,93 @@ pub async fn list(
         |r, ctx| r.to_json(ctx),
     ))
 }
+
+/// POST a channel: Twilio's channel update (`FriendlyName`, `UniqueName`,
+/// `Attributes`, `CreatedBy`, `DateCreated`, `DateUpdated`, each optional). Admins
+/// change anything; a member needs `editChannelName` for the names and
+/// `editChannelAttributes` for the attributes. A new unique name is claimed in the
+/// same transaction that writes the channel, so two channels never share one.
+pub async fn update(
+    State(state): State<AppState>,
+    scope: ChannelScope,
+    form: TwilioForm,
+) -> ApiResult<Json<Value>> {
+    let friendly_name = form
+        .get("FriendlyName")
+        .map(|n| text_param("FriendlyName", n, limits::FRIENDLY_NAME))
+        .transpose()?;
+    let unique_name = form.get("UniqueName").map(unique_name_param).transpose()?;
+    let attributes = attributes_update(form.get("Attributes"))?;
+    let created_by = form
+        .get("CreatedBy")
+        .map(|i| Identity::parse(i).map_err(|e| ApiError::invalid("CreatedBy", e)))
+        .transpose()?;
+    let date_created = date_param("DateCreated", form.get("DateCreated"))?;
+    let date_updated = date_param("DateUpdated", form.get("DateUpdated"))?;
+    if friendly_name.is_some() || unique_name.is_some() {
+        scope.caller.require(Permission::EditChannelName)?;
+    }
+    if attributes.is_some() {
+        scope.caller.require(Permission::EditChannelAttributes)?;
+    }
+    if (created_by.is_some() || date_created.is_some() || date_updated.is_some())
+        && !matches!(scope.caller, Caller::Admin)
+    {
+        return Err(ApiError::forbidden(
+            "Only an admin may set CreatedBy, DateCreated or DateUpdated",
+        ));
+    }
+    let mut read = scope.channel;
+    for _ in 0..MAX_ATTEMPTS {
+        let mut channel = read.clone();
+        if let Some(v) = &friendly_name {
+            channel.friendly_name = Some(v.clone());
+        }
+        if let Some(v) = &unique_name {
+            channel.unique_name = Some(v.clone());
+        }
+        if let Some(v) = &attributes {
+            channel.attributes = v.clone();
+        }
+        if let Some(v) = &created_by {
+            channel.created_by = v.clone();
+        }
+        if let Some(v) = date_created {
+            channel.date_created = v;
+        }
+        channel.date_updated = date_updated.unwrap_or_else(model::now);
+        match state.store.replace_channel_unchanged(&channel, &read).await {
+            Ok(()) => return Ok(Json(channel.to_json(state.view()))),
+            Err(CreateChannelError::UniqueNameTaken) => {
+                return Err(ApiError::conflict(
+                    code::CHANNEL_UNIQUE_NAME_EXISTS,
+                    format!(
+                        "Channel with unique name {} already exists",
+                        channel.unique_name.as_deref().unwrap_or_default()
+                    ),
+                ))
+            }
+            // Changed meanwhile (or being deleted): read it again.
+            Err(CreateChannelError::ServiceGone) => {
+                read = access::live(
+                    state
+                        .store
+                        .get_channel(&read.service_sid, &read.sid)
+                        .await?,
+                    read.sid.as_str(),
+                )?;
+            }
+            Err(CreateChannelError::Store(e)) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::conflict(
+        code::CONFLICT,
+        "The channel kept changing; try again",
+    ))
+}
+
+/// Attempts at an update when a concurrent one to the same record wins.
+pub(crate) const MAX_ATTEMPTS: usize = 5;
 
 /// GET a channel: admins, and users who are members of it.
 pub async fn fetch(State(state): State<AppState>, scope: ChannelScope) -> Json<Value> {

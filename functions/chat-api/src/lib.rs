@@ -37,7 +37,9 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/v2/Services/{service}/Channels/{channel}",
-            get(channels::fetch).delete(channels::delete),
+            get(channels::fetch)
+                .post(channels::update)
+                .delete(channels::delete),
         )
         .route(
             "/v2/Services/{service}/Channels/{channel}/Members",
@@ -53,13 +55,20 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/v2/Services/{service}/Channels/{channel}/Messages/{message}",
-            get(messages::fetch),
+            get(messages::fetch).post(messages::update),
         )
         .route(
             "/v2/Services/{service}/Users",
             get(users::list).post(users::create),
         )
-        .route("/v2/Services/{service}/Users/{user}", get(users::fetch))
+        .route(
+            "/v2/Services/{service}/Users/{user}",
+            get(users::fetch).post(users::update).delete(users::delete),
+        )
+        .route(
+            "/v2/Services/{service}/Users/{user}/Channels",
+            get(users::channels),
+        )
 }
 
 /// The function's full router, as Lambda serves it.
@@ -67,4 +76,6 @@ pub fn router(state: AppState) -> Router {
     chat_media::http::with_fallbacks(routes()).with_state(state)
 }
 
-pub(crate) use chat_media::http::params::{attributes_param, text_param};
+pub(crate) use chat_media::http::params::{
+    attributes_param, attributes_update, date_param, text_param,
+};

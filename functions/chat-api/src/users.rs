@@ -1,18 +1,22 @@
 use axum::extract::{Path, State};
-use axum::response::Response;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chat_media::access::{self, AccessError};
 use chat_media::http::{
     code, created, page_json, parse_sid, AdminService, ApiResult, Paging, ServiceScope, TwilioForm,
 };
 use chat_media::limits;
-use chat_media::model::{self, User};
+use chat_media::model::{self, Channel, Member, User, ViewCtx};
+use chat_media::permission::Permission;
 use chat_media::permission::RoleType;
 use chat_media::sid::{RoleSid, UserSid};
+use chat_media::store::Page;
 use chat_media::{ApiError, AppState, Identity};
-use serde_json::Value;
+use futures::future::join_all;
+use serde_json::{json, Value};
 
-use crate::{attributes_param, text_param};
+use crate::{attributes_param, attributes_update, text_param};
 
 pub async fn create(
     State(state): State<AppState>,
@@ -95,4 +99,180 @@ pub async fn fetch(
             "Users may only read their own user record",
         )),
     }
+}
+
+/// The user a caller addresses: admins any; a user only themselves (anyone else
+/// gets the same 403 whether that user exists or not).
+async fn addressed_user(state: &AppState, scope: &ServiceScope, user: &str) -> ApiResult<User> {
+    let found = access::user(state, &scope.sid, user).await;
+    let Some(identity) = scope.caller.identity() else {
+        return Ok(found?);
+    };
+    match found {
+        Ok(found) if &found.identity == identity => Ok(found),
+        Err(AccessError::UserNotFound(_)) if user == identity.as_str() => {
+            Err(AccessError::UserNotFound(user.to_owned()).into())
+        }
+        Err(e @ AccessError::Store(_)) => Err(e.into()),
+        _ => Err(ApiError::forbidden(
+            "Users may only act on their own user record",
+        )),
+    }
+}
+
+/// POST a user: Twilio's user update (`RoleSid`, `Attributes`, `FriendlyName`).
+/// Admins change anything; a user changes its own `FriendlyName` and
+/// `Attributes` with `editOwnUserInfo` in its service role; `RoleSid` is an
+/// admin's.
+pub async fn update(
+    State(state): State<AppState>,
+    scope: ServiceScope,
+    Path((_, user)): Path<(String, String)>,
+    form: TwilioForm,
+) -> ApiResult<Json<Value>> {
+    let role_sid: Option<RoleSid> = form
+        .get("RoleSid")
+        .map(|r| parse_sid("RoleSid", r))
+        .transpose()?;
+    let friendly_name = form
+        .get("FriendlyName")
+        .map(|n| text_param("FriendlyName", n, limits::FRIENDLY_NAME))
+        .transpose()?;
+    let attributes = attributes_update(form.get("Attributes"))?;
+    let mut read = addressed_user(&state, &scope, &user).await?;
+    if scope.caller.identity().is_some() {
+        if role_sid.is_some() {
+            return Err(ApiError::forbidden(
+                "Only an admin may change a user's role",
+            ));
+        }
+        let role = state.store.get_role(&scope.sid, &read.role_sid).await?;
+        if !role.is_some_and(|r| r.has(Permission::EditOwnUserInfo)) {
+            return Err(ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                code::USER_UNAUTHORIZED,
+                format!(
+                    "{} lacks the editOwnUserInfo permission (role {})",
+                    read.identity, read.role_sid
+                ),
+            ));
+        }
+    }
+    if let Some(sid) = &role_sid {
+        access::role_of_type(&state, &scope.sid, "RoleSid", sid, RoleType::Deployment).await?;
+    }
+    for _ in 0..crate::channels::MAX_ATTEMPTS {
+        let mut updated = read.clone();
+        if let Some(r) = &role_sid {
+            updated.role_sid = r.clone();
+        }
+        if let Some(n) = &friendly_name {
+            updated.friendly_name = Some(n.clone());
+        }
+        if let Some(a) = &attributes {
+            updated.attributes = a.clone();
+        }
+        updated.date_updated = model::now();
+        match state.store.replace_user_unchanged(&updated, &read).await {
+            Ok(()) => return Ok(Json(updated.to_json(state.view()))),
+            Err(e) if e.condition_failed_at(0) || e.is_conflict() => {
+                read = addressed_user(&state, &scope, updated.sid.as_str()).await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::conflict(
+        code::CONFLICT,
+        "The user kept changing; try again",
+    ))
+}
+
+/// DELETE a user (admins). Its memberships stay: they are the channels' records.
+pub async fn delete(
+    State(state): State<AppState>,
+    AdminService(service): AdminService,
+    Path((_, user)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let user = access::user(&state, &service.sid, &user).await?;
+    state.store.delete_user(&user).await.map_err(|e| {
+        if e.condition_failed_at(0) {
+            ApiError::not_found(format!("User {} not found", user.sid))
+        } else {
+            e.into()
+        }
+    })?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// GET …/Users/{UserSid}/Channels: the channels the user is a member of (Twilio's
+/// User Channel resource), for admins and the user itself.
+pub async fn channels(
+    State(state): State<AppState>,
+    scope: ServiceScope,
+    Path((_, user)): Path<(String, String)>,
+    Paging(req): Paging,
+) -> ApiResult<Json<Value>> {
+    let user = addressed_user(&state, &scope, &user).await?;
+    let page = state
+        .store
+        .list_user_channels(&scope.sid, &user.identity, &req)
+        .await?;
+    // Each membership with its channel, read together; one removed meanwhile is skipped.
+    let rows = join_all(page.items.iter().map(|r| async {
+        let channel = state.store.find_channel(&r.channel_sid).await?;
+        let member = state
+            .store
+            .get_member(&r.channel_sid, &user.identity)
+            .await?;
+        Ok::<_, ApiError>(channel.filter(|c| !c.deleting).zip(member))
+    }))
+    .await
+    .into_iter()
+    .collect::<ApiResult<Vec<_>>>()?;
+    let page = Page {
+        items: rows.into_iter().flatten().collect(),
+        next_token: page.next_token,
+    };
+    let path = format!("/v2/Services/{}/Users/{}/Channels", scope.sid, user.sid);
+    let user_sid = user.sid.clone();
+    Ok(page_json(
+        &state,
+        &path,
+        "channels",
+        &req,
+        page,
+        |(channel, member), ctx| user_channel_json(ctx, &user_sid, channel, member),
+    ))
+}
+
+/// Twilio's User Channel JSON.
+fn user_channel_json(
+    ctx: ViewCtx<'_>,
+    user: &UserSid,
+    channel: &Channel,
+    member: &Member,
+) -> Value {
+    let channel_url = ctx.url(&channel.path());
+    let unread = member
+        .last_consumed_message_index
+        .map(|i| channel.next_message_index.saturating_sub(i + 1));
+    json!({
+        "account_sid": ctx.account_sid,
+        "service_sid": channel.service_sid,
+        "channel_sid": channel.sid,
+        "user_sid": user,
+        "member_sid": member.sid,
+        "status": "joined",
+        "last_consumed_message_index": member.last_consumed_message_index,
+        "unread_messages_count": unread,
+        "notification_level": "default",
+        "url": ctx.url(&format!(
+            "/v2/Services/{}/Users/{}/Channels/{}",
+            channel.service_sid, user, channel.sid
+        )),
+        "links": {
+            "channel": channel_url,
+            "member": format!("{channel_url}/Members/{}", member.sid),
+        },
+    })
 }

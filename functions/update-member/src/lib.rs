@@ -26,6 +26,7 @@ use axum::{Json, Router};
 use chat_media::access::{self, AccessError};
 use chat_media::auth::Principal;
 use chat_media::flex::{looks_like_flex_token, FlexUser};
+use chat_media::http::params::{attributes_update, date_param};
 use chat_media::http::{
     code, parse_sid, read_body_limited, unix_now, ApiResult, Caller, ChannelScope, TwilioForm,
     MAX_FORM_BYTES,
@@ -225,6 +226,7 @@ async fn change_role(
     channel: &Channel,
     member_ref: &str,
     action: Action<'_>,
+    fields: &MemberFields,
 ) -> ApiResult<Change> {
     authorize_caller(caller)?;
     for _ in 0..MAX_ATTEMPTS {
@@ -287,7 +289,10 @@ async fn change_role(
                 }
             }
         };
-        if new_role.sid == member.role_sid && role_before_block == member.role_before_block {
+        if new_role.sid == member.role_sid
+            && role_before_block == member.role_before_block
+            && fields.is_empty()
+        {
             // Nothing to change: idempotent, but still only for those who may ask.
             authorize_change(caller, service, &member, &current, &new_role)?;
             return Ok(Change {
@@ -296,13 +301,24 @@ async fn change_role(
             });
         }
         authorize_change(caller, service, &member, &current, &new_role)?;
+        match caller {
+            Actor::Caller(caller) => fields.authorize(caller, &member)?,
+            // The plugin endpoints change roles only.
+            Actor::Flex(_) if !fields.is_empty() => {
+                return Err(ApiError::forbidden(
+                    "A Flex moderator only blocks and unblocks",
+                ))
+            }
+            Actor::Flex(_) => {}
+        }
         let previous_role = member.role_sid.clone();
-        let updated = Member {
+        let mut updated = Member {
             role_sid: new_role.sid.clone(),
             role_before_block,
             date_updated: model::now(),
             ..member
         };
+        fields.apply(&mut updated);
         match state.store.replace_member(&updated, &previous_role).await {
             Ok(()) => {
                 return Ok(Change {
@@ -349,7 +365,130 @@ fn audit(caller: &Actor, channel: &Channel, change: &Change, action: Action<'_>,
     );
 }
 
-/// POST .../Members/{MemberSid}: Twilio's member update, `RoleSid` only.
+/// The parameters of Twilio's member update besides `RoleSid`, each optional.
+#[derive(Debug, Default)]
+struct MemberFields {
+    attributes: Option<String>,
+    /// `Some(None)` clears the horizon (an empty `LastConsumedMessageIndex`).
+    last_consumed_message_index: Option<Option<u64>>,
+    last_consumption_timestamp: Option<model::Timestamp>,
+    date_created: Option<model::Timestamp>,
+    date_updated: Option<model::Timestamp>,
+}
+
+impl MemberFields {
+    fn parse(form: &TwilioForm) -> ApiResult<Self> {
+        Ok(Self {
+            attributes: attributes_update(form.get("Attributes"))?,
+            last_consumed_message_index: form
+                .get("LastConsumedMessageIndex")
+                .map(|v| match v {
+                    "" | "null" => Ok(None),
+                    v => v.parse::<u64>().map(Some).map_err(|_| {
+                        ApiError::invalid("LastConsumedMessageIndex", "must be a message index")
+                    }),
+                })
+                .transpose()?,
+            last_consumption_timestamp: date_param(
+                "LastConsumptionTimestamp",
+                form.get("LastConsumptionTimestamp"),
+            )?,
+            date_created: date_param("DateCreated", form.get("DateCreated"))?,
+            date_updated: date_param("DateUpdated", form.get("DateUpdated"))?,
+        })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.attributes.is_none()
+            && self.last_consumed_message_index.is_none()
+            && self.last_consumption_timestamp.is_none()
+            && self.date_created.is_none()
+            && self.date_updated.is_none()
+    }
+
+    /// Admins set anything; a member sets its own consumption horizon and
+    /// attributes; the dates are an admin's.
+    fn authorize(&self, caller: &Caller, target: &Member) -> ApiResult<()> {
+        let Caller::Member(own, _) = caller else {
+            return Ok(());
+        };
+        if self.is_empty() {
+            return Ok(());
+        }
+        if own.identity != target.identity {
+            return Err(ApiError::forbidden(
+                "Users may only update their own membership",
+            ));
+        }
+        if self.date_created.is_some() || self.date_updated.is_some() {
+            return Err(ApiError::forbidden(
+                "Only an admin may set DateCreated or DateUpdated",
+            ));
+        }
+        Ok(())
+    }
+
+    fn apply(&self, member: &mut Member) {
+        if let Some(a) = &self.attributes {
+            member.attributes = a.clone();
+        }
+        if let Some(i) = self.last_consumed_message_index {
+            member.last_consumed_message_index = i;
+        }
+        if let Some(t) = self.last_consumption_timestamp {
+            member.last_consumption_timestamp = Some(t);
+        }
+        if let Some(d) = self.date_created {
+            member.date_created = d;
+        }
+        if let Some(d) = self.date_updated {
+            member.date_updated = d;
+        }
+    }
+}
+
+/// A member update without `RoleSid`: the other fields, written on the condition
+/// that the member is still as read (a lost race reads again).
+async fn update_fields(
+    state: &AppState,
+    caller: &Caller,
+    channel: &Channel,
+    member_ref: &str,
+    fields: &MemberFields,
+) -> ApiResult<Member> {
+    // A user addressing anyone else's membership learns nothing about it.
+    if let Caller::Member(own, _) = caller {
+        if own.sid.as_str() != member_ref && own.identity.as_str() != member_ref {
+            return Err(ApiError::forbidden(
+                "Users may only update their own membership",
+            ));
+        }
+    }
+    for _ in 0..MAX_ATTEMPTS {
+        let read = access::member(state, channel, member_ref).await?;
+        fields.authorize(caller, &read)?;
+        if fields.is_empty() {
+            return Ok(read);
+        }
+        let mut updated = read.clone();
+        updated.date_updated = model::now();
+        fields.apply(&mut updated);
+        match state.store.replace_member_unchanged(&updated, &read).await {
+            Ok(()) => return Ok(updated),
+            Err(e) if e.condition_failed_at(0) || e.is_conflict() => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::conflict(
+        code::CONFLICT,
+        "The member kept changing; try again",
+    ))
+}
+
+/// POST .../Members/{MemberSid}: Twilio's member update. Every parameter is
+/// optional: `RoleSid` (the moderation rules above), `Attributes`,
+/// `LastConsumedMessageIndex`, `LastConsumptionTimestamp`, `DateCreated`,
+/// `DateUpdated`.
 pub async fn update(
     State(state): State<AppState>,
     ChannelScope {
@@ -362,7 +501,12 @@ pub async fn update(
     extensions: Extensions,
     form: TwilioForm,
 ) -> ApiResult<Json<Value>> {
-    let role_sid: RoleSid = parse_sid("RoleSid", form.required("RoleSid")?)?;
+    let fields = MemberFields::parse(&form)?;
+    let Some(role_sid) = form.get("RoleSid") else {
+        let member = update_fields(&state, &caller, &channel, &member, &fields).await?;
+        return Ok(Json(member.to_json(state.view())));
+    };
+    let role_sid: RoleSid = parse_sid("RoleSid", role_sid)?;
     let service = state
         .store
         .get_service(&service)
@@ -384,6 +528,7 @@ pub async fn update(
         &channel,
         &member,
         Action::Update(&role),
+        &fields,
     )
     .await?;
     audit(
@@ -457,7 +602,16 @@ async fn plugin(state: AppState, req: Request, action: Action<'static>) -> ApiRe
         Who::Ours(who) => Actor::Caller(Caller::of(&state, &who, &channel).await?),
         Who::Flex(user) => Actor::Flex(user),
     };
-    let change = change_role(&state, &caller, &service, &channel, member_ref, action).await?;
+    let change = change_role(
+        &state,
+        &caller,
+        &service,
+        &channel,
+        member_ref,
+        action,
+        &MemberFields::default(),
+    )
+    .await?;
     audit(
         &caller,
         &channel,

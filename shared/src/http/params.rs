@@ -34,6 +34,54 @@ pub fn attributes_param(value: Option<&str>) -> Result<String, ApiError> {
     Ok(raw.to_owned())
 }
 
+/// Largest message `Body`, in bytes (Twilio's 32 KiB).
+pub const MAX_BODY_BYTES: usize = 32 * 1024;
+
+/// A message `Body`: at most 32 KiB (400 with Twilio's 50504 beyond), no control
+/// characters but line breaks and tabs. Empty is allowed, as Twilio's spec says.
+pub fn message_body(body: &str) -> Result<String, ApiError> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            super::code::MESSAGE_BODY_TOO_LONG,
+            format!(
+                "The message body is {} bytes; the limit is {MAX_BODY_BYTES} bytes (32 KiB)",
+                body.len()
+            ),
+        ));
+    }
+    if body
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(ApiError::invalid(
+            "Body",
+            "must not contain control characters",
+        ));
+    }
+    Ok(body.to_owned())
+}
+
+/// An optional `Attributes` update: `None` when the parameter is absent.
+pub fn attributes_update(value: Option<&str>) -> Result<Option<String>, ApiError> {
+    value.map(|v| attributes_param(Some(v))).transpose()
+}
+
+/// A date parameter (`DateCreated`, `DateUpdated`, `LastConsumptionTimestamp`):
+/// ISO 8601 with a zone, as Twilio's libraries send it (`2015-12-16T22:18:37Z`).
+pub fn date_param(
+    name: &str,
+    value: Option<&str>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+    value
+        .map(|v| {
+            chrono::DateTime::parse_from_rfc3339(v)
+                .map(|d| d.with_timezone(&chrono::Utc))
+                .map_err(|_| ApiError::invalid(name, "must be an ISO 8601 date and time"))
+        })
+        .transpose()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,6 +104,17 @@ mod tests {
             "{}",
             e.message
         );
+    }
+
+    #[test]
+    fn dates_are_iso_8601_with_a_zone() {
+        let d = date_param("DateCreated", Some("2015-12-16T22:18:37Z")).unwrap();
+        assert_eq!(d.unwrap().timestamp(), 1450304317);
+        assert!(date_param("DateCreated", None).unwrap().is_none());
+        for bad in ["yesterday", "2015-12-16", "2015-12-16T22:18:37"] {
+            let e = date_param("DateCreated", Some(bad)).unwrap_err();
+            assert!(e.message.contains("DateCreated"), "{bad}");
+        }
     }
 
     #[test]

@@ -17,6 +17,11 @@ pub struct Member {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role_before_block: Option<RoleSid>,
     pub attributes: String,
+    /// The consumption horizon: the index of the last message the member read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_consumed_message_index: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_consumption_timestamp: Option<DateTime<Utc>>,
     pub date_created: DateTime<Utc>,
     pub date_updated: DateTime<Utc>,
 }
@@ -39,6 +44,8 @@ impl Member {
             role_sid,
             role_before_block: None,
             attributes,
+            last_consumed_message_index: None,
+            last_consumption_timestamp: None,
             date_created: now,
             date_updated: now,
         }
@@ -53,8 +60,8 @@ impl Member {
             "identity": self.identity,
             "role_sid": self.role_sid,
             "attributes": self.attributes,
-            "last_consumed_message_index": null,
-            "last_consumption_timestamp": null,
+            "last_consumed_message_index": self.last_consumed_message_index,
+            "last_consumption_timestamp": self.last_consumption_timestamp.as_ref().map(iso),
             "date_created": iso(&self.date_created),
             "date_updated": iso(&self.date_updated),
             "url": ctx.url(&format!(

@@ -29,6 +29,9 @@ pub struct Message {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media: Option<MessageMedia>,
     pub was_edited: bool,
+    /// Who last changed the message (Twilio's `last_updated_by`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_updated_by: Option<String>,
     pub date_created: DateTime<Utc>,
     pub date_updated: DateTime<Utc>,
 }
@@ -53,6 +56,7 @@ impl Message {
             attributes,
             media: None,
             was_edited: false,
+            last_updated_by: None,
             date_created: now,
             date_updated: now,
         }
@@ -94,7 +98,7 @@ impl Message {
             "type": if self.media.is_some() { "media" } else { "text" },
             "media": self.media,
             "was_edited": self.was_edited,
-            "last_updated_by": null,
+            "last_updated_by": self.last_updated_by,
             "date_created": iso(&self.date_created),
             "date_updated": iso(&self.date_updated),
             "url": ctx.url(&format!(

@@ -55,6 +55,44 @@ impl Store {
         })
     }
 
+    /// Replaces a channel if it is still as `read` (same `date_updated`, not being
+    /// deleted), moving its unique-name claim in the same transaction.
+    pub async fn replace_channel_unchanged(
+        &self,
+        channel: &Channel,
+        read: &Channel,
+    ) -> Result<(), CreateChannelError> {
+        let mut ops = vec![self.put_op_values(
+            channel_item(channel),
+            "attribute_exists(PK) AND attribute_not_exists(deleting) AND date_updated = :updated",
+            vec![(":updated", super::items::date_value(read.date_updated))],
+        )];
+        let service = channel.service_sid.as_str();
+        let renamed = channel.unique_name != read.unique_name;
+        if renamed {
+            if let Some(name) = &channel.unique_name {
+                let pointer = std::collections::HashMap::from([
+                    (keys::PK.to_owned(), s(service)),
+                    (keys::SK.to_owned(), s(keys::channel_name(name))),
+                    ("channel_sid".to_owned(), s(channel.sid.as_str())),
+                ]);
+                ops.push(self.put_op(pointer, Some("attribute_not_exists(PK)")));
+            }
+            if let Some(old) = &read.unique_name {
+                ops.push(self.delete_op(service, &keys::channel_name(old), None));
+            }
+        }
+        self.transact(ops).await.map_err(|e| {
+            if e.condition_failed_at(0) {
+                CreateChannelError::ServiceGone
+            } else if renamed && channel.unique_name.is_some() && e.condition_failed_at(1) {
+                CreateChannelError::UniqueNameTaken
+            } else {
+                CreateChannelError::Store(e)
+            }
+        })
+    }
+
     /// The channel, if it exists and belongs to `service`.
     pub async fn get_channel(
         &self,
@@ -166,6 +204,31 @@ impl Store {
                     Err(e) if e.condition_failed_at(0) => {}
                     Err(e) => return Err(e),
                 }
+            }
+            match page.next_token {
+                Some(t) => req.token = Some(t),
+                None => break,
+            }
+        }
+        // The members' pointers from their users, before the members go.
+        let mut req = PageRequest {
+            size: 25,
+            ..PageRequest::default()
+        };
+        loop {
+            let page = self.list_members(&channel.sid, &req, &[]).await?;
+            let pointers: Vec<Item> = page
+                .items
+                .iter()
+                .map(|m| {
+                    key(
+                        channel.service_sid.as_str(),
+                        &keys::user_channel(&m.identity, &channel.sid),
+                    )
+                })
+                .collect();
+            if !pointers.is_empty() {
+                self.batch_delete(pointers).await?;
             }
             match page.next_token {
                 Some(t) => req.token = Some(t),

@@ -13,6 +13,7 @@
 //! | message            | `CH…`     | `MESSAGE#IM…`          | `CH…#MESSAGES`    | `<index, 20 digits>`|
 //! | media              | `ME…`     | `MEDIA`                | `UNBOUND` (sparse)| `<expires>#ME…`     |
 //! | upload slots       | `IS…`     | `UPLOADS#<identity>`   |                   |                     |
+//! | user's channel     | `IS…`     | `USERCHANNEL#<identity>#CH…` |             |                     |
 //!
 //! A caller's text is part of a key in two forms: identities (`USER#`, `MEMBER#`,
 //! `UPLOADS#`, and after a SID and `#` in GSI1SK) and channel unique names
@@ -46,6 +47,20 @@ pub const UNBOUND: &str = "UNBOUND";
 const LONGEST_IDENTITY_PREFIX: usize = 34 + 1;
 const _: () = assert!(LONGEST_IDENTITY_PREFIX + IDENTITY.bytes <= DYNAMODB_SORT_KEY_BYTES);
 const _: () = assert!("CHANNELNAME#".len() + UNIQUE_NAME.bytes <= DYNAMODB_SORT_KEY_BYTES);
+const _: () =
+    assert!(USER_CHANNEL_PREFIX.len() + IDENTITY.bytes + 1 + 34 <= DYNAMODB_SORT_KEY_BYTES);
+
+pub const USER_CHANNEL_PREFIX: &str = "USERCHANNEL#";
+/// Where a user's memberships are listed from (`GET …/Users/{UserSid}/Channels`):
+/// one pointer per membership in the service's partition, written and removed
+/// with the member. An identity may contain `#`, so readers also match the
+/// pointer's `identity` attribute, not the prefix alone.
+pub fn user_channel(identity: &Identity, channel: &ChannelSid) -> String {
+    format!("{USER_CHANNEL_PREFIX}{identity}#{channel}")
+}
+pub fn user_channels_of(identity: &Identity) -> String {
+    format!("{USER_CHANNEL_PREFIX}{identity}#")
+}
 
 pub fn role(sid: &RoleSid) -> String {
     format!("{ROLE_PREFIX}{sid}")
@@ -110,6 +125,7 @@ mod tests {
             format!("{channel}#{identity}"),
             format!("{service}#{identity}"),
             channel_name(&"€".repeat(UNIQUE_NAME.chars)),
+            user_channel(&identity, &channel),
         ];
         for key in longest {
             assert!(key.len() <= DYNAMODB_SORT_KEY_BYTES, "{} bytes", key.len());

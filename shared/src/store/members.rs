@@ -1,6 +1,6 @@
 use std::collections::HashMap;
 
-use super::items::{keyed, n, s, Item};
+use super::items::{date_value, keyed, n, s, Item};
 use super::page::{Filter, Query};
 
 /// Most identities one members list may filter on (DynamoDB's `IN` takes 100).
@@ -8,7 +8,7 @@ pub const MAX_IDENTITY_FILTER: usize = 100;
 use super::{keys, Page, PageRequest, Store, StoreError, StoreResult};
 use crate::identity::Identity;
 use crate::model::{Channel, Member};
-use crate::sid::{ChannelSid, MemberSid};
+use crate::sid::{ChannelSid, MemberSid, ServiceSid};
 
 fn member_item(member: &Member) -> Item {
     let order = format!("{}#{}", member.channel_sid, member.identity);
@@ -18,6 +18,27 @@ fn member_item(member: &Member) -> Item {
         &keys::member(&member.identity),
         Some((member.role_sid.as_str(), &order)),
     )
+}
+
+/// The pointer from the member's user (service partition) to the channel.
+fn user_channel_item(member: &Member) -> Item {
+    HashMap::from([
+        (keys::PK.to_owned(), s(member.service_sid.as_str())),
+        (
+            keys::SK.to_owned(),
+            s(keys::user_channel(&member.identity, &member.channel_sid)),
+        ),
+        ("identity".to_owned(), s(member.identity.as_str())),
+        ("channel_sid".to_owned(), s(member.channel_sid.as_str())),
+        ("member_sid".to_owned(), s(member.sid.as_str())),
+    ])
+}
+
+/// A user's membership as its pointer records it.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct UserChannelRef {
+    pub channel_sid: ChannelSid,
+    pub member_sid: MemberSid,
 }
 
 /// Why a member could not be added.
@@ -48,6 +69,7 @@ impl Store {
                 vec![(":one", n(1))],
             )
             .into(),
+            self.put_op(user_channel_item(member), None),
         ];
         self.transact(ops).await.map_err(|e| {
             if e.condition_failed_at(0) {
@@ -132,6 +154,49 @@ impl Store {
             .map_err(StoreError::from_sdk)
     }
 
+    /// Replaces a member's record if it is still as `read` (same role, same
+    /// `date_updated`): an update never loses a concurrent one.
+    pub async fn replace_member_unchanged(
+        &self,
+        member: &Member,
+        read: &Member,
+    ) -> StoreResult<()> {
+        let mut item = member_item(member);
+        if member.role_before_block.is_none() {
+            item.remove("role_before_block");
+        }
+        self.transact(vec![self.put_op_values(
+            item,
+            "attribute_exists(PK) AND role_sid = :role AND date_updated = :updated",
+            vec![
+                (":role", s(read.role_sid.as_str())),
+                (":updated", date_value(read.date_updated)),
+            ],
+        )])
+        .await
+    }
+
+    /// The channels `identity` is a member of, in the order of their SIDs.
+    pub async fn list_user_channels(
+        &self,
+        service: &ServiceSid,
+        identity: &Identity,
+        req: &PageRequest,
+    ) -> StoreResult<Page<UserChannelRef>> {
+        let prefix = keys::user_channels_of(identity);
+        self.query_page(
+            Query {
+                index: false,
+                partition: service.as_str(),
+                item_sk: &prefix,
+                forward: true,
+                filter: Some(Filter::one_of("identity", &[identity.as_str()])),
+            },
+            req,
+        )
+        .await
+    }
+
     /// Removes a member and its pointer, and counts it out of the channel.
     pub async fn remove_member(&self, channel: &Channel, member: &Member) -> StoreResult<()> {
         let pk = channel.sid.as_str();
@@ -142,6 +207,11 @@ impl Store {
                 Some("attribute_exists(PK)"),
             ),
             self.delete_op(pk, &keys::member_sid(&member.sid), None),
+            self.delete_op(
+                member.service_sid.as_str(),
+                &keys::user_channel(&member.identity, &channel.sid),
+                None,
+            ),
             self.update_op(
                 pk,
                 keys::CHANNEL,

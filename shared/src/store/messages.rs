@@ -29,6 +29,21 @@ impl Store {
         self.get(channel.as_str(), &keys::message(sid), true).await
     }
 
+    /// Replaces a message if it is still as `read` (same `date_updated`), so a
+    /// concurrent update is never lost; its media (bound once) is never touched.
+    pub async fn replace_message_unchanged(
+        &self,
+        message: &Message,
+        read: &Message,
+    ) -> StoreResult<()> {
+        self.transact(vec![self.put_op_values(
+            message_item(message),
+            "attribute_exists(PK) AND date_updated = :updated",
+            vec![(":updated", super::items::date_value(read.date_updated))],
+        )])
+        .await
+    }
+
     /// Messages in index order (GSI1, eventually consistent as lists are).
     pub async fn list_messages(
         &self,

@@ -27,7 +27,7 @@ pub use channels::CreateChannelError;
 pub use error::{StoreError, StoreResult};
 pub use items::{n, s, Item};
 pub use media::PendingDeletion;
-pub use members::{AddMemberError, MAX_IDENTITY_FILTER};
+pub use members::{AddMemberError, UserChannelRef, MAX_IDENTITY_FILTER};
 pub use messages::{CreateMessageError, SendContext};
 pub use page::{decode_page_token, Page, PageRequest, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 pub use uploads::{CreateUploadError, UNBOUND_COUNT};

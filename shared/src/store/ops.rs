@@ -132,6 +132,28 @@ impl Store {
             .build()
     }
 
+    /// A put on a condition that names values (`:x`).
+    pub(super) fn put_op_values(
+        &self,
+        item: Item,
+        condition: &str,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> TransactWriteItem {
+        TransactWriteItem::builder()
+            .put(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .condition_expression(condition)
+                    .set_expression_attribute_values(Some(
+                        values.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+                    ))
+                    .build()
+                    .expect("table and item are set"),
+            )
+            .build()
+    }
+
     pub(super) fn delete_op(
         &self,
         pk: &str,
@@ -211,7 +233,7 @@ impl Store {
         }
     }
 
-    async fn batch_delete(&self, keys_to_delete: Vec<Item>) -> StoreResult<()> {
+    pub(super) async fn batch_delete(&self, keys_to_delete: Vec<Item>) -> StoreResult<()> {
         use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
         let mut requests: Vec<WriteRequest> = keys_to_delete
             .into_iter()

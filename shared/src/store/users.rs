@@ -7,17 +7,46 @@ use crate::identity::Identity;
 use crate::model::User;
 use crate::sid::{ServiceSid, UserSid};
 
+fn user_item(user: &User) -> super::items::Item {
+    let order = format!("{}#{}", user.service_sid, user.identity);
+    keyed(
+        user,
+        user.service_sid.as_str(),
+        &keys::user(&user.identity),
+        Some((user.role_sid.as_str(), &order)),
+    )
+}
+
 impl Store {
+    /// Replaces a user if it is still as `read` (same `date_updated`).
+    pub async fn replace_user_unchanged(&self, user: &User, read: &User) -> StoreResult<()> {
+        self.transact(vec![self.put_op_values(
+            user_item(user),
+            "attribute_exists(PK) AND date_updated = :updated",
+            vec![(":updated", super::items::date_value(read.date_updated))],
+        )])
+        .await
+    }
+
+    /// Deletes a user and its SID pointer. Its memberships are channels' records
+    /// and stay (a member is removed through its channel).
+    pub async fn delete_user(&self, user: &User) -> StoreResult<()> {
+        let service = user.service_sid.as_str();
+        self.transact(vec![
+            self.delete_op(
+                service,
+                &keys::user(&user.identity),
+                Some("attribute_exists(PK)"),
+            ),
+            self.delete_op(service, &keys::user_sid(&user.sid), None),
+        ])
+        .await
+    }
+
     /// Creates a user and its SID pointer; fails its condition if the identity exists.
     pub async fn create_user(&self, user: &User) -> StoreResult<()> {
         let service = user.service_sid.as_str();
-        let order = format!("{}#{}", user.service_sid, user.identity);
-        let item = keyed(
-            user,
-            service,
-            &keys::user(&user.identity),
-            Some((user.role_sid.as_str(), &order)),
-        );
+        let item = user_item(user);
         let pointer = HashMap::from([
             (keys::PK.to_owned(), s(service)),
             (keys::SK.to_owned(), s(keys::user_sid(&user.sid))),

@@ -74,6 +74,7 @@ const MATRIX: &[(&str, &str, [u16; 12])] = &[
     ("GET",    "/v2/Services/{service}/Channels",                                       [401, 401, 401, 401, 401, 401, 403, 403, 403, 403, 403, 200]),
     ("POST",   "/v2/Services/{service}/Channels",                                       [401, 401, 401, 401, 401, 401, 403, 403, 403, 403, 403, 201]),
     ("GET",    "/v2/Services/{service}/Channels/{channel}",                             [401, 401, 401, 401, 401, 401, 403, 403, 200, 200, 200, 200]),
+    ("POST",   "/v2/Services/{service}/Channels/{channel}",                             [401, 401, 401, 401, 401, 401, 403, 403, 403, 403, 200, 200]),
     ("DELETE", "/v2/Services/{service}/Channels/{channel}",                             [401, 401, 401, 401, 401, 401, 403, 403, 403, 403, 403, 204]),
     ("GET",    "/v2/Services/{service}/Channels/{channel}/Members",                     [401, 401, 401, 401, 401, 401, 403, 403, 200, 200, 200, 200]),
     ("POST",   "/v2/Services/{service}/Channels/{channel}/Members",                     [401, 401, 401, 401, 401, 401, 403, 403, 403, 403, 403, 201]),
@@ -83,10 +84,14 @@ const MATRIX: &[(&str, &str, [u16; 12])] = &[
     ("GET",    "/v2/Services/{service}/Channels/{channel}/Messages",                    [401, 401, 401, 401, 401, 401, 403, 403, 200, 200, 200, 200]),
     ("POST",   "/v2/Services/{service}/Channels/{channel}/Messages",                    [401, 401, 401, 401, 401, 401, 403, 403, 403, 201, 201, 201]),
     ("GET",    "/v2/Services/{service}/Channels/{channel}/Messages/{message}",          [401, 401, 401, 401, 401, 401, 403, 403, 200, 200, 200, 200]),
+    ("POST",   "/v2/Services/{service}/Channels/{channel}/Messages/{message}",          [401, 401, 401, 401, 401, 401, 403, 403, 403, 200, 200, 200]),
     ("DELETE", "/v2/Services/{service}/Channels/{channel}/Messages/{message}",          [401, 401, 401, 401, 401, 401, 403, 403, 403, 204, 204, 204]),
     ("GET",    "/v2/Services/{service}/Users",                                          [401, 401, 401, 401, 401, 401, 403, 403, 403, 403, 403, 200]),
     ("POST",   "/v2/Services/{service}/Users",                                          [401, 401, 401, 401, 401, 401, 403, 403, 403, 403, 403, 201]),
     ("GET",    "/v2/Services/{service}/Users/{user}",                                   [401, 401, 401, 401, 401, 401, 403, 403, 403, 200, 403, 200]),
+    ("POST",   "/v2/Services/{service}/Users/{user}",                                   [401, 401, 401, 401, 401, 401, 403, 403, 403, 200, 403, 200]),
+    ("DELETE", "/v2/Services/{service}/Users/{user}",                                   [401, 401, 401, 401, 401, 401, 403, 403, 403, 403, 403, 204]),
+    ("GET",    "/v2/Services/{service}/Users/{user}/Channels",                          [401, 401, 401, 401, 401, 401, 403, 403, 403, 200, 403, 200]),
     ("POST",   "/block-user",                                                           [401, 401, 401, 401, 401, 401, 404, 403, 403, 403, 200, 200]),
     ("POST",   "/unblock-user",                                                         [401, 401, 401, 401, 401, 401, 404, 403, 403, 403, 200, 200]),
     ("POST",   "/v1/Services/{service}/Media",                                          [401, 401, 401, 401, 401, 401, 403, 201, 201, 201, 201, 201]),
@@ -242,6 +247,25 @@ async fn prepare(app: &TestApp, w: &World, method: &str, route: &str) -> (String
             (path.replace(&w.role, &role), Body::None)
         }
         ("POST", "/v2/Services/{service}/Channels") => (path, form(&[("FriendlyName", "matrix")])),
+        ("POST", "/v2/Services/{service}/Channels/{channel}") => {
+            (path, form(&[("FriendlyName", &w.fresh("renamed"))]))
+        }
+        ("POST", "/v2/Services/{service}/Channels/{channel}/Messages/{message}") => {
+            (path, form(&[("Body", &w.fresh("edited"))]))
+        }
+        ("POST", "/v2/Services/{service}/Users/{user}") => {
+            (path, form(&[("FriendlyName", &w.fresh("name"))]))
+        }
+        ("DELETE", "/v2/Services/{service}/Users/{user}") => {
+            let target = w.fresh("leaver");
+            let (status, user) = send(
+                app.admin(Method::POST, &format!("{}/Users", f.service_path()))
+                    .form(&[("Identity", target.as_str())]),
+            )
+            .await;
+            assert_eq!(status, StatusCode::CREATED, "{user}");
+            (w.fill(&route.replace("{user}", &sid(&user))), Body::None)
+        }
         ("DELETE", "/v2/Services/{service}/Channels/{channel}") => {
             // A channel of its own, in which the member callers are members.
             let (status, channel) = send(

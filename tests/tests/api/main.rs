@@ -27,3 +27,4 @@ mod signature;
 mod template_defaults;
 mod template_routes;
 mod twilio_clients;
+mod twilio_operations;
