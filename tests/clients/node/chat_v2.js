@@ -107,6 +107,15 @@ async function main() {
     .map((m) => m.identity)
     .sort();
   out.member_updated = (await ch.members(members.bob).update({ roleSid: role.sid })).roleSid;
+  const carol = await ch.members(members.carol).update({
+    attributes: '{"x":1}',
+    lastConsumedMessageIndex: 0,
+  });
+  out.member_fields_updated = {
+    attributes: carol.attributes,
+    last_consumed_message_index: carol.lastConsumedMessageIndex,
+    role_sid: carol.roleSid,
+  };
   out.member_deleted = await ch.members(members.grace).remove();
   out.member_deleted_fetch = await errorOf(() => ch.members(members.grace).fetch());
 
@@ -124,8 +133,18 @@ async function main() {
   out.each_limit = (await eachOf(ch.messages, { limit: 7, pageSize: 5 })).map((m) => m.body);
   const page = await ch.messages.page({ pageSize: 5 });
   out.page_two = (await page.nextPage()).instances.map((m) => m.body);
+  const edited = await ch.messages(sent[1]).update({ body: 'm01 edited', attributes: '{"e":1}' });
+  out.message_updated = { body: edited.body, attributes: edited.attributes, was_edited: edited.wasEdited };
   out.message_deleted = await ch.messages(sent[11]).remove();
   out.message_deleted_fetch = await errorOf(() => ch.messages(sent[11]).fetch());
+  // Channel update; users: update, their channels, delete.
+  const renamed = await ch.update({ friendlyName: 'General renamed', attributes: '{"topic":"news"}' });
+  out.channel_updated = { friendly_name: renamed.friendlyName, attributes: renamed.attributes };
+  out.user_updated = (await svc.users('alice').update({ friendlyName: 'Alice B' })).friendlyName;
+  out.user_channels = (await svc.users(user.sid).userChannels.list()).map((c) => c.channelSid);
+  const zed = await svc.users.create({ identity: 'zed' });
+  out.user_deleted = await svc.users(zed.sid).remove();
+  out.user_deleted_fetch = await errorOf(() => svc.users(zed.sid).fetch());
   process.stdout.write(JSON.stringify(out));
 }
 

@@ -90,6 +90,14 @@ def main():
         m.identity for m in ch.members.list(identity=["alice", "carol", "nobody"], page_size=1)
     )
     out["member_updated"] = ch.members(members["bob"]).update(role_sid=role.sid).role_sid
+    carol = ch.members(members["carol"]).update(
+        attributes='{"x":1}', last_consumed_message_index=0
+    )
+    out["member_fields_updated"] = {
+        "attributes": carol.attributes,
+        "last_consumed_message_index": carol.last_consumed_message_index,
+        "role_sid": carol.role_sid,
+    }
     out["member_deleted"] = ch.members(members["grace"]).delete()
     out["member_deleted_fetch"] = error_of(ch.members(members["grace"]).fetch)
 
@@ -106,8 +114,22 @@ def main():
     out["stream_limit"] = [m.body for m in ch.messages.stream(limit=7, page_size=5)]
     page = ch.messages.page(page_size=5)
     out["page_two"] = [m.body for m in page.next_page()]
+    edited = ch.messages(sent[1]).update(body="m01 edited", attributes='{"e":1}')
+    out["message_updated"] = {
+        "body": edited.body,
+        "attributes": edited.attributes,
+        "was_edited": edited.was_edited,
+    }
     out["message_deleted"] = ch.messages(sent[11]).delete()
     out["message_deleted_fetch"] = error_of(ch.messages(sent[11]).fetch)
+    # Channel update; users: update, their channels, delete.
+    renamed = ch.update(friendly_name="General renamed", attributes='{"topic":"news"}')
+    out["channel_updated"] = {"friendly_name": renamed.friendly_name, "attributes": renamed.attributes}
+    out["user_updated"] = svc.users("alice").update(friendly_name="Alice B").friendly_name
+    out["user_channels"] = [c.channel_sid for c in svc.users(user.sid).user_channels.list()]
+    zed = svc.users.create(identity="zed")
+    out["user_deleted"] = svc.users(zed.sid).delete()
+    out["user_deleted_fetch"] = error_of(svc.users(zed.sid).fetch)
     print(json.dumps(out))
 
 

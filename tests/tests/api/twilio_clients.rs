@@ -33,6 +33,12 @@ fn sorted(v: &Value) -> Vec<&str> {
     out
 }
 
+/// A JSON document held in a string field (`attributes`), parsed.
+fn json_text(v: &Value) -> Value {
+    serde_json::from_str(v.as_str().unwrap_or_else(|| panic!("a string: {v}")))
+        .unwrap_or_else(|_| panic!("JSON text: {v}"))
+}
+
 /// What the app is reached with: its base URL and the account's credentials.
 fn stack(app: &TestApp) -> Value {
     let c = credentials();
@@ -108,6 +114,11 @@ async fn check_chat_scenario(app: &TestApp, out: &Value, client: &str) {
         "Identity filter"
     );
     assert!(out["member_updated"].as_str().unwrap().starts_with("RL"));
+    // A member update without RoleSid: attributes and the consumption horizon.
+    let carol = &out["member_fields_updated"];
+    assert_eq!(json_text(&carol["attributes"]), json!({"x": 1}), "{carol}");
+    assert_eq!(carol["last_consumed_message_index"], 0, "{carol}");
+    assert!(carol["role_sid"].as_str().unwrap().starts_with("RL"));
     assert_eq!(out["member_deleted"], true);
     assert_eq!(out["member_deleted_fetch"]["status"], 404);
 
@@ -127,8 +138,27 @@ async fn check_chat_scenario(app: &TestApp, out: &Value, client: &str) {
     assert_eq!(out[asc], json!(bodies(0..12)), "{asc}");
     assert_eq!(out[desc], json!(newest_first), "{desc}");
     assert_eq!(out[limit], json!(bodies(0..7)), "{limit}");
+    let edited = &out["message_updated"];
+    assert_eq!(edited["body"], "m01 edited", "{edited}");
+    assert_eq!(
+        json_text(&edited["attributes"]),
+        json!({"e": 1}),
+        "{edited}"
+    );
+    assert_eq!(edited["was_edited"], true, "{edited}");
     assert_eq!(out["message_deleted"], true);
     assert_eq!(out["message_deleted_fetch"]["status"], 404);
+
+    // Channel and user updates, the user's channels, a user deleted.
+    assert_eq!(out["channel_updated"]["friendly_name"], "General renamed");
+    assert_eq!(
+        json_text(&out["channel_updated"]["attributes"]),
+        json!({"topic": "news"})
+    );
+    assert_eq!(out["user_updated"], "Alice B");
+    assert_eq!(out["user_channels"], json!([channel_sid]));
+    assert_eq!(out["user_deleted"], true);
+    assert_eq!(out["user_deleted_fetch"]["status"], 404);
 
     // What is stored: through the API as the admin, independent of the client.
     let base = format!("/v2/Services/{service_sid}/Channels/{channel_sid}");
@@ -147,7 +177,14 @@ async fn check_chat_scenario(app: &TestApp, out: &Value, client: &str) {
         .iter()
         .map(|m| m["body"].as_str().unwrap())
         .collect();
-    assert_eq!(stored, bodies(0..11));
+    let mut expected = bodies(0..11);
+    expected[1] = "m01 edited".into();
+    assert_eq!(stored, expected);
+    let carol = members.iter().find(|m| m["identity"] == "carol").unwrap();
+    assert_eq!(carol["last_consumed_message_index"], 0);
+    let (status, channel) = send(app.admin(Method::GET, &base)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(channel["friendly_name"], "General renamed");
 }
 
 #[tokio::test]
