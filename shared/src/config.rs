@@ -389,9 +389,17 @@ impl AppState {
         Ok(state)
     }
 
+    /// The JSON view context with `PUBLIC_BASE_URL` (empty when unset: path-only
+    /// URLs). Handlers render with [`AppState::view_at`] and the request's
+    /// public origin instead, so URLs are absolute in every deployment.
     pub fn view(&self) -> crate::model::ViewCtx<'_> {
+        self.view_at(&self.settings.base_url)
+    }
+
+    /// The JSON view context for a request whose public origin is `base_url`.
+    pub fn view_at<'a>(&'a self, base_url: &'a str) -> crate::model::ViewCtx<'a> {
         crate::model::ViewCtx {
-            base_url: &self.settings.base_url,
+            base_url,
             account_sid: &self.credentials.account_sid,
         }
     }

@@ -3,6 +3,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chat_media::access;
+use chat_media::http::PublicBase;
 use chat_media::http::{
     code, created, page_json, AdminService, ApiResult, Caller, ChannelForDelete, ChannelScope,
     Paging, QueryForm, TwilioForm,
@@ -55,6 +56,7 @@ fn parse_new_channel(form: &TwilioForm) -> ApiResult<NewChannel> {
 
 pub async fn create(
     State(state): State<AppState>,
+    base: PublicBase,
     AdminService(service): AdminService,
     form: TwilioForm,
 ) -> ApiResult<Response> {
@@ -77,11 +79,12 @@ pub async fn create(
             }
             CreateChannelError::Store(e) => e.into(),
         })?;
-    Ok(created(channel.to_json(state.view())))
+    Ok(created(channel.to_json(state.view_at(base.as_str()))))
 }
 
 pub async fn list(
     State(state): State<AppState>,
+    base: PublicBase,
     AdminService(service): AdminService,
     QueryForm(query): QueryForm,
     Paging(mut req): Paging,
@@ -104,6 +107,7 @@ pub async fn list(
     let path = format!("/v2/Services/{}/Channels", service.sid);
     Ok(page_json(
         &state,
+        &base,
         &path,
         "channels",
         &req,
@@ -119,6 +123,7 @@ pub async fn list(
 /// same transaction that writes the channel, so two channels never share one.
 pub async fn update(
     State(state): State<AppState>,
+    base: PublicBase,
     scope: ChannelScope,
     form: TwilioForm,
 ) -> ApiResult<Json<Value>> {
@@ -167,7 +172,7 @@ pub async fn update(
         }
         channel.date_updated = date_updated.unwrap_or_else(model::now);
         match state.store.replace_channel_unchanged(&channel, &read).await {
-            Ok(()) => return Ok(Json(channel.to_json(state.view()))),
+            Ok(()) => return Ok(Json(channel.to_json(state.view_at(base.as_str())))),
             Err(CreateChannelError::UniqueNameTaken) => {
                 return Err(ApiError::conflict(
                     code::CHANNEL_UNIQUE_NAME_EXISTS,
@@ -200,8 +205,12 @@ pub async fn update(
 pub(crate) const MAX_ATTEMPTS: usize = 5;
 
 /// GET a channel: admins, and users who are members of it.
-pub async fn fetch(State(state): State<AppState>, scope: ChannelScope) -> Json<Value> {
-    Json(scope.channel.to_json(state.view()))
+pub async fn fetch(
+    State(state): State<AppState>,
+    base: PublicBase,
+    scope: ChannelScope,
+) -> Json<Value> {
+    Json(scope.channel.to_json(state.view_at(base.as_str())))
 }
 
 /// DELETE a channel with its members, messages and media (resumes an

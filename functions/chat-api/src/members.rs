@@ -3,6 +3,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chat_media::access;
+use chat_media::http::PublicBase;
 use chat_media::http::{
     code, created, page_json, AdminChannel, ApiResult, Caller, ChannelScope, Paging, QueryForm,
     TwilioForm,
@@ -19,6 +20,7 @@ use crate::attributes_param;
 /// POST .../Members: adds an identity with a channel role (default: the service's).
 pub async fn add(
     State(state): State<AppState>,
+    base: PublicBase,
     AdminChannel { service, channel }: AdminChannel,
     form: TwilioForm,
 ) -> ApiResult<Response> {
@@ -59,12 +61,13 @@ pub async fn add(
         }
         AddMemberError::Store(e) => e.into(),
     })?;
-    Ok(created(member.to_json(state.view())))
+    Ok(created(member.to_json(state.view_at(base.as_str()))))
 }
 
 /// Lists members: admins, and members of the channel (reading a channel includes who is in it).
 pub async fn list(
     State(state): State<AppState>,
+    base: PublicBase,
     scope: ChannelScope,
     QueryForm(query): QueryForm,
     Paging(mut req): Paging,
@@ -88,15 +91,22 @@ pub async fn list(
         .list_members(&scope.channel.sid, &req, &identities)
         .await?;
     let path = format!("{}/Members", scope.channel.path());
-    Ok(page_json(&state, &path, "members", &req, page, |r, ctx| {
-        r.to_json(ctx)
-    }))
+    Ok(page_json(
+        &state,
+        &base,
+        &path,
+        "members",
+        &req,
+        page,
+        |r, ctx| r.to_json(ctx),
+    ))
 }
 
 /// GET a member: admins, and members fetching their own membership. A caller who
 /// is not a member learns nothing about the channel's members.
 pub async fn fetch(
     State(state): State<AppState>,
+    base: PublicBase,
     scope: ChannelScope,
     Path((_, _, member)): Path<(String, String, String)>,
 ) -> ApiResult<Json<Value>> {
@@ -111,7 +121,7 @@ pub async fn fetch(
             own.as_ref().clone()
         }
     };
-    Ok(Json(member.to_json(state.view())))
+    Ok(Json(member.to_json(state.view_at(base.as_str()))))
 }
 
 pub async fn remove(

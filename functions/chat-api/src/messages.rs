@@ -1,6 +1,7 @@
 use axum::extract::{Path, State};
 use axum::Json;
 use chat_media::http::params::message_body;
+use chat_media::http::PublicBase;
 use chat_media::http::{
     code, page_json, parse_sid, ApiResult, Caller, ChannelScope, Paging, QueryForm, TwilioForm,
 };
@@ -27,6 +28,7 @@ fn forward(order: Option<&str>) -> ApiResult<bool> {
 /// Messages in index order (`Order=desc` for newest first): admins and channel members.
 pub async fn list(
     State(state): State<AppState>,
+    base: PublicBase,
     QueryForm(query): QueryForm,
     scope: ChannelScope,
     Paging(mut req): Paging,
@@ -47,6 +49,7 @@ pub async fn list(
     let path = format!("{}/Messages", channel.path());
     Ok(page_json(
         &state,
+        &base,
         &path,
         "messages",
         &req,
@@ -57,6 +60,7 @@ pub async fn list(
 
 pub async fn fetch(
     State(state): State<AppState>,
+    base: PublicBase,
     scope: ChannelScope,
     Path((_, _, message)): Path<(String, String, String)>,
 ) -> ApiResult<Json<Value>> {
@@ -66,7 +70,7 @@ pub async fn fetch(
         .get_message(&scope.channel.sid, &message_sid)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("Message {message_sid} not found")))?;
-    Ok(Json(message.to_json(state.view())))
+    Ok(Json(message.to_json(state.view_at(base.as_str()))))
 }
 
 /// POST a message: Twilio's message update (`Body`, `Attributes`, `From`,
@@ -77,6 +81,7 @@ pub async fn fetch(
 /// are an admin's. A media message keeps its media: media is immutable.
 pub async fn update(
     State(state): State<AppState>,
+    base: PublicBase,
     scope: ChannelScope,
     Path((_, _, message)): Path<(String, String, String)>,
     form: TwilioForm,
@@ -146,7 +151,7 @@ pub async fn update(
         };
         updated.date_updated = date_updated.unwrap_or_else(model::now);
         match state.store.replace_message_unchanged(&updated, &read).await {
-            Ok(()) => return Ok(Json(updated.to_json(state.view()))),
+            Ok(()) => return Ok(Json(updated.to_json(state.view_at(base.as_str())))),
             Err(e) if e.condition_failed_at(0) || e.is_conflict() => {
                 read = state
                     .store

@@ -2,6 +2,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use chat_media::http::PublicBase;
 use chat_media::http::{
     code, created, page_json, parse_sid, AdminService, ApiResult, Paging, TwilioForm,
 };
@@ -35,6 +36,7 @@ async fn load(state: &AppState, service: &Service, role: &str) -> ApiResult<Role
 
 pub async fn create(
     State(state): State<AppState>,
+    base: PublicBase,
     AdminService(service): AdminService,
     form: TwilioForm,
 ) -> ApiResult<Response> {
@@ -56,33 +58,42 @@ pub async fn create(
         model::now(),
     );
     state.store.create_role(&role).await?;
-    Ok(created(role.to_json(state.view())))
+    Ok(created(role.to_json(state.view_at(base.as_str()))))
 }
 
 pub async fn list(
     State(state): State<AppState>,
+    base: PublicBase,
     AdminService(service): AdminService,
     Paging(req): Paging,
 ) -> ApiResult<Json<Value>> {
     let page = state.store.list_roles(&service.sid, &req).await?;
     let path = format!("/v2/Services/{}/Roles", service.sid);
-    Ok(page_json(&state, &path, "roles", &req, page, |r, ctx| {
-        r.to_json(ctx)
-    }))
+    Ok(page_json(
+        &state,
+        &base,
+        &path,
+        "roles",
+        &req,
+        page,
+        |r, ctx| r.to_json(ctx),
+    ))
 }
 
 pub async fn fetch(
     State(state): State<AppState>,
+    base: PublicBase,
     AdminService(service): AdminService,
     Path((_, role)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let role = load(&state, &service, &role).await?;
-    Ok(Json(role.to_json(state.view())))
+    Ok(Json(role.to_json(state.view_at(base.as_str()))))
 }
 
 /// POST .../Roles/{sid}: replaces the role's permissions (Twilio semantics).
 pub async fn update(
     State(state): State<AppState>,
+    base: PublicBase,
     AdminService(service): AdminService,
     Path((_, role)): Path<(String, String)>,
     form: TwilioForm,
@@ -94,7 +105,7 @@ pub async fn update(
         StoreError::ConditionFailed => ApiError::not_found(format!("Role {} not found", role.sid)),
         other => other.into(),
     })?;
-    Ok(Json(role.to_json(state.view())))
+    Ok(Json(role.to_json(state.view_at(base.as_str()))))
 }
 
 /// DELETE .../Roles/{sid}: refused while the role is a service default or held by anyone.

@@ -3,6 +3,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chat_media::access;
+use chat_media::http::PublicBase;
 use chat_media::http::{
     created, page_json, parse_sid, AdminService, ApiResult, Paging, TwilioForm,
 };
@@ -17,6 +18,7 @@ use crate::text_param;
 /// POST /v2/Services: a service with Twilio's default roles and a blocked role.
 pub async fn create(
     State(state): State<AppState>,
+    base: PublicBase,
     who: Principal,
     form: TwilioForm,
 ) -> ApiResult<Response> {
@@ -35,11 +37,12 @@ pub async fn create(
     apply_media_settings(&mut service, &form)?;
     state.store.create_service(&service, &roles).await?;
     tracing::info!(service = %service.sid, "service created");
-    Ok(created(service.to_json(state.view())))
+    Ok(created(service.to_json(state.view_at(base.as_str()))))
 }
 
 pub async fn list(
     State(state): State<AppState>,
+    base: PublicBase,
     who: Principal,
     Paging(req): Paging,
 ) -> ApiResult<Json<serde_json::Value>> {
@@ -47,6 +50,7 @@ pub async fn list(
     let page = state.store.list_services(&req).await?;
     Ok(page_json(
         &state,
+        &base,
         "/v2/Services",
         "services",
         &req,
@@ -57,9 +61,10 @@ pub async fn list(
 
 pub async fn fetch(
     State(state): State<AppState>,
+    base: PublicBase,
     AdminService(service): AdminService,
 ) -> Json<serde_json::Value> {
-    Json(service.to_json(state.view()))
+    Json(service.to_json(state.view_at(base.as_str())))
 }
 
 /// Reads `Media.*` parameters into the service's media settings.
@@ -159,6 +164,7 @@ async fn role_param(
 
 pub async fn update(
     State(state): State<AppState>,
+    base: PublicBase,
     AdminService(mut service): AdminService,
     form: TwilioForm,
 ) -> ApiResult<Json<serde_json::Value>> {
@@ -222,7 +228,7 @@ pub async fn update(
             }
             other => other.into(),
         })?;
-    Ok(Json(service.to_json(state.view())))
+    Ok(Json(service.to_json(state.view_at(base.as_str()))))
 }
 
 /// DELETE /v2/Services/{sid}: the service and everything in it; S3 objects of its

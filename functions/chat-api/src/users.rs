@@ -3,6 +3,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chat_media::access::{self, AccessError};
+use chat_media::http::PublicBase;
 use chat_media::http::{
     code, created, page_json, parse_sid, AdminService, ApiResult, Paging, ServiceScope, TwilioForm,
 };
@@ -20,6 +21,7 @@ use crate::{attributes_param, attributes_update, text_param};
 
 pub async fn create(
     State(state): State<AppState>,
+    base: PublicBase,
     AdminService(service): AdminService,
     form: TwilioForm,
 ) -> ApiResult<Response> {
@@ -62,34 +64,44 @@ pub async fn create(
             e.into()
         }
     })?;
-    Ok(created(user.to_json(state.view())))
+    Ok(created(user.to_json(state.view_at(base.as_str()))))
 }
 
 pub async fn list(
     State(state): State<AppState>,
+    base: PublicBase,
     AdminService(service): AdminService,
     Paging(req): Paging,
 ) -> ApiResult<Json<Value>> {
     let page = state.store.list_users(&service.sid, &req).await?;
     let path = format!("/v2/Services/{}/Users", service.sid);
-    Ok(page_json(&state, &path, "users", &req, page, |r, ctx| {
-        r.to_json(ctx)
-    }))
+    Ok(page_json(
+        &state,
+        &base,
+        &path,
+        "users",
+        &req,
+        page,
+        |r, ctx| r.to_json(ctx),
+    ))
 }
 
 /// GET a user by SID or identity: admins, and users fetching themselves. A user
 /// asking for anyone else gets the same 403 whether that user exists or not.
 pub async fn fetch(
     State(state): State<AppState>,
+    base: PublicBase,
     scope: ServiceScope,
     Path((_, user)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let found = access::user(&state, &scope.sid, &user).await;
     let Some(identity) = scope.caller.identity() else {
-        return Ok(Json(found?.to_json(state.view())));
+        return Ok(Json(found?.to_json(state.view_at(base.as_str()))));
     };
     match found {
-        Ok(found) if &found.identity == identity => Ok(Json(found.to_json(state.view()))),
+        Ok(found) if &found.identity == identity => {
+            Ok(Json(found.to_json(state.view_at(base.as_str()))))
+        }
         // Their own identity without a record: nothing about anyone else.
         Err(AccessError::UserNotFound(_)) if user == identity.as_str() => {
             Err(AccessError::UserNotFound(user).into())
@@ -126,6 +138,7 @@ async fn addressed_user(state: &AppState, scope: &ServiceScope, user: &str) -> A
 /// admin's.
 pub async fn update(
     State(state): State<AppState>,
+    base: PublicBase,
     scope: ServiceScope,
     Path((_, user)): Path<(String, String)>,
     form: TwilioForm,
@@ -174,7 +187,7 @@ pub async fn update(
         }
         updated.date_updated = model::now();
         match state.store.replace_user_unchanged(&updated, &read).await {
-            Ok(()) => return Ok(Json(updated.to_json(state.view()))),
+            Ok(()) => return Ok(Json(updated.to_json(state.view_at(base.as_str())))),
             Err(e) if e.condition_failed_at(0) || e.is_conflict() => {
                 read = addressed_user(&state, &scope, updated.sid.as_str()).await?;
             }
@@ -208,6 +221,7 @@ pub async fn delete(
 /// User Channel resource), for admins and the user itself.
 pub async fn channels(
     State(state): State<AppState>,
+    base: PublicBase,
     scope: ServiceScope,
     Path((_, user)): Path<(String, String)>,
     Paging(req): Paging,
@@ -237,6 +251,7 @@ pub async fn channels(
     let user_sid = user.sid.clone();
     Ok(page_json(
         &state,
+        &base,
         &path,
         "channels",
         &req,

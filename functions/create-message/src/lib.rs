@@ -16,6 +16,7 @@ use axum::routing::post;
 use axum::Router;
 use chat_media::access::{self, AccessError};
 use chat_media::http::params::attributes_param;
+use chat_media::http::PublicBase;
 use chat_media::http::{code, created, parse_sid, ApiResult, ServiceScope, TwilioForm};
 use chat_media::model::{self, Channel, Media, MediaStatus, Member, Message, Role};
 use chat_media::permission::Permission;
@@ -68,7 +69,9 @@ fn parse_request(who: &Principal, form: &TwilioForm) -> ApiResult<Request> {
             ))
         }
         (None, None) => {
-            return Err(ApiError::bad_request(
+            return Err(ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                code::MESSAGE_BODY_MISSING,
                 "Missing required parameter Body or MediaSid in the post body",
             ))
         }
@@ -108,9 +111,6 @@ fn parse_body(body: &str) -> ApiResult<String> {
                 body.len()
             ),
         ));
-    }
-    if body.is_empty() {
-        return Err(ApiError::invalid("Body", "must not be empty"));
     }
     if body
         .chars()
@@ -253,6 +253,7 @@ fn check_media(
 /// POST .../Messages: `From`, `Body` or `MediaSid`, `Attributes`.
 pub async fn create(
     State(state): State<AppState>,
+    base: PublicBase,
     ServiceScope {
         sid: service_sid,
         caller: who,
@@ -300,7 +301,7 @@ pub async fn create(
         {
             Ok(()) => {
                 tracing::info!(message = %message.sid, channel = %message.channel_sid, index = message.index, media = ?media_sid, attempts = attempt, "message created");
-                return Ok(created(message.to_json(state.view())));
+                return Ok(created(message.to_json(state.view_at(base.as_str()))));
             }
             Err(CreateMessageError::IndexTaken) => {
                 pause(attempt).await;
@@ -376,7 +377,8 @@ mod tests {
         );
         let fits = "x".repeat(MAX_BODY_BYTES);
         assert!(parse(&alice(), &[("Body", &fits)]).is_ok());
-        assert!(parse(&alice(), &[("Body", "")]).is_err());
+        // Twilio's spec: an empty Body is a message with an empty body.
+        assert!(parse(&alice(), &[("Body", "")]).is_ok());
         assert!(parse(&alice(), &[("Body", "a\u{7}b")]).is_err());
         assert!(parse(&alice(), &[("Body", "two\nlines\tand tab")]).is_ok());
         assert!(parse(&alice(), &[("Body", "x"), ("Attributes", "{")]).is_err());

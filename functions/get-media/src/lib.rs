@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chat_media::disposition::download_headers;
+use chat_media::http::PublicBase;
 use chat_media::http::{code, parse_sid, ApiResult, ServiceScope};
 use chat_media::model::{Media, MediaStatus};
 use chat_media::sid::MediaSid;
@@ -94,13 +95,14 @@ fn no_store(mut response: Response) -> Response {
 /// GET .../Media/{MediaSid}: the Media JSON, with a download URL if ready.
 pub async fn fetch(
     State(state): State<AppState>,
+    base: PublicBase,
     scope: ServiceScope,
     Path((_, media)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let media = authorized_media(&state, &scope, &media).await?;
     let url = temporary_url(&state, &media).await?;
     Ok(no_store(
-        Json(media.to_json(state.view(), url.as_deref())).into_response(),
+        Json(media.to_json(state.view_at(base.as_str()), url.as_deref())).into_response(),
     ))
 }
 

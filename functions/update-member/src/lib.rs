@@ -27,6 +27,7 @@ use chat_media::access::{self, AccessError};
 use chat_media::auth::Principal;
 use chat_media::flex::{looks_like_flex_token, FlexUser};
 use chat_media::http::params::{attributes_update, date_param};
+use chat_media::http::PublicBase;
 use chat_media::http::{
     code, parse_sid, read_body_limited, unix_now, ApiResult, Caller, ChannelScope, TwilioForm,
     MAX_FORM_BYTES,
@@ -491,6 +492,7 @@ async fn update_fields(
 /// `DateUpdated`.
 pub async fn update(
     State(state): State<AppState>,
+    base: PublicBase,
     ChannelScope {
         service,
         channel,
@@ -504,7 +506,7 @@ pub async fn update(
     let fields = MemberFields::parse(&form)?;
     let Some(role_sid) = form.get("RoleSid") else {
         let member = update_fields(&state, &caller, &channel, &member, &fields).await?;
-        return Ok(Json(member.to_json(state.view())));
+        return Ok(Json(member.to_json(state.view_at(base.as_str()))));
     };
     let role_sid: RoleSid = parse_sid("RoleSid", role_sid)?;
     let service = state
@@ -538,7 +540,7 @@ pub async fn update(
         Action::Update(&role),
         &request_id(&headers, &extensions),
     );
-    Ok(Json(change.member.to_json(state.view())))
+    Ok(Json(change.member.to_json(state.view_at(base.as_str()))))
 }
 
 pub async fn block(State(state): State<AppState>, req: Request) -> ApiResult<impl IntoResponse> {

@@ -28,6 +28,7 @@ use axum::response::Response;
 use bytes::{Bytes, BytesMut};
 use chat_media::blob::ByteStream;
 use chat_media::filename::Filename;
+use chat_media::http::PublicBase;
 use chat_media::http::{created, ApiResult, ServiceScope, TwilioForm};
 use chat_media::model::{Media, NewUpload};
 use chat_media::policy::{self, MediaType, Refusal};
@@ -99,6 +100,7 @@ struct Received {
 
 pub async fn create(
     State(state): State<AppState>,
+    base: PublicBase,
     scope: ServiceScope,
     req: Request,
 ) -> ApiResult<Response> {
@@ -114,7 +116,7 @@ pub async fn create(
     policy::check_size(&settings, received.bytes.len() as u64)?;
     policy::check_content(&settings, &received.content_type, &received.bytes)?;
     let sha256 = hex::encode(Sha256::digest(&received.bytes));
-    store(&state, &scope.caller, scope.sid, received, sha256).await
+    store(&state, &base, &scope.caller, scope.sid, received, sha256).await
 }
 
 /// The service's media settings and the file, read within the limits.
@@ -398,6 +400,7 @@ pub fn parse_form_data(content_type: &str, body: Bytes, max_bytes: u64) -> ApiRe
 /// Records, stores and finalizes a checked direct upload.
 async fn store(
     state: &AppState,
+    base: &PublicBase,
     who: &Principal,
     service_sid: ServiceSid,
     received: Received,
@@ -446,7 +449,7 @@ async fn store(
         }
     };
     match outcome {
-        Ok(Outcome::Finished(m)) => Ok(created(m.to_json(state.view(), None))),
+        Ok(Outcome::Finished(m)) => Ok(created(m.to_json(state.view_at(base.as_str()), None))),
         // Infected (422, object deleted) or scanner down (503, media `failed`
         // and kept for the sweep's rescan): the record says so already.
         Ok(Outcome::Refused(m)) => Err(ApiError::refused(&m)),

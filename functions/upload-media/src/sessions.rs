@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chat_media::blob::PresignedRequest;
 use chat_media::filename::Filename;
+use chat_media::http::PublicBase;
 use chat_media::http::{created, parse_sid, ApiResult, ServiceScope, TwilioForm};
 use chat_media::model::{iso, Media, NewUpload, UploadSession};
 use chat_media::policy::{self, MediaType, Refusal};
@@ -34,6 +35,7 @@ const MAX_PARTS: u64 = 10_000;
 
 pub async fn create(
     State(state): State<AppState>,
+    base: PublicBase,
     scope: ServiceScope,
     form: TwilioForm,
 ) -> ApiResult<Response> {
@@ -126,8 +128,10 @@ pub async fn create(
         };
         parts.push(part_json(n, len, request));
     }
-    let mut body = media.to_json(state.view(), None);
-    let complete_url = state.view().url(&format!("{}/Complete", media.path()));
+    let mut body = media.to_json(state.view_at(base.as_str()), None);
+    let complete_url = state
+        .view_at(base.as_str())
+        .url(&format!("{}/Complete", media.path()));
     body["links"]["complete"] = json!(complete_url);
     body["upload"] = json!({
         "type": if session.multipart_upload_id.is_some() { "multipart" } else { "single" },
@@ -153,6 +157,7 @@ fn part_json(n: u32, len: u64, request: PresignedRequest) -> Value {
 
 pub async fn complete(
     State(state): State<AppState>,
+    base: PublicBase,
     ServiceScope {
         sid: service_sid,
         caller: who,
@@ -191,10 +196,14 @@ pub async fn complete(
     )
     .await?
     {
-        Outcome::Finished(m) => Ok(Json(m.to_json(state.view(), None)).into_response()),
-        Outcome::InProgress(m) => {
-            Ok((StatusCode::ACCEPTED, Json(m.to_json(state.view(), None))).into_response())
+        Outcome::Finished(m) => {
+            Ok(Json(m.to_json(state.view_at(base.as_str()), None)).into_response())
         }
+        Outcome::InProgress(m) => Ok((
+            StatusCode::ACCEPTED,
+            Json(m.to_json(state.view_at(base.as_str()), None)),
+        )
+            .into_response()),
         Outcome::Refused(m) => Err(ApiError::refused(&m)),
     }
 }

@@ -41,7 +41,8 @@ pub mod code {
     pub const INVALID_TOKEN_SIGNATURE: u32 = 20107;
     pub const FORBIDDEN: u32 = 20403;
     pub const NOT_FOUND: u32 = 20404;
-    pub const METHOD_NOT_ALLOWED: u32 = 20405;
+    /// Twilio's "Method not allowed".
+    pub const METHOD_NOT_ALLOWED: u32 = 20004;
     pub const CONFLICT: u32 = 20409;
     pub const TOO_LARGE: u32 = 20413;
     pub const UNSUPPORTED_MEDIA_TYPE: u32 = 20415;
@@ -50,17 +51,22 @@ pub mod code {
     pub const INTERNAL: u32 = 20500;
     pub const UNAVAILABLE: u32 = 20503;
     pub const USER_UNAUTHORIZED: u32 = 50107;
+    /// Programmable Chat: User not member of channel.
+    pub const NOT_A_MEMBER: u32 = 50400;
+    /// Programmable Chat: Message body not provided.
+    pub const MESSAGE_BODY_MISSING: u32 = 50503;
     pub const USER_EXISTS: u32 = 50201;
     pub const CHANNEL_UNIQUE_NAME_EXISTS: u32 = 50307;
     pub const MEMBER_EXISTS: u32 = 50404;
     pub const MESSAGE_BODY_TOO_LONG: u32 = 50504;
 
     /// The generic code of an HTTP error status: 20001 for 400, 20003 for 401,
-    /// else 20000 + the status (20404, 20405, 20500, …).
+    /// 20004 for 405 (Twilio's), else 20000 + the status (20404, 20500, …).
     pub fn for_status(status: axum::http::StatusCode) -> u32 {
         match status.as_u16() {
             400 => INVALID_PARAMETER,
             401 => AUTHENTICATE,
+            405 => METHOD_NOT_ALLOWED,
             other => 20_000 + u32::from(other),
         }
     }
@@ -147,11 +153,11 @@ impl ApiError {
         )
     }
 
-    /// 403 (50107): `identity` is not a member of `channel`.
+    /// 403 (Twilio's 50400): `identity` is not a member of `channel`.
     pub fn not_a_member(identity: &Identity, channel: &ChannelSid) -> Self {
         Self::new(
             StatusCode::FORBIDDEN,
-            code::USER_UNAUTHORIZED,
+            code::NOT_A_MEMBER,
             format!("{identity} is not a member of channel {channel}"),
         )
     }

@@ -246,20 +246,15 @@ pub fn page_response(
 /// A Twilio list page of `page`'s records under `key`, each rendered by `view`.
 pub fn page_json<T>(
     state: &AppState,
+    base: &PublicBase,
     path: &str,
     key: &str,
     req: &PageRequest,
     page: Page<T>,
     view: impl Fn(&T, crate::model::ViewCtx<'_>) -> Value,
 ) -> Json<Value> {
-    let ctx = state.view();
-    page_response(
-        &state.settings.base_url,
-        path,
-        key,
-        req,
-        page.map(|r| view(&r, ctx)),
-    )
+    let ctx = state.view_at(base.as_str());
+    page_response(base.as_str(), path, key, req, page.map(|r| view(&r, ctx)))
 }
 
 /// 201 with a JSON body.

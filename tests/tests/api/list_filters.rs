@@ -203,3 +203,77 @@ async fn channels_filtered_by_type() {
     let (status, body) = send(app.admin(Method::GET, &format!("{path}?Type=secret"))).await;
     assert_error(status, &body, 400, Some(20001));
 }
+
+/// Without `PUBLIC_BASE_URL` (the template's default), every `url`, `links.*` and
+/// `meta.*_page_url` is absolute, on the origin the request was addressed to.
+#[tokio::test]
+async fn urls_are_absolute_without_a_configured_base() {
+    let app = TestApp::spawn().await;
+    let f = app.service_with_member("alice").await;
+    app.send_text(&f, &f.token, "hi").await;
+    let mut state = app.state.clone();
+    let mut settings = (*state.settings).clone();
+    settings.base_url = String::new();
+    state.settings = std::sync::Arc::new(settings);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, chat_media_local::app(state)).await;
+    });
+    let c = chat_media_tests::credentials();
+    let get = |path: String, host: Option<&'static str>| {
+        let mut req = app
+            .http
+            .get(format!("http://{addr}{path}"))
+            .basic_auth(c.account_sid.as_str(), Some(&c.auth_token));
+        if let Some(h) = host {
+            req = req
+                .header("X-Forwarded-Host", h)
+                .header("X-Forwarded-Proto", "https");
+        }
+        req
+    };
+    let (status, page) = send(get(format!("{}?PageSize=1", f.messages_path()), None)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let origin = format!("http://{addr}/");
+    for url in [
+        &page["meta"]["url"],
+        &page["meta"]["first_page_url"],
+        &page["messages"][0]["url"],
+    ] {
+        assert!(url.as_str().unwrap().starts_with(&origin), "{url}");
+    }
+    // Behind a proxy (API Gateway sets Host and X-Forwarded-Proto).
+    let (_, channel) = send(get(f.channel_path(), Some("chat.example.com"))).await;
+    assert_eq!(
+        channel["url"],
+        format!("https://chat.example.com{}", f.channel_path())
+    );
+    assert!(channel["links"]["members"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://chat.example.com/v2/"));
+    let (_, media) = send(get(
+        f.media_path(
+            &app.ready_media(
+                &f.service_sid,
+                "alice",
+                "image/png",
+                None,
+                chat_media_tests::PNG,
+            )
+            .await
+            .sid,
+        ),
+        Some("chat.example.com"),
+    ))
+    .await;
+    assert!(
+        media["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://chat.example.com/v1/"),
+        "{media}"
+    );
+    server.abort();
+}

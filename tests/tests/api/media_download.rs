@@ -164,7 +164,7 @@ async fn who_may_read_a_media() {
     for (token, media, code) in [
         (bob.as_str(), &unbound, 20403),
         (outsider.as_str(), &unbound, 20403),
-        (outsider.as_str(), &bound, 50107),
+        (outsider.as_str(), &bound, 50400),
     ] {
         for suffix in ["", "/Content"] {
             let (status, body) =
