@@ -146,7 +146,7 @@ async fn users_read_their_channels_and_own_membership_only() {
         members.clone(),
     ] {
         let (status, body) = send(app.user(&carol, Method::GET, &path)).await;
-        assert_error(status, &body, 403, Some(50107));
+        assert_error(status, &body, 403, Some(50400));
     }
     // Users cannot write or administer.
     for (method, path) in [

@@ -80,7 +80,7 @@ async fn who_may_delete_a_message() {
         "{body}"
     );
     let (status, body) = send(app.user(&outsider, Method::DELETE, &f.message_path(&bobs))).await;
-    assert_error(status, &body, 403, Some(50107));
+    assert_error(status, &body, 403, Some(50400));
     let (status, _) = send(app.user(&moderator, Method::DELETE, &f.message_path(&bobs))).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
 

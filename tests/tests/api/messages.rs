@@ -158,7 +158,6 @@ async fn malformed_requests_are_400_and_the_body_limit_is_50504() {
         vec![("Body", "x".into()), ("MediaSid", media.sid.to_string())],
         vec![],
         vec![("Attributes", "{}".into())],
-        vec![("Body", String::new())],
         vec![("Body", "bell\u{7}".into())],
         vec![("Body", "x".into()), ("Attributes", "{not json".into())],
         vec![
@@ -174,7 +173,13 @@ async fn malformed_requests_are_400_and_the_body_limit_is_50504() {
                 .form(&form),
         )
         .await;
-        assert_error(status, &body, 400, Some(20001));
+        // Neither Body nor MediaSid: Twilio's 50503 (body not provided).
+        let code = if form.iter().any(|(k, _)| *k == "Body" || *k == "MediaSid") {
+            20001
+        } else {
+            50503
+        };
+        assert_error(status, &body, 400, Some(code));
     }
 
     let (status, body) = app
@@ -202,6 +207,15 @@ async fn malformed_requests_are_400_and_the_body_limit_is_50504() {
     assert_eq!(channel_json(&app, &f).await["messages_count"], 2);
     let stored = app.media_record(&media.sid).await.unwrap();
     assert_eq!(stored.message_sid, None);
+
+    // An empty Body is a message with an empty body (Twilio's spec).
+    let (status, empty) = send(
+        app.user(&f.token, Method::POST, &f.messages_path())
+            .form(&[("Body", "")]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{empty}");
+    assert_eq!(empty["body"], "");
 
     // Wrong service in the token → 403; unknown service or channel → 404.
     let other = app.create_service().await;
@@ -292,9 +306,9 @@ async fn permission_and_binding_refusals() {
         .ready_media(&other.service_sid, "alice", "image/png", None, b"f")
         .await;
 
-    // Not a member: 403 50107, text and media.
+    // Not a member: 403 50400 (Twilio's "User not member of channel"), text and media.
     let (status, body) = app.post_text(&f, &mallory, "hi").await;
-    assert_error(status, &body, 403, Some(50107));
+    assert_error(status, &body, 403, Some(50400));
     assert!(
         body["message"].as_str().unwrap().contains("not a member"),
         "{body}"
