@@ -14,6 +14,9 @@ LAMBDA_VENV="$ROOT/.venv/lambda"
 # Twilio's own Python library (and what it pins), for the tests that use Twilio's code.
 TWILIO_VENV="$ROOT/.venv/twilio"
 TWILIO_LOCK="$ROOT/tests/clients/python/requirements.lock"
+# Twilio's own Node libraries (twilio-node, the MCS clients, twilio-run), exactly as
+# tests/clients/node/package-lock.json pins them.
+NODE_CLIENTS="$ROOT/tests/clients/node"
 PIDS=()
 export SAM_CLI_TELEMETRY=0
 # The local stack's credentials and names (KEY=value lines): the one copy of them.
@@ -101,6 +104,24 @@ ensure_schemathesis() {
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     log "installing schemathesis from $SCHEMATHESIS_LOCK"
     "$SCHEMATHESIS_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$SCHEMATHESIS_LOCK"
+    echo "$want" >"$stamp"
+  fi
+}
+
+# The Node clients with `npm ci` from the lock file (Debian's nodejs and npm if
+# missing); the lock's hash is kept in node_modules so a changed lock reinstalls.
+ensure_node_clients() {
+  local stamp="$NODE_CLIENTS/node_modules/.lock-sha256" want
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    log "installing nodejs and npm (Debian)"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nodejs npm >/dev/null
+  fi
+  want="$(sha256sum "$NODE_CLIENTS/package-lock.json" | cut -d' ' -f1)"
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    log "installing the Node clients from $NODE_CLIENTS/package-lock.json"
+    (cd "$NODE_CLIENTS" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
     echo "$want" >"$stamp"
   fi
 }

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::digest::ContentHash;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
 pub use aws_sdk_s3::primitives::ByteStream;
@@ -10,7 +11,6 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use crate::digest::ContentHash;
 
 /// Bytes per ranged GET when an object is read whole ([`Blob::read_ranges`]).
 pub const READ_RANGE_BYTES: u64 = 8 * 1024 * 1024;

@@ -12,6 +12,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use crate::auth::{Credentials, CredentialsError};
 use crate::blob::Blob;
 use crate::fetch::{AllowedHosts, FetchTimeouts, Fetcher};
+use crate::flex::{FlexConfig, FlexValidator, DEFAULT_MODERATOR_ROLES};
 use crate::scan::{ClamdAddress, Scanner, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT};
 use crate::store::Store;
 use crate::webhook::WebhookClient;
@@ -59,6 +60,9 @@ pub struct Settings {
     pub ingest_timeouts: FetchTimeouts,
     /// Who runs inbound jobs (`INBOUND_DISPATCH`).
     pub inbound_dispatch: InboundDispatch,
+    /// Flex tokens at `/block-user` and `/unblock-user`: accepted only when set
+    /// (`FLEX_TOKEN_VALIDATION_URL`, `FLEX_MODERATOR_ROLES`).
+    pub flex: Option<FlexConfig>,
 }
 
 /// Who processes an inbound job once it is recorded.
@@ -91,6 +95,7 @@ impl Default for Settings {
             ingest_allowed_hosts: AllowedHosts::default(),
             ingest_timeouts: FetchTimeouts::default(),
             inbound_dispatch: InboundDispatch::InProcess,
+            flex: None,
         }
     }
 }
@@ -118,6 +123,8 @@ pub struct AppState {
     pub webhooks: WebhookClient,
     /// The client for media URLs (uploads by URL, inbound messages).
     pub fetcher: Fetcher,
+    /// Flex token validation with its cache, when `settings.flex` is set.
+    pub flex: Option<Arc<FlexValidator>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -149,6 +156,42 @@ fn secs(name: &str, default: Duration) -> Result<Duration, ConfigError> {
             .map(Duration::from_secs)
             .map_err(|_| ConfigError(format!("{name} must be a whole number of seconds"))),
     }
+}
+
+/// `FLEX_TOKEN_VALIDATION_URL` (unset: Flex tokens are refused like any bad token;
+/// `{AccountSid}` in it becomes the account's SID, e.g. Twilio's
+/// [`crate::flex::DEFAULT_VALIDATION_URL`]) and `FLEX_MODERATOR_ROLES`
+/// (comma-separated Flex roles that may moderate, default `supervisor,admin`).
+pub fn flex_from_env() -> Result<Option<FlexConfig>, ConfigError> {
+    let Some(url) = var("FLEX_TOKEN_VALIDATION_URL") else {
+        return Ok(None);
+    };
+    let url = url.trim().to_owned();
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(ConfigError(
+            "FLEX_TOKEN_VALIDATION_URL must be an http(s) URL".into(),
+        ));
+    }
+    let moderator_roles: Vec<String> = match var("FLEX_MODERATOR_ROLES") {
+        None => DEFAULT_MODERATOR_ROLES
+            .iter()
+            .map(|r| r.to_string())
+            .collect(),
+        Some(v) => v
+            .split(',')
+            .map(|r| r.trim().to_ascii_lowercase())
+            .filter(|r| !r.is_empty())
+            .collect(),
+    };
+    if moderator_roles.is_empty() {
+        return Err(ConfigError(
+            "FLEX_MODERATOR_ROLES must name at least one Flex role".into(),
+        ));
+    }
+    Ok(Some(FlexConfig {
+        validation_url: url,
+        moderator_roles,
+    }))
 }
 
 /// `CLAMD_ADDRESS` (`host:port` or `unix:/path`), `CLAMD_CONNECT_TIMEOUT_MS`,
@@ -270,6 +313,7 @@ impl Settings {
                     ))
                 }
             },
+            flex: flex_from_env()?,
         }
         .checked()
     }
@@ -361,6 +405,13 @@ impl AppState {
             webhooks,
             store: Store::new(aws_sdk_dynamodb::Client::from_conf(dynamo.build()), table),
             blob: Blob::new(aws_sdk_s3::Client::from_conf(s3.build()), bucket),
+            flex: settings.flex.clone().map(|config| {
+                Arc::new(FlexValidator::new(
+                    config,
+                    credentials.account_sid.as_str(),
+                    &credentials.auth_token,
+                ))
+            }),
             credentials: Arc::new(credentials),
             fetcher: Fetcher::new(
                 settings.ingest_allowed_hosts.clone(),

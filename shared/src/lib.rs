@@ -19,6 +19,7 @@
 //! | [`disposition`] | how a download presents itself (Content-Disposition/Type) |
 //! | [`auth`] | who is calling: Basic credentials or access tokens |
 //! | [`fetch`] | fetching a URL we were handed: allowed hosts, no internal addresses, bounded redirects and timeouts |
+//! | [`flex`] | Flex's own tokens, checked with Twilio's token validation API (cached) |
 //! | [`config`] | all environment reading, once per cold start, into [`AppState`] |
 //! | [`upload`] | finalizing uploads: checks, the scan state machine, refusals |
 //! | [`takedown`] | quarantining media and the per-service SHA-256 deny-list |
@@ -36,7 +37,7 @@
 //! round (`scripts/check-layers` fails the build on an arrow back or a cycle):
 //!
 //! 1. `limits`, `sid`, `identity`, `filename`, `permission`, `model`, `signature`, `digest`
-//! 2. `store`, `blob`, `scan`, `policy`, `disposition`, `auth`, `metrics`, `telemetry`, `webhook`, `fetch`
+//! 2. `store`, `blob`, `scan`, `policy`, `disposition`, `auth`, `flex`, `metrics`, `telemetry`, `webhook`, `fetch`
 //! 3. `config` (the state that bundles the clients), `cleanup`, `dispatch`
 //! 4. `upload`, `access`, `inbound`, `takedown`
 //! 5. `http`
@@ -56,6 +57,7 @@ pub mod dispatch;
 pub mod disposition;
 pub mod fetch;
 pub mod filename;
+pub mod flex;
 pub mod http;
 pub mod identity;
 pub mod inbound;

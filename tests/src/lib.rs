@@ -20,6 +20,7 @@ use tokio::sync::{OnceCell, RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub mod audit;
 pub mod clamd;
 pub mod faults;
+pub mod flex;
 pub mod hooks;
 
 /// A complete 1×1 PNG (the local runner's events fixture uploads the same bytes).
@@ -111,9 +112,18 @@ pub fn aws_options() -> AwsOptions {
 
 /// Builds app state against the shared servers (table and bucket created once).
 pub async fn state_with(aws: &AwsOptions, settings: Settings) -> AppState {
+    state_with_credentials(aws, settings, credentials()).await
+}
+
+/// As [`state_with`], answering to other account credentials.
+pub async fn state_with_credentials(
+    aws: &AwsOptions,
+    settings: Settings,
+    credentials: Credentials,
+) -> AppState {
     static READY: OnceCell<()> = OnceCell::const_new();
     let sdk = aws.sdk_config().await;
-    let state = AppState::new(&sdk, aws, TABLE, BUCKET, credentials(), settings);
+    let state = AppState::new(&sdk, aws, TABLE, BUCKET, credentials, settings);
     READY
         .get_or_init(|| async {
             let fresh = {
@@ -123,7 +133,7 @@ pub async fn state_with(aws: &AwsOptions, settings: Settings) -> AppState {
                     &aws_options(),
                     TABLE,
                     BUCKET,
-                    credentials(),
+                    self::credentials(),
                     Settings::default(),
                 )
             };
@@ -159,7 +169,13 @@ impl TestApp {
     }
 
     pub async fn spawn_with(aws: AwsOptions, settings: Settings) -> Self {
-        Self::spawn_inner(aws, settings, None).await
+        Self::spawn_inner(aws, settings, None, credentials()).await
+    }
+
+    /// An app whose account has these credentials (e.g. an auth token in Twilio's
+    /// own format, which some of Twilio's tools insist on).
+    pub async fn spawn_with_credentials(credentials: Credentials) -> Self {
+        Self::spawn_inner(aws_options(), Settings::default(), None, credentials).await
     }
 
     /// An app whose uploads are scanned by `scanner` (scanning mandatory).
@@ -168,19 +184,20 @@ impl TestApp {
     }
 
     pub async fn spawn_scanning_with(settings: Settings, scanner: Scanner) -> Self {
-        Self::spawn_inner(aws_options(), settings, Some(scanner)).await
+        Self::spawn_inner(aws_options(), settings, Some(scanner), credentials()).await
     }
 
     /// An app reaching DynamoDB and S3 at `aws`'s endpoints and scanning with
     /// `scanner`, e.g. all three through fault proxies.
     pub async fn spawn_via(aws: AwsOptions, settings: Settings, scanner: Option<Scanner>) -> Self {
-        Self::spawn_inner(aws, settings, scanner).await
+        Self::spawn_inner(aws, settings, scanner, credentials()).await
     }
 
     async fn spawn_inner(
         aws: AwsOptions,
         mut settings: Settings,
         scanner: Option<Scanner>,
+        credentials: Credentials,
     ) -> Self {
         // The process's one tracing subscriber, before any app logs.
         audit::install();
@@ -188,7 +205,7 @@ impl TestApp {
         let addr = listener.local_addr().unwrap();
         let base = format!("http://{addr}");
         settings.base_url = base.clone();
-        let state = state_with(&aws, settings).await;
+        let state = state_with_credentials(&aws, settings, credentials).await;
         let state = match scanner {
             Some(scanner) => state.with_scanner(scanner),
             None => state,
@@ -220,7 +237,7 @@ impl TestApp {
 
     /// A request with the account's Basic credentials.
     pub fn admin(&self, method: Method, path: &str) -> RequestBuilder {
-        let c = credentials();
+        let c = &self.state.credentials;
         self.anon(method, path)
             .basic_auth(c.account_sid.as_str(), Some(&c.auth_token))
     }
@@ -231,7 +248,9 @@ impl TestApp {
     }
 
     pub fn token(&self, service: &ServiceSid, identity: &str) -> String {
-        credentials().mint_token(service, &Identity::parse(identity).unwrap(), now(), 3600)
+        self.state
+            .credentials
+            .mint_token(service, &Identity::parse(identity).unwrap(), now(), 3600)
     }
 
     /// Creates a service as admin and returns its JSON.
@@ -846,29 +865,60 @@ pub fn assert_error(status: StatusCode, body: &Value, expected: u16, code: Optio
 /// (`CHAT_MEDIA_TEST_PYTHON`, set by scripts/test), `input` as JSON on stdin, and
 /// parses its stdout as JSON. Panics with the script's stderr when it fails.
 pub fn twilio_python(script: &str, input: &Value) -> Value {
-    use std::io::Write as _;
     let python = endpoint("CHAT_MEDIA_TEST_PYTHON");
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("clients/python")
         .join(script);
-    let mut child = std::process::Command::new(python)
-        .arg(&path)
+    run_json(std::process::Command::new(python).arg(&path), script, input)
+}
+
+/// Runs `tests/clients/node/<script>` with Node, next to the Node clients that
+/// scripts/test installed from the lock file (`CHAT_MEDIA_TEST_NODE_DIR`): `input`
+/// as JSON on stdin, stdout parsed as JSON. Panics with the script's stderr when it
+/// fails.
+pub fn twilio_node(script: &str, input: &Value) -> Value {
+    let dir = std::path::PathBuf::from(endpoint("CHAT_MEDIA_TEST_NODE_DIR"));
+    let node = std::env::var("CHAT_MEDIA_TEST_NODE").unwrap_or_else(|_| "node".into());
+    run_json(
+        std::process::Command::new(node)
+            .arg(dir.join(script))
+            .current_dir(&dir),
+        script,
+        input,
+    )
+}
+
+/// The directory of the Node clients (`CHAT_MEDIA_TEST_NODE_DIR`).
+pub fn node_clients_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(endpoint("CHAT_MEDIA_TEST_NODE_DIR"))
+}
+
+fn run_json(cmd: &mut std::process::Command, script: &str, input: &Value) -> Value {
+    use std::io::Write as _;
+    let mut child = cmd
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .expect("start twilio-python");
+        .unwrap_or_else(|e| panic!("start {script}: {e}"));
     child
         .stdin
         .take()
         .expect("stdin")
         .write_all(input.to_string().as_bytes())
-        .expect("write to twilio-python");
-    let out = child.wait_with_output().expect("twilio-python runs");
+        .unwrap_or_else(|e| panic!("write to {script}: {e}"));
+    let out = child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("{script} runs: {e}"));
     assert!(
         out.status.success(),
         "{script} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).expect("twilio-python prints JSON")
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "{script} prints JSON, not: {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
 }

@@ -4,11 +4,13 @@
 //!   `RoleSid` (Twilio's member update; member by SID or identity) → Member JSON.
 //! - `POST /block-user` and `POST /unblock-user` with form fields `chatChannelSid`
 //!   and `memberSid`, as the Flex plugin sends them; the token may come as the form
-//!   field `Token`. Block moves the member to the service's blocked role and keeps
+//!   field `Token`, ours or (when `FLEX_TOKEN_VALIDATION_URL` is set) the agent's own
+//!   Flex token, which Twilio's token validation API vouches for. Block moves the member to the service's blocked role and keeps
 //!   the role it had; unblock restores it (or the default channel role).
 //!
 //! Who may: admins, and moderators (users whose role in the channel has
-//! `removeMember`). A moderator only moves a member between the service's default
+//! `removeMember`, and Flex users whose Flex role is a moderator role:
+//! `supervisor` and `admin` unless `FLEX_MODERATOR_ROLES` says otherwise). A moderator only moves a member between the service's default
 //! channel role and its blocked role: blocking a member of the default role, and
 //! unblocking one who was blocked from it. Every other change (another role, a
 //! custom role given or taken, unblocking a member an admin blocked from another
@@ -22,6 +24,8 @@ use axum::response::IntoResponse;
 use axum::routing::post;
 use axum::{Json, Router};
 use chat_media::access::{self, AccessError};
+use chat_media::auth::Principal;
+use chat_media::flex::{looks_like_flex_token, FlexUser};
 use chat_media::http::params::{attributes_update, date_param};
 use chat_media::http::PublicBase;
 use chat_media::http::{
@@ -73,6 +77,27 @@ impl Action<'_> {
     }
 }
 
+/// Who asks for a role change.
+#[derive(Debug)]
+enum Actor {
+    /// An admin, or a member of the channel (Basic credentials or our access token).
+    Caller(Caller),
+    /// A Flex user whose Flex role may moderate (a Flex token Twilio vouched for).
+    /// Not a member of the channel: bound by the same rules as a moderator.
+    Flex(FlexUser),
+}
+
+impl Actor {
+    /// The moderator's identity; `None` for admins, who may make any change.
+    fn moderator(&self) -> Option<&str> {
+        match self {
+            Actor::Caller(Caller::Admin) => None,
+            Actor::Caller(Caller::Member(member, _)) => Some(member.identity.as_str()),
+            Actor::Flex(user) => Some(&user.identity),
+        }
+    }
+}
+
 /// The request id for the audit line: API Gateway's, else Lambda's, else the
 /// caller's `X-Request-Id`, else a fresh one.
 fn request_id(headers: &HeaderMap, extensions: &Extensions) -> String {
@@ -94,11 +119,15 @@ fn request_id(headers: &HeaderMap, extensions: &Extensions) -> String {
         .unwrap_or_else(|| hex::encode(rand::random::<[u8; 12]>()))
 }
 
-/// The caller may change roles in its channel at all: admins, and members whose
-/// role has `removeMember`. Checked before the target is even looked up, so
-/// nobody else learns who is a member.
-fn authorize_caller(caller: &Caller) -> ApiResult<()> {
-    caller.require(Permission::RemoveMember)
+/// The caller may change roles in its channel at all: admins, members whose
+/// role has `removeMember`, and Flex moderators (their Flex role was checked with
+/// their token). Checked before the target is even looked up, so nobody else
+/// learns who is a member.
+fn authorize_caller(actor: &Actor) -> ApiResult<()> {
+    match actor {
+        Actor::Caller(caller) => caller.require(Permission::RemoveMember),
+        Actor::Flex(_) => Ok(()),
+    }
 }
 
 /// The change itself is allowed. Admins make any change. A moderator never
@@ -108,16 +137,16 @@ fn authorize_caller(caller: &Caller) -> ApiResult<()> {
 /// default role (one an admin blocked from another role is the admin's to
 /// restore).
 fn authorize_change(
-    caller: &Caller,
+    actor: &Actor,
     service: &Service,
     target: &Member,
     current: &Role,
     new_role: &Role,
 ) -> ApiResult<()> {
-    let Caller::Member(caller, _) = caller else {
+    let Some(moderator) = actor.moderator() else {
         return Ok(());
     };
-    if caller.identity == target.identity {
+    if moderator == target.identity.as_str() {
         return Err(ApiError::forbidden("Nobody may change their own role"));
     }
     if current.has(Permission::RemoveMember) {
@@ -193,7 +222,7 @@ struct Change {
 /// starts over from a fresh read.
 async fn change_role(
     state: &AppState,
-    caller: &Caller,
+    caller: &Actor,
     service: &Service,
     channel: &Channel,
     member_ref: &str,
@@ -273,7 +302,16 @@ async fn change_role(
             });
         }
         authorize_change(caller, service, &member, &current, &new_role)?;
-        fields.authorize(caller, &member)?;
+        match caller {
+            Actor::Caller(caller) => fields.authorize(caller, &member)?,
+            // The plugin endpoints change roles only.
+            Actor::Flex(_) if !fields.is_empty() => {
+                return Err(ApiError::forbidden(
+                    "A Flex moderator only blocks and unblocks",
+                ))
+            }
+            Actor::Flex(_) => {}
+        }
         let previous_role = member.role_sid.clone();
         let mut updated = Member {
             role_sid: new_role.sid.clone(),
@@ -301,19 +339,14 @@ async fn change_role(
 }
 
 /// One structured line per role change: who, whom, where, from, to, when, request.
-fn audit(
-    caller: &Caller,
-    channel: &Channel,
-    change: &Change,
-    action: Action<'_>,
-    request_id: &str,
-) {
+fn audit(caller: &Actor, channel: &Channel, change: &Change, action: Action<'_>, request_id: &str) {
     if change.previous_role == change.member.role_sid {
         return;
     }
     let (actor_type, actor) = match caller {
-        Caller::Admin => ("admin", "admin".to_owned()),
-        Caller::Member(member, _) => ("user", member.identity.to_string()),
+        Actor::Caller(Caller::Admin) => ("admin", "admin".to_owned()),
+        Actor::Caller(Caller::Member(member, _)) => ("user", member.identity.to_string()),
+        Actor::Flex(user) => ("flex", user.identity.clone()),
     };
     tracing::info!(
         target: "audit",
@@ -489,6 +522,7 @@ pub async fn update(
         RoleType::Channel,
     )
     .await?;
+    let caller = Actor::Caller(caller);
     let change = change_role(
         &state,
         &caller,
@@ -528,10 +562,24 @@ async fn plugin(state: AppState, req: Request, action: Action<'static>) -> ApiRe
     }
     let body = read_body_limited(Request::new(body), MAX_FORM_BYTES).await?;
     let form = TwilioForm::parse(&body);
-    let who =
-        state
-            .credentials
-            .authenticate_with_form_token(&headers, form.get("Token"), unix_now())?;
+    // A Flex token (a JWE) in the form, when Flex tokens are accepted: Twilio's
+    // validation API says whose it is, before any input is looked at.
+    enum Who {
+        Ours(Principal),
+        Flex(FlexUser),
+    }
+    let flex_token = form
+        .get("Token")
+        .map(str::trim)
+        .filter(|t| looks_like_flex_token(t));
+    let who = match (&state.flex, flex_token) {
+        (Some(flex), Some(token)) => Who::Flex(flex.moderator(token, unix_now()).await?),
+        _ => Who::Ours(state.credentials.authenticate_with_form_token(
+            &headers,
+            form.get("Token"),
+            unix_now(),
+        )?),
+    };
     let channel_sid: ChannelSid = parse_sid("chatChannelSid", form.required("chatChannelSid")?)?;
     let member_ref = form.required("memberSid")?;
     let not_found = || AccessError::ChannelNotFound(channel_sid.to_string());
@@ -539,16 +587,23 @@ async fn plugin(state: AppState, req: Request, action: Action<'static>) -> ApiRe
         state.store.find_channel(&channel_sid).await?,
         channel_sid.as_str(),
     )?;
-    // A channel of another service does not exist for this caller.
-    if who.require_service(&channel.service_sid).is_err() {
-        return Err(not_found().into());
+    // A channel of another service does not exist for this caller. A Flex token
+    // is the account's, as the validation API (asked with the account's
+    // credentials) vouched: every service of the account is its own.
+    if let Who::Ours(who) = &who {
+        if who.require_service(&channel.service_sid).is_err() {
+            return Err(not_found().into());
+        }
     }
     let service = state
         .store
         .get_service(&channel.service_sid)
         .await?
         .ok_or_else(not_found)?;
-    let caller = Caller::of(&state, &who, &channel).await?;
+    let caller = match who {
+        Who::Ours(who) => Actor::Caller(Caller::of(&state, &who, &channel).await?),
+        Who::Flex(user) => Actor::Flex(user),
+    };
     let change = change_role(
         &state,
         &caller,
@@ -617,10 +672,12 @@ mod tests {
         )
     }
 
-    fn moderator(identity: &str) -> Caller {
+    fn moderator(identity: &str) -> Actor {
         let r = role(&[Permission::RemoveMember]);
-        Caller::Member(Box::new(member(identity, &r)), Box::new(r))
+        Actor::Caller(Caller::Member(Box::new(member(identity, &r)), Box::new(r)))
     }
+
+    const ADMIN: Actor = Actor::Caller(Caller::Admin);
 
     /// A service whose default channel role is `default` and blocked role `blocked`.
     fn service(default: &Role, blocked: &Role) -> Service {
@@ -641,15 +698,8 @@ mod tests {
         let custom = role(&[Permission::DeleteAnyMessage]);
         let svc = service(&role(&[]), &role(&[]));
         let target = member("bob", &moderator_role);
-        assert!(authorize_change(
-            &Caller::Admin,
-            &svc,
-            &target,
-            &moderator_role,
-            &moderator_role
-        )
-        .is_ok());
-        assert!(authorize_change(&Caller::Admin, &svc, &target, &moderator_role, &custom).is_ok());
+        assert!(authorize_change(&ADMIN, &svc, &target, &moderator_role, &moderator_role).is_ok());
+        assert!(authorize_change(&ADMIN, &svc, &target, &moderator_role, &custom).is_ok());
     }
 
     #[test]
@@ -714,10 +764,13 @@ mod tests {
 
     #[test]
     fn only_callers_with_remove_member_may_change_roles() {
-        assert!(authorize_caller(&Caller::Admin).is_ok());
+        assert!(authorize_caller(&ADMIN).is_ok());
         assert!(authorize_caller(&moderator("mod")).is_ok());
         let plain = role(&[Permission::SendMessage]);
-        let user = Caller::Member(Box::new(member("bob", &plain)), Box::new(plain));
+        let user = Actor::Caller(Caller::Member(
+            Box::new(member("bob", &plain)),
+            Box::new(plain),
+        ));
         let e = authorize_caller(&user).unwrap_err();
         assert_eq!((e.status.as_u16(), e.code), (403, code::USER_UNAUTHORIZED));
     }

@@ -28,6 +28,7 @@ use axum::http::{header, request::Parts};
 use axum::response::Response;
 use bytes::{Bytes, BytesMut};
 use chat_media::blob::ByteStream;
+use chat_media::digest::ContentHash;
 use chat_media::filename::Filename;
 use chat_media::http::PublicBase;
 use chat_media::http::{created, ApiResult, ServiceScope, TwilioForm};
@@ -37,7 +38,6 @@ use chat_media::sid::{MediaSid, ServiceSid};
 use chat_media::upload::{self, Outcome, Passed, ScanContent, ScanStart, FINALIZE_LEASE_SECS};
 use chat_media::{ApiError, AppState, Principal};
 use futures::{Stream, StreamExt};
-use chat_media::digest::ContentHash;
 
 use crate::{author_of, content_disposition, create_record};
 

@@ -19,6 +19,7 @@ use crate::access::AccessError;
 use crate::auth::{AuthError, AuthFault};
 use crate::blob::BlobError;
 use crate::filename::FilenameError;
+use crate::flex::FlexError;
 use crate::identity::Identity;
 use crate::model::Media;
 use crate::permission::Permission;
@@ -434,6 +435,28 @@ impl From<AuthError> for ApiError {
                 message,
             ),
             AuthError::WrongService(_) | AuthError::AdminOnly => ApiError::forbidden(message),
+        }
+    }
+}
+
+impl From<FlexError> for ApiError {
+    /// The validation API's own words stay out of answers: a bad token is 401, a
+    /// role that may not moderate 403, an API we cannot ask 503.
+    fn from(e: FlexError) -> Self {
+        match &e {
+            FlexError::Invalid(_) => ApiError::unauthenticated(
+                code::INVALID_ACCESS_TOKEN,
+                "The Flex token is not valid (Twilio's token validation refused it)",
+            ),
+            FlexError::NotModerator(_) => ApiError::new(
+                StatusCode::FORBIDDEN,
+                code::USER_UNAUTHORIZED,
+                e.to_string(),
+            ),
+            FlexError::Unavailable(_) => {
+                tracing::warn!(error = %e, "Flex token validation failed");
+                ApiError::unavailable("The Flex token could not be validated; try again")
+            }
         }
     }
 }

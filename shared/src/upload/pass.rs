@@ -4,9 +4,9 @@
 //! same stream. Memory is the ranges in flight plus the scanner's two chunks,
 //! whatever the object size.
 
+use crate::digest::ContentHash;
 use bytes::Bytes;
 use futures::StreamExt;
-use crate::digest::ContentHash;
 
 use super::{FinalizeError, FinalizeResult, Passed, Refusal};
 use crate::blob::{BlobError, READ_RANGES_IN_FLIGHT, READ_RANGE_BYTES};
