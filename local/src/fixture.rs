@@ -172,6 +172,12 @@ pub async fn create(state: &AppState) -> anyhow::Result<()> {
     state.store.create_media(&pending).await?;
 
     for (n, from) in [(1, "alice"), (2, "bob")] {
+        // Indexes are taken as create-message takes them (one atomic ADD).
+        channel.next_message_index = state
+            .store
+            .take_message_index(&channel.sid)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("fixture channel vanished"))?;
         let message = Message::text(
             sid("IM", n),
             &channel,
@@ -185,7 +191,6 @@ pub async fn create(state: &AppState) -> anyhow::Result<()> {
             .create_message(&channel, &message, None, None)
             .await
             .map_err(|e| anyhow::anyhow!("fixture message: {e:?}"))?;
-        channel.next_message_index += 1;
     }
     Ok(())
 }

@@ -151,7 +151,11 @@ pub async fn resume(state: &AppState, now: i64) -> Result<usize, InboundError> {
             Ok(Some(_)) => ended += 1,
             Ok(None) => {}
             Err(e) => {
-                tracing::warn!(service = %service, job = %key, error = %e, "resumed inbound job stopped again")
+                // A dependency is failing (jobs' own failures end them as `failed`):
+                // stop here rather than wait out its timeout once per job, and
+                // let the next sweep resume the rest.
+                tracing::warn!(service = %service, job = %key, error = %e, "resumed inbound job stopped again");
+                return Err(e);
             }
         }
     }
@@ -438,8 +442,14 @@ async fn post(
         let Some(service) = ctx.service else {
             return Err(Step::Fail("the service no longer exists".into()));
         };
-        let Some(channel) = ctx.channel.filter(|c| !c.deleting) else {
+        let Some(mut channel) = ctx.channel.filter(|c| !c.deleting) else {
             return Err(Step::Fail("the channel was deleted".into()));
+        };
+        // The index is taken with one atomic ADD, as create-message does; one
+        // taken by an attempt that then fails is skipped, never reused.
+        channel.next_message_index = match state.store.take_message_index(channel_sid).await? {
+            Some(index) => index,
+            None => return Err(Step::Fail("the channel was deleted".into())),
         };
         let (message, media) = match &posted {
             Posted::Text(body) => (

@@ -739,8 +739,10 @@ async fn a_job_whose_run_died_is_resumed_by_the_sweep() {
         date_created: now,
         date_updated: now,
     };
-    assert!(app.state.store.create_inbound(&job).await.unwrap());
+    // The lock first: a job claimable before it is held would be resumed by
+    // another test's sweep, with that test's allowed hosts.
     let _sweep = sweeping().await;
+    assert!(app.state.store.create_inbound(&job).await.unwrap());
     let ended = chat_media::inbound::resume(&app.state, chrono::Utc::now().timestamp())
         .await
         .unwrap();
