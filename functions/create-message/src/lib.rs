@@ -26,7 +26,7 @@ use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
 use chat_media::access::{self, AccessError};
-use chat_media::http::params::attributes_param;
+use chat_media::http::params::{attributes_param, message_body};
 use chat_media::http::PublicBase;
 use chat_media::http::{code, created, parse_sid, ApiResult, ServiceScope, TwilioForm};
 use chat_media::model::{self, Channel, Media, MediaStatus, Member, Message, Role, WebhookConfig};
@@ -87,7 +87,7 @@ fn parse_request(who: &Principal, form: &TwilioForm) -> ApiResult<Request> {
                 "Missing required parameter Body or MediaSid in the post body",
             ))
         }
-        (Some(body), None) => Content::Text(parse_body(body)?),
+        (Some(body), None) => Content::Text(message_body(body)?),
         (None, Some(sid)) => Content::Media(parse_sid("MediaSid", sid)?),
     };
     let attributes = attributes_param(form.get("Attributes"))?;
@@ -111,29 +111,6 @@ fn parse_request(who: &Principal, form: &TwilioForm) -> ApiResult<Request> {
         content,
         attributes,
     })
-}
-
-fn parse_body(body: &str) -> ApiResult<String> {
-    if body.len() > MAX_BODY_BYTES {
-        return Err(ApiError::new(
-            axum::http::StatusCode::BAD_REQUEST,
-            code::MESSAGE_BODY_TOO_LONG,
-            format!(
-                "The message body is {} bytes; the limit is {MAX_BODY_BYTES} bytes (32 KiB)",
-                body.len()
-            ),
-        ));
-    }
-    if body
-        .chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-    {
-        return Err(ApiError::invalid(
-            "Body",
-            "must not contain control characters",
-        ));
-    }
-    Ok(body.to_owned())
 }
 
 /// What a checked send carries: the text, or the media it binds.
@@ -439,7 +416,7 @@ async fn pre_send(
     if let Some(body) = webhook::modified_text(&map, "body") {
         // A media message keeps the service's placeholder body.
         if matches!(checked.sent, Sent::Text(_)) {
-            hooked.body = Some(parse_body(&body).map_err(|e| invalid("body", e))?);
+            hooked.body = Some(message_body(&body).map_err(|e| invalid("body", e))?);
         }
     }
     if let Some(attributes) = webhook::modified_text(&map, "attributes") {
