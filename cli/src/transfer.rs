@@ -325,13 +325,8 @@ async fn session(api: &Api, out: &Out, u: &Upload, opts: &UploadOptions) -> Resu
     let complete = media["links"]["complete"]
         .as_str()
         .context("the session has no links.complete")?;
-    let answer = api
-        .request(Method::POST, complete)?
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .body(encode_form(&etags))
-        .send()
-        .await?;
-    let finished = match check(answer).await {
+    let finished = match complete_session(api, complete, &encode_form(&etags), opts.attempts).await
+    {
         Ok(r) => {
             let status = r.status();
             let v: Value = r.json().await?;
@@ -358,6 +353,48 @@ async fn session(api: &Api, out: &Out, u: &Upload, opts: &UploadOptions) -> Resu
             other.unwrap_or("unknown"),
             finished["status_reason"].as_str().unwrap_or("")
         ),
+    }
+}
+
+/// POSTs `Complete`, again after a network error, 5xx or 429 with doubling
+/// backoff: completing is idempotent (a repeat answers what the first did), and a
+/// finalize cut short by a busy server must not cost the whole upload.
+async fn complete_session(
+    api: &Api,
+    url: &str,
+    form: &str,
+    attempts: u32,
+) -> Result<reqwest::Response> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let sent = api
+            .request(Method::POST, url)?
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(form.to_owned())
+            .send()
+            .await;
+        let error = match sent {
+            Ok(r) => match check(r).await {
+                Ok(r) => return Ok(r),
+                Err(e) => {
+                    let retry = e
+                        .downcast_ref::<ApiError>()
+                        .is_some_and(|a| a.status >= 500 || a.status == 429);
+                    if !retry {
+                        return Err(e);
+                    }
+                    e
+                }
+            },
+            Err(e) => e.into(),
+        };
+        if attempt >= attempts {
+            return Err(error.context(format!("Complete failed {attempt} times")));
+        }
+        let backoff = Duration::from_millis(250 << (attempt - 1).min(5));
+        eprintln!("{error:#}; retrying Complete in {backoff:?}");
+        tokio::time::sleep(backoff).await;
     }
 }
 
