@@ -12,15 +12,15 @@ use std::time::Duration;
 use bytes::BytesMut;
 
 use super::{
-    at, awaits_scan, current, finalize_claimed, reject, rescan, settled, FinalizeError,
-    FinalizeResult, Outcome, Refusal, Trigger,
+    at, current, finalize_claimed, reject, still_uploading, FinalizeResult, Outcome, Refusal,
+    Trigger,
 };
 use crate::blob::{BlobError, ByteStream, CompleteUploadError};
 use crate::config::AppState;
 use crate::fetch::FetchError;
 use crate::filename::Filename;
 use crate::identity::Identity;
-use crate::model::{Media, MediaStatus, NewUpload};
+use crate::model::{Media, NewUpload};
 use crate::policy;
 use crate::sid::{MediaSid, ServiceSid};
 
@@ -86,16 +86,8 @@ pub async fn ingest_url(
     basic: Option<(&str, &str)>,
     now: i64,
 ) -> FinalizeResult<Outcome> {
-    let media = state
-        .store
-        .get_media(sid)
-        .await?
-        .ok_or_else(|| FinalizeError::NotFound(sid.clone()))?;
-    if media.status != MediaStatus::Uploading {
-        if awaits_scan(state, &media, now) {
-            return rescan(state, &media, now).await;
-        }
-        return Ok(settled(&media));
+    if let Err(outcome) = still_uploading(state, sid, now).await? {
+        return Ok(outcome);
     }
     let lease = now + FETCH_LEASE_SECS;
     let Some(media) = state.store.claim_finalization(sid, now, lease).await? else {

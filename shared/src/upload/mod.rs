@@ -98,13 +98,13 @@ fn at(now: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(now, 0).unwrap_or_default()
 }
 
-/// Finalizes an upload if it is still `uploading`; otherwise reports how it ended.
-pub async fn finalize(
+/// The media if it is still `uploading`; otherwise how it stands now (a media
+/// whose scan is due is rescanned first). Every finalization starts here.
+pub(crate) async fn still_uploading(
     state: &AppState,
     sid: &MediaSid,
-    trigger: Trigger<'_>,
     now: i64,
-) -> FinalizeResult<Outcome> {
+) -> FinalizeResult<Result<Media, Outcome>> {
     let media = state
         .store
         .get_media(sid)
@@ -112,10 +112,24 @@ pub async fn finalize(
         .ok_or_else(|| FinalizeError::NotFound(sid.clone()))?;
     if media.status != MediaStatus::Uploading {
         if awaits_scan(state, &media, now) {
-            return rescan(state, &media, now).await;
+            return rescan(state, &media, now).await.map(Err);
         }
-        return Ok(settled(&media));
+        return Ok(Err(settled(&media)));
     }
+    Ok(Ok(media))
+}
+
+/// Finalizes an upload if it is still `uploading`; otherwise reports how it ended.
+pub async fn finalize(
+    state: &AppState,
+    sid: &MediaSid,
+    trigger: Trigger<'_>,
+    now: i64,
+) -> FinalizeResult<Outcome> {
+    let media = match still_uploading(state, sid, now).await? {
+        Ok(media) => media,
+        Err(outcome) => return Ok(outcome),
+    };
     if media.expires_at.is_some_and(|e| e <= now) {
         return Err(FinalizeError::Expired(sid.clone()));
     }
