@@ -1,4 +1,4 @@
-use super::items::{from_item, key, media_item, pending_deletion_item, s};
+use super::items::{key, media_item, pending_deletion_item};
 use super::{keys, Store, StoreError, StoreResult};
 use crate::model::Media;
 use crate::sid::MediaSid;
@@ -23,22 +23,7 @@ impl Store {
 
     /// Pending deletions, oldest first, for the sweep to retry.
     pub async fn pending_deletions(&self, limit: i32) -> StoreResult<Vec<PendingDeletion>> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(keys::GSI1)
-            .key_condition_expression("GSI1PK = :pk")
-            .expression_attribute_values(":pk", s(keys::PENDING_DELETIONS))
-            .limit(limit)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
-        out.items
-            .unwrap_or_default()
-            .into_iter()
-            .map(from_item)
-            .collect()
+        self.gsi1_head(keys::PENDING_DELETIONS, limit).await
     }
 
     /// Forgets a pending deletion once its object is gone.

@@ -28,6 +28,31 @@ impl Store {
         out.item.map(from_item).transpose()
     }
 
+    /// The first `limit` items of one GSI1 partition in sort-key order: the
+    /// work queues (pending deletions, the post-event outbox) are such partitions.
+    pub(super) async fn gsi1_head<T: DeserializeOwned>(
+        &self,
+        partition: &str,
+        limit: i32,
+    ) -> StoreResult<Vec<T>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::GSI1)
+            .key_condition_expression("GSI1PK = :pk")
+            .expression_attribute_values(":pk", s(partition))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .map(from_item)
+            .collect()
+    }
+
     /// Reads several items in one call, strongly consistent; missing ones are absent.
     pub(super) async fn batch_get(&self, wanted: Vec<(String, String)>) -> StoreResult<Vec<Item>> {
         use aws_sdk_dynamodb::types::KeysAndAttributes;

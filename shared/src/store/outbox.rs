@@ -4,7 +4,7 @@
 
 use aws_sdk_dynamodb::types::TransactWriteItem;
 
-use super::items::{from_item, key, keyed, n, s};
+use super::items::{key, keyed, n};
 use super::{keys, Store, StoreError, StoreResult};
 use crate::model::OutboxEvent;
 
@@ -32,22 +32,7 @@ impl Store {
 
     /// Waiting events, oldest first.
     pub async fn outbox(&self, limit: i32) -> StoreResult<Vec<OutboxEvent>> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(keys::GSI1)
-            .key_condition_expression("GSI1PK = :pk")
-            .expression_attribute_values(":pk", s(keys::OUTBOX))
-            .limit(limit)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
-        out.items
-            .unwrap_or_default()
-            .into_iter()
-            .map(from_item)
-            .collect()
+        self.gsi1_head(keys::OUTBOX, limit).await
     }
 
     /// Takes `id` until `lease_until` if it is due and nobody holds it.
