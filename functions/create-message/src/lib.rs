@@ -387,19 +387,8 @@ async fn pre_send(
             event.param("Body", body.as_str());
         }
         Sent::Media(media) => {
-            event
-                .param("Body", checked.service_body.as_str())
-                .param("MediaSid", media.sid.as_str())
-                .param("MediaContentType", media.content_type.as_str())
-                .param("MediaSize", media.size.to_string())
-                .param(
-                    "MediaFilename",
-                    media
-                        .filename
-                        .as_ref()
-                        .map(|f| f.to_string())
-                        .unwrap_or_default(),
-                )
+            event.param("Body", checked.service_body.as_str());
+            media_params(&mut event, media)
                 .param("ContentUrl", hook_content_url(state, media).await?);
         }
     }
@@ -466,18 +455,7 @@ fn post_send(
         .param("From", message.from.as_str())
         .param("DateCreated", model::iso(&message.date_created));
     if let Sent::Media(media) = &checked.sent {
-        event
-            .param("MediaSid", media.sid.as_str())
-            .param("MediaContentType", media.content_type.as_str())
-            .param("MediaSize", media.size.to_string())
-            .param(
-                "MediaFilename",
-                media
-                    .filename
-                    .as_ref()
-                    .map(|f| f.to_string())
-                    .unwrap_or_default(),
-            );
+        media_params(&mut event, media);
     }
     Some(model::OutboxEvent {
         id: model::OutboxEvent::new_id(),
@@ -514,6 +492,22 @@ async fn pause(attempt: u32) {
     let ceiling_ms = (5u64 << attempt.min(7)).min(400);
     let ms = rand::rng().random_range(0..=ceiling_ms);
     tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
+/// The media parameters Twilio's media-message events carry (pre and post).
+fn media_params<'e>(event: &'e mut webhook::Event, media: &Media) -> &'e mut webhook::Event {
+    event
+        .param("MediaSid", media.sid.as_str())
+        .param("MediaContentType", media.content_type.as_str())
+        .param("MediaSize", media.size.to_string())
+        .param(
+            "MediaFilename",
+            media
+                .filename
+                .as_ref()
+                .map(|f| f.to_string())
+                .unwrap_or_default(),
+        )
 }
 
 #[cfg(test)]
