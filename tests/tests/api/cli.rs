@@ -23,14 +23,30 @@ fn cli_bin() -> PathBuf {
     bin
 }
 
-fn scratch(name: &str) -> PathBuf {
+fn scratch(name: &str) -> Scratch {
     let dir = std::env::temp_dir().join(format!(
         "chat-media-cli-{name}-{}-{}",
         std::process::id(),
         chrono::Utc::now().timestamp_nanos_opt().unwrap()
     ));
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    Scratch(dir)
+}
+
+/// A test's scratch directory, removed when the test ends, failed ones too (the
+/// 150 MiB test would otherwise leave its file in /tmp at every failure).
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn as_path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// The CLI configured for `app` through the environment, as a user would.
@@ -235,7 +251,6 @@ async fn cli_manages_a_service_sends_uploads_downloads_and_blocks() {
     c.args(["completions", "bash"]);
     let out = run(c).await;
     assert!(String::from_utf8_lossy(&out.stdout).contains("_chat__media()"));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// `script` gives the command a pseudo-terminal, so indicatif draws its bar.
@@ -357,5 +372,4 @@ async fn cli_uploads_150_mib_resuming_after_a_kill_with_a_progress_bar_on_a_pty(
     // Nothing left to resume.
     assert_eq!(std::fs::read_dir(&state).unwrap().count(), 0);
     println!("cli: 150 MiB resumed upload finished in {elapsed:?}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
