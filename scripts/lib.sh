@@ -126,6 +126,24 @@ ensure_node_clients() {
   fi
 }
 
+# Builds what the benchmarks run, always as one and the same cargo invocation per
+# profile, so cargo unifies the same features each time and a second bench script
+# rebuilds nothing: dev = what scripts/test builds; otherwise every function, the
+# local runner and the tests crate's binaries (LTO off, parallel codegen, so a
+# release build takes minutes on 2 cores). Prints the binaries' directory.
+build_bench_bins() {
+  local profile="$1" packages=() dir
+  if [ "$profile" = dev ]; then
+    cargo build --locked --workspace --all-targets >&2
+    echo "$ROOT/target/debug"
+    return
+  fi
+  for dir in "$ROOT"/functions/*/; do packages+=(-p "$(basename "$dir")"); done
+  CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+    cargo build --profile "$profile" --locked "${packages[@]}" -p chat-media-local -p chat-media-tests --bins >&2
+  echo "$ROOT/target/$profile"
+}
+
 # Waits until URL answers (any HTTP status), or fails after ~30 s.
 wait_http() {
   local url="$1" name="$2"
