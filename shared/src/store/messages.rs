@@ -36,12 +36,23 @@ impl Store {
         message: &Message,
         read: &Message,
     ) -> StoreResult<()> {
-        self.transact(vec![self.put_op_values(
+        self.replace_message_with_events(message, read, &[]).await
+    }
+
+    /// As [`Store::replace_message_unchanged`], with the post-events reporting it.
+    pub async fn replace_message_with_events(
+        &self,
+        message: &Message,
+        read: &Message,
+        events: &[OutboxEvent],
+    ) -> StoreResult<()> {
+        let mut ops = vec![self.put_op_values(
             message_item(message),
             "attribute_exists(PK) AND date_updated = :updated",
             vec![(":updated", super::items::date_value(read.date_updated))],
-        )])
-        .await
+        )];
+        ops.extend(events.iter().map(|e| self.outbox_op(e)));
+        self.transact(ops).await
     }
 
     /// Messages in index order (GSI1, eventually consistent as lists are).
@@ -226,6 +237,15 @@ impl Store {
     /// Deletes a message; a media message also loses its media record and leaves a
     /// pending deletion of the object, in the same transaction. Returns that object key.
     pub async fn delete_message(&self, message: &Message) -> StoreResult<Option<String>> {
+        self.delete_message_with_events(message, &[]).await
+    }
+
+    /// As [`Store::delete_message`], with the post-events reporting it in the same transaction.
+    pub async fn delete_message_with_events(
+        &self,
+        message: &Message,
+        events: &[OutboxEvent],
+    ) -> StoreResult<Option<String>> {
         let pk = message.channel_sid.as_str();
         let mut ops = vec![
             self.delete_op(
@@ -250,6 +270,7 @@ impl Store {
             ops.push(self.delete_op(media.sid.as_str(), keys::MEDIA, None));
             ops.push(self.put_op(pending_deletion_item(key), None));
         }
+        ops.extend(events.iter().map(|e| self.outbox_op(e)));
         self.transact(ops).await?;
         Ok(object_key)
     }
