@@ -131,7 +131,7 @@ async fn deliver(
 // ---------------------------------------------------------------------------
 
 use crate::identity::Identity;
-use crate::model::{Channel, Member, Message, User, WebhookConfig};
+use crate::model::{Channel, ChannelWebhook, Member, Message, User, WebhookConfig};
 use crate::sid::{ChannelSid, ServiceSid};
 use crate::webhook::{Firing, Proceed, Refused};
 
@@ -143,6 +143,9 @@ pub struct Hooks {
     pub config: WebhookConfig,
     pub firing: Firing,
     pub identity: Option<Identity>,
+    /// The webhooks of the channel acted on (Twilio's channel-scoped webhooks),
+    /// once [`Hooks::with_channel`] read them.
+    pub channel_hooks: Vec<ChannelWebhook>,
 }
 
 impl Hooks {
@@ -157,7 +160,21 @@ impl Hooks {
             config,
             firing,
             identity,
+            channel_hooks: Vec::new(),
         }
+    }
+
+    /// Reads the webhooks of `channel`, which receive its post-events, when this
+    /// caller fires post-events at all (one GetItem).
+    pub async fn with_channel(
+        mut self,
+        state: &AppState,
+        channel: &ChannelSid,
+    ) -> StoreResult<Self> {
+        if self.firing.fires_post() {
+            self.channel_hooks = state.store.channel_webhooks(channel).await?.webhooks;
+        }
+        Ok(self)
     }
 
     /// Whether the pre-event `name` would be sent (a hook is set, the filters
@@ -179,32 +196,73 @@ impl Hooks {
         state.pre_event(&self.config, self.firing, event).await
     }
 
-    /// The post-event `event` as an outbox item for the transaction of the change,
-    /// if a post hook is set, the filters list it and this caller fires post-events.
-    pub fn post(&self, event: Event, channel: Option<&ChannelSid>) -> Option<OutboxEvent> {
-        let url = self
-            .config
-            .post_hook(event.name)
-            .filter(|_| self.firing.fires_post())?;
-        Some(OutboxEvent {
+    /// The post-event `event` as outbox items for the transaction of the change:
+    /// one for the service's post hook (if set and the filters list the event)
+    /// and one for each channel webhook that receives it (its filters, or a
+    /// trigger keyword in the event's `Body`); none when this caller does not
+    /// fire post-events.
+    pub fn post(&self, event: Event, channel: Option<&ChannelSid>) -> Vec<OutboxEvent> {
+        if !self.firing.fires_post() {
+            return Vec::new();
+        }
+        let created_ms = crate::model::now().timestamp_millis();
+        let item = |url: &crate::model::WebhookUrl,
+                    method,
+                    retry_count,
+                    params: Vec<(String, String)>| OutboxEvent {
             id: OutboxEvent::new_id(),
             service_sid: self.service.clone(),
             channel_sid: channel.cloned(),
             event: event.name.to_owned(),
             url: url.clone(),
-            method: self.config.method(),
-            params: event.params,
-            retry_count: self.config.post_retry_count,
-            created_ms: crate::model::now().timestamp_millis(),
+            method,
+            params,
+            retry_count,
+            created_ms,
             attempts: 0,
             next_attempt_at: 0,
             lease_until: 0,
-        })
+        };
+        let mut out = Vec::new();
+        if let Some(url) = self.config.post_hook(event.name) {
+            out.push(item(
+                url,
+                self.config.method(),
+                self.config.post_retry_count,
+                event.params.clone(),
+            ));
+        }
+        let body = event
+            .params
+            .iter()
+            .find(|(k, _)| k == "Body")
+            .map(|(_, v)| v.as_str());
+        for hook in self
+            .channel_hooks
+            .iter()
+            .filter(|h| h.receives(event.name, body))
+        {
+            let Some(url) = &hook.url else { continue };
+            let mut params = vec![
+                ("WebhookType".to_owned(), hook.kind.as_str().to_owned()),
+                ("WebhookSid".to_owned(), hook.sid.to_string()),
+            ];
+            params.extend(event.params.iter().cloned());
+            out.push(item(url, hook.method, hook.retry_count, params));
+        }
+        out
     }
 
     /// Whether the post-event `name` would be written (to build its parameters only then).
     pub fn fires_post(&self, name: &str) -> bool {
-        self.config.post_hook(name).is_some() && self.firing.fires_post()
+        self.firing.fires_post()
+            && (self.config.post_hook(name).is_some()
+                || self.channel_hooks.iter().any(|h| {
+                    // A trigger's keywords are matched once the body is known.
+                    h.receives(name, None)
+                        || (h.kind == crate::model::ChannelWebhookType::Trigger
+                            && name == "onMessageSent")
+                }))
     }
 }
 

@@ -167,6 +167,8 @@ pub async fn update(
     }
     let hooks = enabled
         .hooks_of(&state, &scope.service, &scope.caller)
+        .await?
+        .with_channel(&state, &scope.channel.sid)
         .await?;
     let mut read = scope.channel;
     // The hook's changes, decided once on the first read and kept across retries.
@@ -254,7 +256,11 @@ pub async fn delete(
     ChannelForDelete(channel): ChannelForDelete,
     enabled: WebhookEnabled,
 ) -> ApiResult<Response> {
-    let hooks = enabled.hooks(&state, &channel.service_sid, None).await?;
+    let hooks = enabled
+        .hooks(&state, &channel.service_sid, None)
+        .await?
+        .with_channel(&state, &channel.sid)
+        .await?;
     if !channel.deleting {
         // A resumed delete was decided already.
         let mut event = hooks.event(&state, "onChannelDestroy");

@@ -56,7 +56,9 @@ pub async fn add(
         service.webhooks.clone(),
         enabled.firing(None),
         None,
-    );
+    )
+    .with_channel(&state, &channel.sid)
+    .await?;
     let mut event = hooks.event(&state, "onMemberAdd");
     dispatch::member_params(&mut event, &member, false);
     event.param("Reason", "ADDED");
@@ -164,7 +166,9 @@ pub async fn remove(
         service.webhooks.clone(),
         enabled.firing(None),
         None,
-    );
+    )
+    .with_channel(&state, &channel.sid)
+    .await?;
     let mut event = hooks.event(&state, "onMemberRemove");
     dispatch::member_params(&mut event, &member, true);
     event.param("Reason", "REMOVED");

@@ -117,6 +117,8 @@ pub async fn update(
         .ok_or_else(|| ApiError::not_found(format!("Message {message_sid} not found")))?;
     let hooks = enabled
         .hooks_of(&state, &scope.service, &scope.caller)
+        .await?
+        .with_channel(&state, &scope.channel.sid)
         .await?;
     // The hook's body and attributes, decided once and kept across retries.
     let mut hooked: Option<(Option<String>, String)> = None;

@@ -65,6 +65,8 @@ pub async fn remove(
     }
     let hooks = enabled
         .hooks_of(&state, &scope.service, &scope.caller)
+        .await?
+        .with_channel(&state, &channel.sid)
         .await?;
     let params = |name: &'static str| {
         let mut event = hooks.event(&state, name);
@@ -75,19 +77,14 @@ pub async fn remove(
         event
     };
     hooks.pre(&state, &params("onMessageRemove")).await?;
-    let events: Vec<_> = hooks
-        .fires_post("onMessageRemoved")
-        .then(|| {
-            let mut event = params("onMessageRemoved");
-            event.param(
-                "DateRemoved",
-                chat_media::model::iso(&chat_media::model::now()),
-            );
-            hooks.post(event, Some(&channel.sid))
-        })
-        .flatten()
-        .into_iter()
-        .collect();
+    let events = if hooks.fires_post("onMessageRemoved") {
+        let mut event = params("onMessageRemoved");
+        let removed = chat_media::model::iso(&chat_media::model::now());
+        event.param("DateRemoved", removed);
+        hooks.post(event, Some(&channel.sid))
+    } else {
+        Vec::new()
+    };
     let object = state
         .store
         .delete_message_with_events(&message, &events)

@@ -531,7 +531,11 @@ pub async fn update(
     let enabled = WebhookEnabled::of(&headers);
     let fields = MemberFields::parse(&form)?;
     let Some(role_sid) = form.get("RoleSid") else {
-        let hooks = enabled.hooks_of(&state, &service, &caller).await?;
+        let hooks = enabled
+            .hooks_of(&state, &service, &caller)
+            .await?
+            .with_channel(&state, &channel.sid)
+            .await?;
         let member = update_fields(&state, &caller, &channel, &member, &fields, &hooks).await?;
         return Ok(Json(member.to_json(state.view_at(base.as_str()))));
     };
@@ -550,7 +554,9 @@ pub async fn update(
     )
     .await?;
     let caller = Actor::Caller(caller);
-    let hooks = actor_hooks(&service, &caller, enabled);
+    let hooks = actor_hooks(&service, &caller, enabled)
+        .with_channel(&state, &channel.sid)
+        .await?;
     let change = change_role(
         &state,
         &caller,
@@ -633,7 +639,9 @@ async fn plugin(state: AppState, req: Request, action: Action<'static>) -> ApiRe
         Who::Flex(user) => Actor::Flex(user),
     };
     let enabled = WebhookEnabled::of(&headers);
-    let hooks = actor_hooks(&service, &caller, enabled);
+    let hooks = actor_hooks(&service, &caller, enabled)
+        .with_channel(&state, &channel.sid)
+        .await?;
     let change = change_role(
         &state,
         &caller,

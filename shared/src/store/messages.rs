@@ -141,7 +141,7 @@ impl Store {
         media: Option<&Media>,
         sender: Option<&Member>,
     ) -> Result<(), CreateMessageError> {
-        self.create_message_with_outbox(channel, message, media, sender, None)
+        self.create_message_with_outbox(channel, message, media, sender, &[])
             .await
     }
 
@@ -153,7 +153,7 @@ impl Store {
         message: &Message,
         media: Option<&Media>,
         sender: Option<&Member>,
-        outbox: Option<&OutboxEvent>,
+        outbox: &[OutboxEvent],
     ) -> Result<(), CreateMessageError> {
         let mut ops = vec![
             self.update_op(
@@ -213,9 +213,7 @@ impl Store {
             ));
             ops.len() - 1
         });
-        if let Some(event) = outbox {
-            ops.push(self.outbox_op(event));
-        }
+        ops.extend(outbox.iter().map(|e| self.outbox_op(e)));
         self.transact_returning(ops).await.map_err(|(e, items)| {
             if media_at.is_some_and(|i| e.condition_failed_at(i)) {
                 CreateMessageError::MediaUnavailable
@@ -285,6 +283,8 @@ pub struct SendContext {
     pub channel: Option<Channel>,
     pub member: Option<crate::model::Member>,
     pub media: Option<Media>,
+    /// The channel's webhooks (s20-hooks), read in the same call.
+    pub channel_webhooks: crate::model::ChannelWebhooks,
 }
 
 impl Store {
@@ -305,6 +305,7 @@ impl Store {
         if let Some(media) = media {
             wanted.push((media.to_string(), keys::MEDIA.to_owned()));
         }
+        wanted.push((channel.to_string(), keys::CHANNEL_WEBHOOKS.to_owned()));
         let mut ctx = SendContext::default();
         for item in self.batch_get(wanted).await? {
             let pk = item
@@ -321,6 +322,7 @@ impl Store {
                 keys::SERVICE if pk == service.as_str() => ctx.service = Some(from_item(item)?),
                 keys::CHANNEL => ctx.channel = Some(from_item(item)?),
                 keys::MEDIA => ctx.media = Some(from_item(item)?),
+                keys::CHANNEL_WEBHOOKS => ctx.channel_webhooks = from_item(item)?,
                 _ if sk.starts_with(keys::MEMBER_PREFIX) => ctx.member = Some(from_item(item)?),
                 _ => {}
             }
@@ -333,6 +335,7 @@ impl Store {
         {
             ctx.channel = None;
             ctx.member = None;
+            ctx.channel_webhooks = Default::default();
         }
         Ok(ctx)
     }
