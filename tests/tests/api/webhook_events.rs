@@ -653,3 +653,297 @@ async fn blocking_a_member_fires_on_member_update() {
     assert_eq!(updated.param("RoleSid"), blocked["role_sid"].as_str());
     hook.assert_signed(&credentials().auth_token);
 }
+
+// ---------------------------------------------------------------------------
+// Channel-scoped webhooks
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn twilio_python_drives_channel_webhooks_up_to_five() {
+    let app = TestApp::spawn().await;
+    let f = app.service_with_member("alice").await;
+    let c = credentials();
+    let input = json!({
+        "base": app.base,
+        "account_sid": c.account_sid.as_str(),
+        "auth_token": c.auth_token,
+        "service_sid": f.service_sid.as_str(),
+        "channel_sid": f.channel_sid.as_str(),
+        "url": "https://hooks.example.com/channel",
+    });
+    let out = tokio::task::spawn_blocking(move || twilio_python("channel_webhooks.py", &input))
+        .await
+        .unwrap();
+    let created = &out["created"];
+    let hook_sid = created["sid"].as_str().unwrap();
+    assert!(hook_sid.starts_with("WH") && hook_sid.len() == 34, "{out}");
+    assert_eq!(created["type"], "webhook");
+    assert_eq!(created["channel_sid"], f.channel_sid.as_str());
+    assert_eq!(created["service_sid"], f.service_sid.as_str());
+    assert_eq!(
+        created["configuration"],
+        json!({
+            "url": "https://hooks.example.com/channel",
+            "method": "POST",
+            "filters": ["onMessageSent", "onMemberAdded"],
+            "retry_count": 1,
+        })
+    );
+    assert_eq!(
+        out["trigger"]["configuration"]["triggers"],
+        json!(["help", "urgent"])
+    );
+    assert_eq!(
+        out["studio"]["configuration"]["flow_sid"],
+        format!("FW{}", "0".repeat(32))
+    );
+    assert_eq!(out["fetched"]["sid"], hook_sid);
+    let listed: Vec<&str> = [&out["created"], &out["trigger"], &out["studio"]]
+        .iter()
+        .map(|h| h["sid"].as_str().unwrap())
+        .collect();
+    assert_eq!(out["listed"], json!(listed));
+    assert_eq!(
+        out["paged"],
+        json!(listed),
+        "pages of two, in creation order"
+    );
+    assert_eq!(out["updated"]["configuration"]["method"], "GET");
+    assert_eq!(
+        out["updated"]["configuration"]["filters"],
+        json!(["onMessageSent"])
+    );
+    assert_eq!(out["deleted"], true);
+    assert_eq!(out["sixth"], json!({"status": 400, "code": 50321}));
+    assert_eq!(out["final"].as_array().unwrap().len(), 5);
+    // The channel links to them.
+    let (_, channel) = send(app.admin(Method::GET, &f.channel_path())).await;
+    let link = channel["links"]["webhooks"].as_str().unwrap();
+    let (status, page) = send(app.admin(Method::GET, link.trim_start_matches(&app.base))).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["webhooks"].as_array().unwrap().len(), 5);
+}
+
+async fn channel_hook(app: &TestApp, f: &Fixture, form: &[(&str, &str)]) -> (StatusCode, Value) {
+    send(
+        app.admin(Method::POST, &format!("{}/Webhooks", f.channel_path()))
+            .form(form),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn channel_webhook_parameters_are_checked() {
+    let app = TestApp::spawn().await;
+    let f = app.service_with_member("alice").await;
+    let url = "https://hooks.example.com/c";
+    for (form, named, code) in [
+        (vec![("Configuration.Url", url)], "Type", 20001),
+        (vec![("Type", "bot")], "Type", 20001),
+        (
+            vec![
+                ("Type", "webhook"),
+                ("Configuration.Filters", "onMessageSent"),
+            ],
+            "Configuration.Url",
+            20001,
+        ),
+        (
+            vec![
+                ("Type", "webhook"),
+                ("Configuration.Url", "http://hooks.example.com/c"),
+                ("Configuration.Filters", "onMessageSent"),
+            ],
+            "Configuration.Url",
+            20001,
+        ),
+        (
+            vec![
+                ("Type", "webhook"),
+                ("Configuration.Url", url),
+                ("Configuration.Filters", "onMessageSend"),
+            ],
+            "Configuration.Filters",
+            20001,
+        ),
+        (
+            vec![("Type", "webhook"), ("Configuration.Url", url)],
+            "Configuration.Filters",
+            20001,
+        ),
+        (
+            vec![("Type", "trigger"), ("Configuration.Url", url)],
+            "Configuration.Triggers",
+            20001,
+        ),
+        (
+            vec![
+                ("Type", "trigger"),
+                ("Configuration.Url", url),
+                ("Configuration.Triggers", "two words"),
+            ],
+            "Configuration.Triggers",
+            20001,
+        ),
+        (
+            vec![
+                ("Type", "trigger"),
+                ("Configuration.Url", url),
+                ("Configuration.Triggers", "a"),
+                ("Configuration.Triggers", "b"),
+                ("Configuration.Triggers", "c"),
+                ("Configuration.Triggers", "d"),
+                ("Configuration.Triggers", "e"),
+                ("Configuration.Triggers", "f"),
+            ],
+            "Configuration.Triggers",
+            50322,
+        ),
+        (
+            vec![("Type", "studio"), ("Configuration.FlowSid", "FWnope")],
+            "Configuration.FlowSid",
+            20001,
+        ),
+        (
+            vec![
+                ("Type", "webhook"),
+                ("Configuration.Url", url),
+                ("Configuration.Filters", "onMessageSent"),
+                ("Configuration.RetryCount", "4"),
+            ],
+            "Configuration.RetryCount",
+            50065,
+        ),
+        (
+            vec![
+                ("Type", "webhook"),
+                ("Configuration.Url", url),
+                ("Configuration.Filters", "onMessageSent"),
+                ("Configuration.Method", "PUT"),
+            ],
+            "Configuration.Method",
+            20001,
+        ),
+    ] {
+        let (status, body) = channel_hook(&app, &f, &form).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{form:?}: {body}");
+        assert_eq!(body["code"], code, "{form:?}: {body}");
+        assert!(
+            body["message"].as_str().unwrap().contains(named),
+            "{form:?}: {body}"
+        );
+    }
+    let (status, body) =
+        send(app.admin(Method::GET, &format!("{}/Webhooks", f.channel_path()))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["webhooks"], json!([]), "nothing was stored");
+    // Users may not read or create them (Twilio's are REST only).
+    let (status, _) = send(app.user(
+        &f.token,
+        Method::GET,
+        &format!("{}/Webhooks", f.channel_path()),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn channel_webhooks_receive_their_channels_post_events_filtered_and_triggered() {
+    let _only = chat_media_tests::sweeping().await;
+    let app = TestApp::spawn().await;
+    let hook = HookReceiver::answering(Reply::ok()).await;
+    let f = app.service_with_member("alice").await;
+    let other = app
+        .channel_with_member(&f.service, &[("FriendlyName", "other")], "alice")
+        .await;
+    let filtered = hook.url("/filtered");
+    let triggered = hook.url("/triggered");
+    let (status, webhook) = channel_hook(
+        &app,
+        &f,
+        &[
+            ("Type", "webhook"),
+            ("Configuration.Url", filtered.as_str()),
+            ("Configuration.Filters", "onMessageSent"),
+            ("Configuration.Filters", "onMemberAdded"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{webhook}");
+    let (status, trigger) = channel_hook(
+        &app,
+        &f,
+        &[
+            ("Type", "trigger"),
+            ("Configuration.Url", triggered.as_str()),
+            ("Configuration.Triggers", "help"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{trigger}");
+    let (status, _) = channel_hook(
+        &app,
+        &f,
+        &[
+            ("Type", "studio"),
+            ("Configuration.FlowSid", &format!("FW{}", "1".repeat(32))),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    // No service hooks at all: only the channel's webhooks receive anything.
+    let hello = app.send_text(&f, &f.token, "hello there").await;
+    let help = app.send_text(&f, &f.token, "I need HELP!").await;
+    app.send_text(&other, &other.token, "help in another channel")
+        .await;
+    app.add_member(&f, "bob", None).await; // admin REST without the header: nothing
+    let (status, _) = send(
+        app.admin(Method::POST, &format!("{}/Members", f.channel_path()))
+            .header(ENABLED, "true")
+            .form(&[("Identity", "carol")]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    dispatch_all(&app).await;
+    let seen = hook.requests();
+    let at =
+        |path: &str| -> Vec<&Received> { seen.iter().filter(|r| r.url.ends_with(path)).collect() };
+    let filtered_seen = at("/filtered");
+    assert_eq!(
+        filtered_seen
+            .iter()
+            .map(|r| r.param("EventType").unwrap())
+            .collect::<Vec<_>>(),
+        ["onMessageSent", "onMessageSent", "onMemberAdded"],
+        "{seen:?}"
+    );
+    assert_eq!(filtered_seen[0].param("MessageSid"), hello["sid"].as_str());
+    assert_eq!(filtered_seen[2].param("Identity"), Some("carol"));
+    for r in &filtered_seen {
+        assert_eq!(r.param("WebhookType"), Some("webhook"));
+        assert_eq!(r.param("WebhookSid"), webhook["sid"].as_str());
+        assert_eq!(r.param("ChannelSid"), Some(f.channel_sid.as_str()));
+    }
+    let triggered_seen = at("/triggered");
+    assert_eq!(
+        triggered_seen.len(),
+        1,
+        "only the body with the keyword: {seen:?}"
+    );
+    assert_eq!(triggered_seen[0].param("MessageSid"), help["sid"].as_str());
+    assert_eq!(triggered_seen[0].param("WebhookType"), Some("trigger"));
+    assert_eq!(seen.len(), 4, "the studio webhook is never invoked");
+    hook.assert_signed(&credentials().auth_token);
+
+    // Deleting the channel deletes its webhooks.
+    let (status, _) = send(app.admin(Method::DELETE, &f.channel_path())).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let stored = app
+        .state
+        .store
+        .channel_webhooks(&f.channel_sid)
+        .await
+        .unwrap();
+    assert!(stored.webhooks.is_empty());
+    assert!(app.partition(f.channel_sid.as_str()).await.is_empty());
+}
