@@ -947,3 +947,63 @@ async fn channel_webhooks_receive_their_channels_post_events_filtered_and_trigge
     assert!(stored.webhooks.is_empty());
     assert!(app.partition(f.channel_sid.as_str()).await.is_empty());
 }
+
+#[tokio::test]
+async fn the_tables_stream_delivers_an_outbox_insert_at_once() {
+    let _only = chat_media_tests::sweeping().await;
+    let app = TestApp::spawn().await;
+    let hook = HookReceiver::answering(Reply::ok()).await;
+    let f = app.service_with_member("alice").await;
+    let url = hook.url("/post");
+    configure(
+        &app,
+        &f,
+        &[
+            ("PostWebhookUrl", url.as_str()),
+            ("WebhookFilters", "onMessageUpdated"),
+        ],
+    )
+    .await;
+    let message = app.send_text(&f, &f.token, "typo").await;
+    let (status, _) = send(
+        app.user(&f.token, Method::POST, &f.message_path(&message))
+            .form(&[("Body", "fixed")]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let waiting = app.state.store.outbox(100).await.unwrap();
+    let ours: Vec<_> = waiting
+        .iter()
+        .filter(|e| e.service_sid == f.service_sid)
+        .collect();
+    assert_eq!(ours.len(), 1);
+    // The record the KEYS_ONLY stream hands media-events for that insert.
+    let event = json!({"Records": [{
+        "eventSource": "aws:dynamodb",
+        "eventName": "INSERT",
+        "dynamodb": {"Keys": {
+            "PK": {"S": format!("OUTBOX#{}", ours[0].id)},
+            "SK": {"S": "EVENT"},
+        }},
+    }]});
+    let report = media_events::handle(&app.state, event, chat_media_tests::now())
+        .await
+        .unwrap();
+    assert!(
+        report["webhooks"]["delivered"].as_u64().unwrap() >= 1,
+        "{report}"
+    );
+    let seen = hook.requests();
+    assert_eq!(events(&seen), ["onMessageUpdated"]);
+    assert_eq!(seen[0].param("Body"), Some("fixed"));
+    // A stream batch without outbox inserts runs no dispatch.
+    let other = json!({"Records": [{
+        "eventSource": "aws:dynamodb",
+        "eventName": "INSERT",
+        "dynamodb": {"Keys": {"PK": {"S": "IS0"}, "SK": {"S": "USER#x"}}},
+    }]});
+    let report = media_events::handle(&app.state, other, chat_media_tests::now())
+        .await
+        .unwrap();
+    assert!(report.get("webhooks").is_none(), "{report}");
+}
