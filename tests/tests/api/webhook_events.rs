@@ -269,6 +269,9 @@ async fn user_actions_fire_post_events_without_the_header() {
     hook.assert_signed(&credentials().auth_token);
 }
 
+/// One vetoed request: the event, the method, the path and the form.
+type Case<'a> = (&'a str, Method, String, Vec<(&'a str, &'a str)>);
+
 /// A service whose pre-event hook vetoes everything, for admin REST too.
 async fn vetoing(app: &TestApp, hook: &HookReceiver, filters: &[&str]) -> Fixture {
     let f = app.service_with_member("alice").await;
@@ -319,7 +322,7 @@ async fn pre_events_veto_every_family_and_nothing_is_written() {
     let other_role = app
         .create_channel_role(&f.service_sid, "other", &["sendMessage"])
         .await;
-    let cases: Vec<(&str, Method, String, Vec<(&str, &str)>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "onChannelAdd",
             Method::POST,
