@@ -123,3 +123,226 @@ async fn deliver(
     tracing::info!(event = name, id = %stored.id, service = %stored.service_sid, attempts, outcome = "retry", "post-event");
     Ok(false)
 }
+
+// ---------------------------------------------------------------------------
+// Firing the events of one action (s20-hooks): the service's settings and who
+// acts, the pre-event before anything is written, the post-event as an outbox
+// item for the transaction of the change.
+// ---------------------------------------------------------------------------
+
+use crate::identity::Identity;
+use crate::model::{Channel, ChannelWebhook, Member, Message, User, WebhookConfig};
+use crate::sid::{ChannelSid, ServiceSid};
+use crate::webhook::{Firing, Proceed, Refused};
+
+/// The hooks of one action on a service: its webhook settings, who fires
+/// (user or admin REST) and the acting user's identity (`ClientIdentity`).
+#[derive(Debug, Clone)]
+pub struct Hooks {
+    pub service: ServiceSid,
+    pub config: WebhookConfig,
+    pub firing: Firing,
+    pub identity: Option<Identity>,
+    /// The webhooks of the channel acted on (Twilio's channel-scoped webhooks),
+    /// once [`Hooks::with_channel`] read them.
+    pub channel_hooks: Vec<ChannelWebhook>,
+}
+
+impl Hooks {
+    pub fn new(
+        service: ServiceSid,
+        config: WebhookConfig,
+        firing: Firing,
+        identity: Option<Identity>,
+    ) -> Self {
+        Self {
+            service,
+            config,
+            firing,
+            identity,
+            channel_hooks: Vec::new(),
+        }
+    }
+
+    /// Reads the webhooks of `channel`, which receive its post-events, when this
+    /// caller fires post-events at all (one GetItem).
+    pub async fn with_channel(
+        mut self,
+        state: &AppState,
+        channel: &ChannelSid,
+    ) -> StoreResult<Self> {
+        if self.firing.fires_post() {
+            self.channel_hooks = state.store.channel_webhooks(channel).await?.webhooks;
+        }
+        Ok(self)
+    }
+
+    /// Whether the pre-event `name` would be sent (a hook is set, the filters
+    /// list it, and this caller fires pre-events).
+    pub fn fires_pre(&self, name: &str) -> bool {
+        self.config.pre_hook(name).is_some() && self.firing.fires_pre(&self.config)
+    }
+
+    /// A new event with the common parameters (`AccountSid`, `InstanceSid`, `ClientIdentity`).
+    pub fn event(&self, state: &AppState, name: &'static str) -> Event {
+        state.event(name, &self.service, self.identity.as_ref())
+    }
+
+    /// Sends the pre-event and returns the hook's decision (`NotFired` when it does not fire).
+    pub async fn pre(&self, state: &AppState, event: &Event) -> Result<Proceed, Refused> {
+        if !self.fires_pre(event.name) {
+            return Ok(Proceed::NotFired);
+        }
+        state.pre_event(&self.config, self.firing, event).await
+    }
+
+    /// The post-event `event` as outbox items for the transaction of the change:
+    /// one for the service's post hook (if set and the filters list the event)
+    /// and one for each channel webhook that receives it (its filters, or a
+    /// trigger keyword in the event's `Body`); none when this caller does not
+    /// fire post-events.
+    pub fn post(&self, event: Event, channel: Option<&ChannelSid>) -> Vec<OutboxEvent> {
+        if !self.firing.fires_post() {
+            return Vec::new();
+        }
+        let created_ms = crate::model::now().timestamp_millis();
+        let item = |url: &crate::model::WebhookUrl,
+                    method,
+                    retry_count,
+                    params: Vec<(String, String)>| OutboxEvent {
+            id: OutboxEvent::new_id(),
+            service_sid: self.service.clone(),
+            channel_sid: channel.cloned(),
+            event: event.name.to_owned(),
+            url: url.clone(),
+            method,
+            params,
+            retry_count,
+            created_ms,
+            attempts: 0,
+            next_attempt_at: 0,
+            lease_until: 0,
+        };
+        let mut out = Vec::new();
+        if let Some(url) = self.config.post_hook(event.name) {
+            out.push(item(
+                url,
+                self.config.method(),
+                self.config.post_retry_count,
+                event.params.clone(),
+            ));
+        }
+        let body = event
+            .params
+            .iter()
+            .find(|(k, _)| k == "Body")
+            .map(|(_, v)| v.as_str());
+        for hook in self
+            .channel_hooks
+            .iter()
+            .filter(|h| h.receives(event.name, body))
+        {
+            let Some(url) = &hook.url else { continue };
+            let mut params = vec![
+                ("WebhookType".to_owned(), hook.kind.as_str().to_owned()),
+                ("WebhookSid".to_owned(), hook.sid.to_string()),
+            ];
+            params.extend(event.params.iter().cloned());
+            out.push(item(url, hook.method, hook.retry_count, params));
+        }
+        out
+    }
+
+    /// Whether the post-event `name` would be written (to build its parameters only then).
+    pub fn fires_post(&self, name: &str) -> bool {
+        self.firing.fires_post()
+            && (self.config.post_hook(name).is_some()
+                || self.channel_hooks.iter().any(|h| {
+                    // A trigger's keywords are matched once the body is known.
+                    h.receives(name, None)
+                        || (h.kind == crate::model::ChannelWebhookType::Trigger
+                            && name == "onMessageSent")
+                }))
+    }
+}
+
+/// Twilio's channel parameters: `ChannelSid` (when it exists), `ChannelType`,
+/// `UniqueName`, `FriendlyName`, `Attributes`, `CreatedBy`, `DateCreated`, `DateUpdated`.
+pub fn channel_params(event: &mut Event, channel: &Channel, with_sid: bool) {
+    if with_sid {
+        event.param("ChannelSid", channel.sid.as_str());
+        event.param("DateCreated", crate::model::iso(&channel.date_created));
+        event.param("DateUpdated", crate::model::iso(&channel.date_updated));
+    }
+    event
+        .param("ChannelType", channel.channel_type.as_str())
+        .param(
+            "UniqueName",
+            channel.unique_name.clone().unwrap_or_default(),
+        )
+        .param(
+            "FriendlyName",
+            channel.friendly_name.clone().unwrap_or_default(),
+        )
+        .param("Attributes", channel.attributes.as_str())
+        .param("CreatedBy", channel.created_by.as_str());
+}
+
+/// Twilio's member parameters: `ChannelSid`, `Identity`, `RoleSid`, `Attributes`
+/// and, once it exists, `MemberSid` and its dates.
+pub fn member_params(event: &mut Event, member: &Member, with_sid: bool) {
+    event
+        .param("ChannelSid", member.channel_sid.as_str())
+        .param("Identity", member.identity.as_str())
+        .param("RoleSid", member.role_sid.as_str())
+        .param("Attributes", member.attributes.as_str());
+    if let Some(index) = member.last_consumed_message_index {
+        event.param("LastConsumedMessageIndex", index.to_string());
+    }
+    if with_sid {
+        event
+            .param("MemberSid", member.sid.as_str())
+            .param("DateCreated", crate::model::iso(&member.date_created))
+            .param("DateUpdated", crate::model::iso(&member.date_updated));
+    }
+}
+
+/// Twilio's message parameters: `ChannelSid`, `MessageSid`, `Index`, `Body`,
+/// `Attributes`, `From`, dates; media messages add `MediaSid` and the media's
+/// filename, type and size.
+pub fn message_params(event: &mut Event, message: &Message) {
+    event
+        .param("ChannelSid", message.channel_sid.as_str())
+        .param("MessageSid", message.sid.as_str())
+        .param("Index", message.index.to_string())
+        .param("Body", message.body.clone().unwrap_or_default())
+        .param("Attributes", message.attributes.as_str())
+        .param("From", message.from.as_str())
+        .param("DateCreated", crate::model::iso(&message.date_created))
+        .param("DateUpdated", crate::model::iso(&message.date_updated));
+    if let Some(media) = &message.media {
+        event.param("MediaSid", media.sid.as_str());
+        if let Some(name) = &media.filename {
+            event.param("MediaFilename", name.as_str());
+        }
+        event
+            .param("MediaContentType", media.content_type.as_str())
+            .param("MediaSize", media.size.to_string());
+    }
+}
+
+/// Twilio's user parameters: `UserSid`, `Identity`, `RoleSid`, `FriendlyName`,
+/// `Attributes`, dates.
+pub fn user_params(event: &mut Event, user: &User) {
+    event
+        .param("UserSid", user.sid.as_str())
+        .param("Identity", user.identity.as_str())
+        .param("RoleSid", user.role_sid.as_str())
+        .param(
+            "FriendlyName",
+            user.friendly_name.clone().unwrap_or_default(),
+        )
+        .param("Attributes", user.attributes.as_str())
+        .param("DateCreated", crate::model::iso(&user.date_created))
+        .param("DateUpdated", crate::model::iso(&user.date_updated));
+}

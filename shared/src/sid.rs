@@ -110,6 +110,8 @@ sid_type!(/// An uploaded media object (`ME…`).
     MediaSid, "ME");
 sid_type!(/// A service user (`US…`).
     UserSid, "US");
+sid_type!(/// A channel-scoped webhook (`WH…`).
+    WebhookSid, "WH");
 sid_type!(/// The Twilio account the deployment answers as (`AC…`).
     AccountSid, "AC");
 sid_type!(/// An API key, the issuer of access tokens (`SK…`).

@@ -111,8 +111,11 @@ impl Event {
                 "RetryCount".to_owned(),
                 (self.retry_base + retry).to_string(),
             ),
-            ("WebhookType".to_owned(), "webhook".to_owned()),
         ];
+        // A channel-scoped webhook's event names its own type (`webhook`, `trigger`).
+        if !self.params.iter().any(|(k, _)| k == "WebhookType") {
+            params.push(("WebhookType".to_owned(), "webhook".to_owned()));
+        }
         params.extend(self.params.iter().cloned());
         params
     }

@@ -3,6 +3,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chat_media::access;
+use chat_media::dispatch::{self, Hooks};
+use chat_media::http::hooks::WebhookEnabled;
 use chat_media::http::PublicBase;
 use chat_media::http::{
     code, created, page_json, AdminService, ApiResult, Caller, ChannelForDelete, ChannelScope,
@@ -13,8 +15,9 @@ use chat_media::model::{self, Channel, ChannelType, NewChannel};
 use chat_media::permission::Permission;
 use chat_media::sid::ChannelSid;
 use chat_media::store::CreateChannelError;
+use chat_media::webhook::{self, Proceed, Refused};
 use chat_media::{ApiError, AppState, Identity};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::{attributes_param, attributes_update, date_param, text_param};
 
@@ -58,13 +61,22 @@ pub async fn create(
     State(state): State<AppState>,
     base: PublicBase,
     AdminService(service): AdminService,
+    enabled: WebhookEnabled,
     form: TwilioForm,
 ) -> ApiResult<Response> {
     let new = parse_new_channel(&form)?;
-    let channel = Channel::new(ChannelSid::generate(), service.sid, new, model::now());
+    let hooks = Hooks::new(
+        service.sid.clone(),
+        service.webhooks.clone(),
+        enabled.firing(None),
+        None,
+    );
+    let mut channel = Channel::new(ChannelSid::generate(), service.sid, new, model::now());
+    pre_channel(&state, &hooks, "onChannelAdd", &mut channel, false).await?;
+    let events = post_channel(&state, &hooks, "onChannelAdded", &channel);
     state
         .store
-        .create_channel(&channel)
+        .create_channel_with_events(&channel, &events)
         .await
         .map_err(|e| match e {
             CreateChannelError::UniqueNameTaken => ApiError::conflict(
@@ -125,6 +137,7 @@ pub async fn update(
     State(state): State<AppState>,
     base: PublicBase,
     scope: ChannelScope,
+    enabled: WebhookEnabled,
     form: TwilioForm,
 ) -> ApiResult<Json<Value>> {
     let friendly_name = form
@@ -152,7 +165,14 @@ pub async fn update(
             "Only an admin may set CreatedBy, DateCreated or DateUpdated",
         ));
     }
+    let hooks = enabled
+        .hooks_of(&state, &scope.service, &scope.caller)
+        .await?
+        .with_channel(&state, &scope.channel.sid)
+        .await?;
     let mut read = scope.channel;
+    // The hook's changes, decided once on the first read and kept across retries.
+    let mut hooked: Option<Channel> = None;
     for _ in 0..MAX_ATTEMPTS {
         let mut channel = read.clone();
         if let Some(v) = &friendly_name {
@@ -171,7 +191,23 @@ pub async fn update(
             channel.date_created = v;
         }
         channel.date_updated = date_updated.unwrap_or_else(model::now);
-        match state.store.replace_channel_unchanged(&channel, &read).await {
+        match &hooked {
+            None => {
+                pre_channel(&state, &hooks, "onChannelUpdate", &mut channel, true).await?;
+                hooked = Some(channel.clone());
+            }
+            Some(decided) => {
+                channel.friendly_name = decided.friendly_name.clone();
+                channel.unique_name = decided.unique_name.clone();
+                channel.attributes = decided.attributes.clone();
+            }
+        }
+        let events = post_channel(&state, &hooks, "onChannelUpdated", &channel);
+        match state
+            .store
+            .replace_channel_with_events(&channel, &read, &events)
+            .await
+        {
             Ok(()) => return Ok(Json(channel.to_json(state.view_at(base.as_str())))),
             Err(CreateChannelError::UniqueNameTaken) => {
                 return Err(ApiError::conflict(
@@ -218,11 +254,82 @@ pub async fn fetch(
 pub async fn delete(
     State(state): State<AppState>,
     ChannelForDelete(channel): ChannelForDelete,
+    enabled: WebhookEnabled,
 ) -> ApiResult<Response> {
-    let pending = state.store.delete_channel(&channel).await?;
+    let hooks = enabled
+        .hooks(&state, &channel.service_sid, None)
+        .await?
+        .with_channel(&state, &channel.sid)
+        .await?;
+    if !channel.deleting {
+        // A resumed delete was decided already.
+        let mut event = hooks.event(&state, "onChannelDestroy");
+        dispatch::channel_params(&mut event, &channel, true);
+        hooks.pre(&state, &event).await?;
+    }
+    let events = post_channel(&state, &hooks, "onChannelDestroyed", &channel);
+    let pending = state
+        .store
+        .delete_channel_with_events(&channel, &events)
+        .await?;
     chat_media::cleanup::delete_objects(&state, &pending).await;
     tracing::info!(channel = %channel.sid, objects = pending.len(), "channel deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Fires a channel pre-event (`onChannelAdd`, `onChannelUpdate`) and applies what
+/// the hook changed (`friendlyName`, `uniqueName`, `attributes`), checked as
+/// strictly as the caller's own values.
+async fn pre_channel(
+    state: &AppState,
+    hooks: &Hooks,
+    name: &'static str,
+    channel: &mut Channel,
+    exists: bool,
+) -> ApiResult<()> {
+    let mut event = hooks.event(state, name);
+    dispatch::channel_params(&mut event, channel, exists);
+    let Proceed::Modified(map) = hooks.pre(state, &event).await? else {
+        return Ok(());
+    };
+    let invalid = |field: &'static str, e: ApiError| Refused::InvalidModification {
+        event: name,
+        field,
+        why: e.message,
+    };
+    if let Some(v) = modified(&map, &["friendlyName", "friendly_name"]) {
+        channel.friendly_name = Some(
+            text_param("FriendlyName", &v, limits::FRIENDLY_NAME)
+                .map_err(|e| invalid("friendlyName", e))?,
+        );
+    }
+    if let Some(v) = modified(&map, &["uniqueName", "unique_name"]) {
+        channel.unique_name = Some(unique_name_param(&v).map_err(|e| invalid("uniqueName", e))?);
+    }
+    if let Some(v) = webhook::modified_text(&map, "attributes") {
+        channel.attributes = attributes_param(Some(&v)).map_err(|e| invalid("attributes", e))?;
+    }
+    Ok(())
+}
+
+/// The first of `names` the hook's answer sets.
+fn modified(map: &Map<String, Value>, names: &[&str]) -> Option<String> {
+    names.iter().find_map(|n| webhook::modified_text(map, n))
+}
+
+/// A channel post-event for the outbox, when it fires.
+fn post_channel(
+    state: &AppState,
+    hooks: &Hooks,
+    name: &'static str,
+    channel: &Channel,
+) -> Vec<model::OutboxEvent> {
+    if !hooks.fires_post(name) {
+        return Vec::new();
+    }
+    let mut event = hooks.event(state, name);
+    dispatch::channel_params(&mut event, channel, true);
+    hooks.post(event, Some(&channel.sid)).into_iter().collect()
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! channels they belong to. Also the deny-list of takedown by hash
 //! (`/v1/Services/{ServiceSid}/QuarantinedHashes`).
 
+mod channel_webhooks;
 mod channels;
 mod members;
 mod messages;
@@ -42,6 +43,16 @@ pub fn routes() -> Router<AppState> {
             get(channels::fetch)
                 .post(channels::update)
                 .delete(channels::delete),
+        )
+        .route(
+            "/v2/Services/{service}/Channels/{channel}/Webhooks",
+            get(channel_webhooks::list).post(channel_webhooks::create),
+        )
+        .route(
+            "/v2/Services/{service}/Channels/{channel}/Webhooks/{webhook}",
+            get(channel_webhooks::fetch)
+                .post(channel_webhooks::update)
+                .delete(channel_webhooks::delete),
         )
         .route(
             "/v2/Services/{service}/Channels/{channel}/Members",

@@ -3,6 +3,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chat_media::access;
+use chat_media::dispatch::{self, Hooks};
+use chat_media::http::hooks::WebhookEnabled;
 use chat_media::http::PublicBase;
 use chat_media::http::{
     code, created, page_json, AdminChannel, ApiResult, Caller, ChannelScope, Paging, QueryForm,
@@ -22,6 +24,7 @@ pub async fn add(
     State(state): State<AppState>,
     base: PublicBase,
     AdminChannel { service, channel }: AdminChannel,
+    enabled: WebhookEnabled,
     form: TwilioForm,
 ) -> ApiResult<Response> {
     let identity = Identity::parse(form.required("Identity")?)
@@ -40,7 +43,7 @@ pub async fn add(
         service.default_channel_role_sid,
     )
     .await?;
-    let member = Member::new(
+    let mut member = Member::new(
         MemberSid::generate(),
         &channel,
         identity,
@@ -48,19 +51,46 @@ pub async fn add(
         attributes,
         model::now(),
     );
-    state.store.add_member(&member).await.map_err(|e| match e {
-        AddMemberError::AlreadyMember => ApiError::conflict(
-            code::MEMBER_EXISTS,
-            format!(
-                "{} is already a member of channel {}",
-                member.identity, channel.sid
-            ),
-        ),
-        AddMemberError::ChannelGone => {
-            ApiError::not_found(format!("Channel {} not found", channel.sid))
+    let hooks = Hooks::new(
+        service.sid.clone(),
+        service.webhooks.clone(),
+        enabled.firing(None),
+        None,
+    )
+    .with_channel(&state, &channel.sid)
+    .await?;
+    let mut event = hooks.event(&state, "onMemberAdd");
+    dispatch::member_params(&mut event, &member, false);
+    event.param("Reason", "ADDED");
+    if let chat_media::webhook::Proceed::Modified(map) = hooks.pre(&state, &event).await? {
+        if let Some(a) = chat_media::webhook::modified_text(&map, "attributes") {
+            member.attributes = attributes_param(Some(&a)).map_err(|e| {
+                chat_media::webhook::Refused::InvalidModification {
+                    event: "onMemberAdd",
+                    field: "attributes",
+                    why: e.message,
+                }
+            })?;
         }
-        AddMemberError::Store(e) => e.into(),
-    })?;
+    }
+    let events = post_member(&state, &hooks, "onMemberAdded", &member, "ADDED");
+    state
+        .store
+        .add_member_with_events(&member, &events)
+        .await
+        .map_err(|e| match e {
+            AddMemberError::AlreadyMember => ApiError::conflict(
+                code::MEMBER_EXISTS,
+                format!(
+                    "{} is already a member of channel {}",
+                    member.identity, channel.sid
+                ),
+            ),
+            AddMemberError::ChannelGone => {
+                ApiError::not_found(format!("Channel {} not found", channel.sid))
+            }
+            AddMemberError::Store(e) => e.into(),
+        })?;
     Ok(created(member.to_json(state.view_at(base.as_str()))))
 }
 
@@ -126,13 +156,27 @@ pub async fn fetch(
 
 pub async fn remove(
     State(state): State<AppState>,
-    AdminChannel { channel, .. }: AdminChannel,
+    AdminChannel { service, channel }: AdminChannel,
+    enabled: WebhookEnabled,
     Path((_, _, member)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
     let member = access::member(&state, &channel, &member).await?;
+    let hooks = Hooks::new(
+        service.sid.clone(),
+        service.webhooks.clone(),
+        enabled.firing(None),
+        None,
+    )
+    .with_channel(&state, &channel.sid)
+    .await?;
+    let mut event = hooks.event(&state, "onMemberRemove");
+    dispatch::member_params(&mut event, &member, true);
+    event.param("Reason", "REMOVED");
+    hooks.pre(&state, &event).await?;
+    let events = post_member(&state, &hooks, "onMemberRemoved", &member, "REMOVED");
     state
         .store
-        .remove_member(&channel, &member)
+        .remove_member_with_events(&channel, &member, &events)
         .await
         .map_err(|e| match e {
             e if e.condition_failed_at(0) => {
@@ -144,4 +188,25 @@ pub async fn remove(
             other => other.into(),
         })?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// A member post-event for the outbox, when it fires; `reason` is Twilio's
+/// `Reason` (`ADDED`, `REMOVED`).
+fn post_member(
+    state: &AppState,
+    hooks: &Hooks,
+    name: &'static str,
+    member: &Member,
+    reason: &str,
+) -> Vec<model::OutboxEvent> {
+    if !hooks.fires_post(name) {
+        return Vec::new();
+    }
+    let mut event = hooks.event(state, name);
+    dispatch::member_params(&mut event, member, true);
+    event.param("Reason", reason);
+    hooks
+        .post(event, Some(&member.channel_sid))
+        .into_iter()
+        .collect()
 }

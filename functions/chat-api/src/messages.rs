@@ -83,6 +83,7 @@ pub async fn update(
     State(state): State<AppState>,
     base: PublicBase,
     scope: ChannelScope,
+    enabled: chat_media::http::hooks::WebhookEnabled,
     Path((_, _, message)): Path<(String, String, String)>,
     form: TwilioForm,
 ) -> ApiResult<Json<Value>> {
@@ -114,6 +115,13 @@ pub async fn update(
         .get_message(&scope.channel.sid, &message_sid)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("Message {message_sid} not found")))?;
+    let hooks = enabled
+        .hooks_of(&state, &scope.service, &scope.caller)
+        .await?
+        .with_channel(&state, &scope.channel.sid)
+        .await?;
+    // The hook's body and attributes, decided once and kept across retries.
+    let mut hooked: Option<(Option<String>, String)> = None;
     for _ in 0..crate::channels::MAX_ATTEMPTS {
         let own = scope.caller.identity() == Some(&read.from);
         if body.is_some() {
@@ -150,7 +158,24 @@ pub async fn update(
             (None, None) => read.last_updated_by.clone(),
         };
         updated.date_updated = date_updated.unwrap_or_else(model::now);
-        match state.store.replace_message_unchanged(&updated, &read).await {
+        match &hooked {
+            None => {
+                pre_update(&state, &hooks, &mut updated).await?;
+                updated.was_edited |= updated.body != read.body;
+                hooked = Some((updated.body.clone(), updated.attributes.clone()));
+            }
+            Some((body, attributes)) => {
+                updated.was_edited |= *body != read.body;
+                updated.body = body.clone();
+                updated.attributes = attributes.clone();
+            }
+        }
+        let events = post_message(&state, &hooks, "onMessageUpdated", &updated);
+        match state
+            .store
+            .replace_message_with_events(&updated, &read, &events)
+            .await
+        {
             Ok(()) => return Ok(Json(updated.to_json(state.view_at(base.as_str())))),
             Err(e) if e.condition_failed_at(0) || e.is_conflict() => {
                 read = state
@@ -168,6 +193,61 @@ pub async fn update(
         code::CONFLICT,
         "The message kept changing; try again",
     ))
+}
+
+/// Fires `onMessageUpdate` and applies what the hook changed (`body` of a text
+/// message, `attributes`), checked as strictly as the caller's own values.
+async fn pre_update(
+    state: &AppState,
+    hooks: &chat_media::dispatch::Hooks,
+    message: &mut chat_media::model::Message,
+) -> ApiResult<()> {
+    use chat_media::webhook::{self, Proceed, Refused};
+    const NAME: &str = "onMessageUpdate";
+    let mut event = hooks.event(state, NAME);
+    chat_media::dispatch::message_params(&mut event, message);
+    if let Some(by) = hooks.identity.as_ref() {
+        event.param("ModifiedBy", by.as_str());
+    }
+    let Proceed::Modified(map) = hooks.pre(state, &event).await? else {
+        return Ok(());
+    };
+    let invalid = |field: &'static str, e: ApiError| Refused::InvalidModification {
+        event: NAME,
+        field,
+        why: e.message,
+    };
+    if let Some(body) = webhook::modified_text(&map, "body") {
+        if message.media.is_none() {
+            message.body = Some(message_body(&body).map_err(|e| invalid("body", e))?);
+        }
+    }
+    if let Some(a) = webhook::modified_text(&map, "attributes") {
+        message.attributes = chat_media::http::params::attributes_param(Some(&a))
+            .map_err(|e| invalid("attributes", e))?;
+    }
+    Ok(())
+}
+
+/// A message post-event for the outbox, when it fires.
+pub(crate) fn post_message(
+    state: &AppState,
+    hooks: &chat_media::dispatch::Hooks,
+    name: &'static str,
+    message: &chat_media::model::Message,
+) -> Vec<chat_media::model::OutboxEvent> {
+    if !hooks.fires_post(name) {
+        return Vec::new();
+    }
+    let mut event = hooks.event(state, name);
+    chat_media::dispatch::message_params(&mut event, message);
+    if let Some(by) = hooks.identity.as_ref() {
+        event.param("ModifiedBy", by.as_str());
+    }
+    hooks
+        .post(event, Some(&message.channel_sid))
+        .into_iter()
+        .collect()
 }
 
 #[cfg(test)]

@@ -3,6 +3,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chat_media::access::{self, AccessError};
+use chat_media::dispatch::{self, Hooks};
+use chat_media::http::hooks::WebhookEnabled;
 use chat_media::http::PublicBase;
 use chat_media::http::{
     code, created, page_json, parse_sid, AdminService, ApiResult, Paging, ServiceScope, TwilioForm,
@@ -23,6 +25,7 @@ pub async fn create(
     State(state): State<AppState>,
     base: PublicBase,
     AdminService(service): AdminService,
+    enabled: WebhookEnabled,
     form: TwilioForm,
 ) -> ApiResult<Response> {
     let identity = Identity::parse(form.required("Identity")?)
@@ -45,6 +48,12 @@ pub async fn create(
         service.default_service_role_sid,
     )
     .await?;
+    let hooks = Hooks::new(
+        service.sid.clone(),
+        service.webhooks.clone(),
+        enabled.firing(None),
+        None,
+    );
     let user = User::new(
         UserSid::generate(),
         service.sid,
@@ -54,16 +63,22 @@ pub async fn create(
         attributes,
         model::now(),
     );
-    state.store.create_user(&user).await.map_err(|e| {
-        if e.condition_failed_at(0) {
-            ApiError::conflict(
-                code::USER_EXISTS,
-                format!("User {} already exists", user.identity),
-            )
-        } else {
-            e.into()
-        }
-    })?;
+    // Twilio has no pre-event for a new user: only `onUserAdded`.
+    let events = post_user(&state, &hooks, "onUserAdded", &user);
+    state
+        .store
+        .create_user_with_events(&user, &events)
+        .await
+        .map_err(|e| {
+            if e.condition_failed_at(0) {
+                ApiError::conflict(
+                    code::USER_EXISTS,
+                    format!("User {} already exists", user.identity),
+                )
+            } else {
+                e.into()
+            }
+        })?;
     Ok(created(user.to_json(state.view_at(base.as_str()))))
 }
 
@@ -140,6 +155,7 @@ pub async fn update(
     State(state): State<AppState>,
     base: PublicBase,
     scope: ServiceScope,
+    enabled: WebhookEnabled,
     Path((_, user)): Path<(String, String)>,
     form: TwilioForm,
 ) -> ApiResult<Json<Value>> {
@@ -174,6 +190,11 @@ pub async fn update(
     if let Some(sid) = &role_sid {
         access::role_of_type(&state, &scope.sid, "RoleSid", sid, RoleType::Deployment).await?;
     }
+    let hooks = enabled
+        .hooks(&state, &scope.sid, scope.caller.identity())
+        .await?;
+    // The hook's friendly name and attributes, decided once and kept across retries.
+    let mut hooked: Option<(Option<String>, String)> = None;
     for _ in 0..crate::channels::MAX_ATTEMPTS {
         let mut updated = read.clone();
         if let Some(r) = &role_sid {
@@ -186,7 +207,22 @@ pub async fn update(
             updated.attributes = a.clone();
         }
         updated.date_updated = model::now();
-        match state.store.replace_user_unchanged(&updated, &read).await {
+        match &hooked {
+            None => {
+                pre_user_update(&state, &hooks, &mut updated).await?;
+                hooked = Some((updated.friendly_name.clone(), updated.attributes.clone()));
+            }
+            Some((name, attributes)) => {
+                updated.friendly_name = name.clone();
+                updated.attributes = attributes.clone();
+            }
+        }
+        let events = post_user(&state, &hooks, "onUserUpdated", &updated);
+        match state
+            .store
+            .replace_user_with_events(&updated, &read, &events)
+            .await
+        {
             Ok(()) => return Ok(Json(updated.to_json(state.view_at(base.as_str())))),
             Err(e) if e.condition_failed_at(0) || e.is_conflict() => {
                 read = addressed_user(&state, &scope, updated.sid.as_str()).await?;
@@ -290,4 +326,49 @@ fn user_channel_json(
             "member": format!("{channel_url}/Members/{}", member.sid),
         },
     })
+}
+
+/// Fires `onUserUpdate` and applies what the hook changed (`friendlyName`,
+/// `attributes`), checked as strictly as the caller's own values.
+async fn pre_user_update(state: &AppState, hooks: &Hooks, user: &mut User) -> ApiResult<()> {
+    use chat_media::webhook::{self, Proceed, Refused};
+    const NAME: &str = "onUserUpdate";
+    let mut event = hooks.event(state, NAME);
+    dispatch::user_params(&mut event, user);
+    let Proceed::Modified(map) = hooks.pre(state, &event).await? else {
+        return Ok(());
+    };
+    let invalid = |field: &'static str, e: ApiError| Refused::InvalidModification {
+        event: NAME,
+        field,
+        why: e.message,
+    };
+    if let Some(n) = ["friendlyName", "friendly_name"]
+        .iter()
+        .find_map(|f| webhook::modified_text(&map, f))
+    {
+        user.friendly_name = Some(
+            text_param("FriendlyName", &n, limits::FRIENDLY_NAME)
+                .map_err(|e| invalid("friendlyName", e))?,
+        );
+    }
+    if let Some(a) = webhook::modified_text(&map, "attributes") {
+        user.attributes = attributes_param(Some(&a)).map_err(|e| invalid("attributes", e))?;
+    }
+    Ok(())
+}
+
+/// A user post-event for the outbox, when it fires.
+fn post_user(
+    state: &AppState,
+    hooks: &Hooks,
+    name: &'static str,
+    user: &User,
+) -> Vec<model::OutboxEvent> {
+    if !hooks.fires_post(name) {
+        return Vec::new();
+    }
+    let mut event = hooks.event(state, name);
+    dispatch::user_params(&mut event, user);
+    hooks.post(event, None).into_iter().collect()
 }

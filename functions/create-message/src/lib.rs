@@ -124,6 +124,8 @@ struct Checked {
     service_body: String,
     /// The service's webhooks, read with it.
     hooks: WebhookConfig,
+    /// The channel's webhooks, read with it (s20-hooks).
+    channel_hooks: Vec<model::ChannelWebhook>,
     channel: Channel,
     member: Option<Member>,
     sent: Sent,
@@ -176,6 +178,7 @@ async fn check(
         .service
         .ok_or_else(|| ApiError::not_found(format!("Service {service_sid} not found")))?;
     let channel = access::live(ctx.channel, channel_ref)?;
+    let channel_hooks = ctx.channel_webhooks.webhooks;
     let member = match who {
         Principal::Admin => None,
         Principal::User { identity, .. } => {
@@ -199,6 +202,7 @@ async fn check(
     };
     Ok(Checked {
         hooks: service.webhooks,
+        channel_hooks,
         service_body: service.media.compatibility_message,
         channel,
         member,
@@ -299,7 +303,7 @@ pub async fn create(
                 &message,
                 checked.media(),
                 checked.member.as_ref(),
-                post_event.as_ref(),
+                &post_event,
             )
             .await
         {
@@ -429,22 +433,29 @@ fn firing(who: &Principal, headers: &axum::http::HeaderMap) -> Firing {
 }
 
 /// The `onMessageSent` / `onMediaMessageSent` post-event of `message`, for the
-/// outbox, if the service's filters list it and `firing` fires post-events.
+/// outbox: to the service's post hook if its filters list it, and to each
+/// channel webhook that receives it, when `firing` fires post-events.
 fn post_send(
     state: &AppState,
     who: &Principal,
     firing: Firing,
     checked: &Checked,
     message: &Message,
-) -> Option<model::OutboxEvent> {
+) -> Vec<model::OutboxEvent> {
     let name = match checked.sent {
         Sent::Text(_) => "onMessageSent",
         Sent::Media(_) => "onMediaMessageSent",
     };
-    let url = checked
-        .hooks
-        .post_hook(name)
-        .filter(|_| firing.fires_post())?;
+    let mut hooks = chat_media::dispatch::Hooks::new(
+        message.service_sid.clone(),
+        checked.hooks.clone(),
+        firing,
+        who.identity().cloned(),
+    );
+    hooks.channel_hooks = checked.channel_hooks.clone();
+    if !hooks.fires_post(name) {
+        return Vec::new();
+    }
     let mut event = state.event(name, &message.service_sid, who.identity());
     event
         .param("ChannelSid", message.channel_sid.as_str())
@@ -457,20 +468,7 @@ fn post_send(
     if let Sent::Media(media) = &checked.sent {
         media_params(&mut event, media);
     }
-    Some(model::OutboxEvent {
-        id: model::OutboxEvent::new_id(),
-        service_sid: message.service_sid.clone(),
-        channel_sid: Some(message.channel_sid.clone()),
-        event: name.to_owned(),
-        url: url.clone(),
-        method: checked.hooks.method(),
-        params: event.params,
-        retry_count: checked.hooks.post_retry_count,
-        created_ms: message.date_created.timestamp_millis(),
-        attempts: 0,
-        next_attempt_at: 0,
-        lease_until: 0,
-    })
+    hooks.post(event, Some(&message.channel_sid))
 }
 
 /// A presigned GET (the download TTL) a hook may use to check the content itself.

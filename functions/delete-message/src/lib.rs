@@ -49,6 +49,7 @@ fn needed_permission(caller: &Caller, message: &Message) -> Option<Permission> {
 pub async fn remove(
     State(state): State<AppState>,
     scope: ChannelScope,
+    enabled: chat_media::http::hooks::WebhookEnabled,
     Path((_, _, message)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
     let message_sid: MessageSid = parse_sid("MessageSid", &message)?;
@@ -62,13 +63,39 @@ pub async fn remove(
     if let Some(permission) = needed_permission(&scope.caller, &message) {
         scope.caller.require(permission)?;
     }
-    let object = state.store.delete_message(&message).await.map_err(|e| {
-        if e.condition_failed_at(0) {
-            not_found()
-        } else {
-            e.into()
+    let hooks = enabled
+        .hooks_of(&state, &scope.service, &scope.caller)
+        .await?
+        .with_channel(&state, &channel.sid)
+        .await?;
+    let params = |name: &'static str| {
+        let mut event = hooks.event(&state, name);
+        chat_media::dispatch::message_params(&mut event, &message);
+        if let Some(by) = hooks.identity.as_ref() {
+            event.param("RemovedBy", by.as_str());
         }
-    })?;
+        event
+    };
+    hooks.pre(&state, &params("onMessageRemove")).await?;
+    let events = if hooks.fires_post("onMessageRemoved") {
+        let mut event = params("onMessageRemoved");
+        let removed = chat_media::model::iso(&chat_media::model::now());
+        event.param("DateRemoved", removed);
+        hooks.post(event, Some(&channel.sid))
+    } else {
+        Vec::new()
+    };
+    let object = state
+        .store
+        .delete_message_with_events(&message, &events)
+        .await
+        .map_err(|e| {
+            if e.condition_failed_at(0) {
+                not_found()
+            } else {
+                e.into()
+            }
+        })?;
     if let Some(key) = &object {
         chat_media::cleanup::delete_objects(&state, std::slice::from_ref(key)).await;
     }

@@ -228,6 +228,10 @@ pub struct StreamReport {
     pub ended: Vec<String>,
     /// Jobs another run holds, or already ended.
     pub skipped: Vec<String>,
+    /// The outbox run the batch's post-events started (s20-hooks): written
+    /// events are delivered within seconds, not at the next scheduled sweep.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhooks: Option<chat_media::dispatch::DispatchReport>,
 }
 
 /// The `(service, job key)` of a stream record inserting an inbound job (the
@@ -250,7 +254,10 @@ pub async fn on_stream_event(
     now: i64,
 ) -> Result<StreamReport, EventError> {
     let mut report = StreamReport::default();
-    for record in event["Records"].as_array().into_iter().flatten() {
+    let records = event["Records"].as_array().into_iter().flatten();
+    let mut outbox = false;
+    for record in records {
+        outbox |= is_outbox_insert(record);
         let Some((service, key)) = inbound_job_of(record) else {
             continue;
         };
@@ -263,7 +270,23 @@ pub async fn on_stream_event(
             }
         }
     }
+    if outbox {
+        // One pass over the outbox delivers these (and anything older, in order
+        // per channel); a failure is left to the next run.
+        match chat_media::dispatch::run(state, now).await {
+            Ok(webhooks) => report.webhooks = Some(webhooks),
+            Err(e) => tracing::warn!(error = %e, "webhook dispatch failed; next run retries"),
+        }
+    }
     Ok(report)
+}
+
+/// A stream record inserting a post-event into the outbox (`OUTBOX#…`).
+fn is_outbox_insert(record: &Value) -> bool {
+    record["eventName"] == "INSERT"
+        && record["dynamodb"]["Keys"]["PK"]["S"]
+            .as_str()
+            .is_some_and(|pk| pk.starts_with("OUTBOX#"))
 }
 
 /// One sweep: expired unbound media (record, object, slot, multipart upload), then

@@ -25,7 +25,9 @@ use axum::routing::post;
 use axum::{Json, Router};
 use chat_media::access::{self, AccessError};
 use chat_media::auth::Principal;
+use chat_media::dispatch::{self, Hooks};
 use chat_media::flex::{looks_like_flex_token, FlexUser};
+use chat_media::http::hooks::WebhookEnabled;
 use chat_media::http::params::{attributes_update, date_param};
 use chat_media::http::PublicBase;
 use chat_media::http::{
@@ -36,6 +38,8 @@ use chat_media::model::{self, Channel, Member, Role, Service};
 use chat_media::permission::{Permission, RoleType};
 use chat_media::sid::{ChannelSid, RoleSid, ServiceSid};
 use chat_media::store::StoreError;
+use chat_media::webhook::Firing;
+use chat_media::Identity;
 use chat_media::{ApiError, AppState};
 use serde_json::{json, Value};
 
@@ -227,9 +231,10 @@ async fn change_role(
     channel: &Channel,
     member_ref: &str,
     action: Action<'_>,
-    fields: &MemberFields,
+    (fields, hooks): (&MemberFields, &Hooks),
 ) -> ApiResult<Change> {
     authorize_caller(caller)?;
+    let mut fired = false;
     for _ in 0..MAX_ATTEMPTS {
         let member = access::member(state, channel, member_ref).await?;
         let current = access::member_role(state, &member).await?;
@@ -320,7 +325,16 @@ async fn change_role(
             ..member
         };
         fields.apply(&mut updated);
-        match state.store.replace_member(&updated, &previous_role).await {
+        if !fired {
+            pre_member_update(state, hooks, &updated).await?;
+            fired = true;
+        }
+        let events = post_member_update(state, hooks, &updated);
+        match state
+            .store
+            .replace_member_with_events(&updated, &previous_role, &events)
+            .await
+        {
             Ok(()) => {
                 return Ok(Change {
                     member: updated,
@@ -456,6 +470,7 @@ async fn update_fields(
     channel: &Channel,
     member_ref: &str,
     fields: &MemberFields,
+    hooks: &Hooks,
 ) -> ApiResult<Member> {
     // A user addressing anyone else's membership learns nothing about it.
     if let Caller::Member(own, _) = caller {
@@ -465,6 +480,7 @@ async fn update_fields(
             ));
         }
     }
+    let mut fired = false;
     for _ in 0..MAX_ATTEMPTS {
         let read = access::member(state, channel, member_ref).await?;
         fields.authorize(caller, &read)?;
@@ -474,7 +490,16 @@ async fn update_fields(
         let mut updated = read.clone();
         updated.date_updated = model::now();
         fields.apply(&mut updated);
-        match state.store.replace_member_unchanged(&updated, &read).await {
+        if !fired {
+            pre_member_update(state, hooks, &updated).await?;
+            fired = true;
+        }
+        let events = post_member_update(state, hooks, &updated);
+        match state
+            .store
+            .replace_member_unchanged_with_events(&updated, &read, &events)
+            .await
+        {
             Ok(()) => return Ok(updated),
             Err(e) if e.condition_failed_at(0) || e.is_conflict() => continue,
             Err(e) => return Err(e.into()),
@@ -503,9 +528,15 @@ pub async fn update(
     extensions: Extensions,
     form: TwilioForm,
 ) -> ApiResult<Json<Value>> {
+    let enabled = WebhookEnabled::of(&headers);
     let fields = MemberFields::parse(&form)?;
     let Some(role_sid) = form.get("RoleSid") else {
-        let member = update_fields(&state, &caller, &channel, &member, &fields).await?;
+        let hooks = enabled
+            .hooks_of(&state, &service, &caller)
+            .await?
+            .with_channel(&state, &channel.sid)
+            .await?;
+        let member = update_fields(&state, &caller, &channel, &member, &fields, &hooks).await?;
         return Ok(Json(member.to_json(state.view_at(base.as_str()))));
     };
     let role_sid: RoleSid = parse_sid("RoleSid", role_sid)?;
@@ -523,6 +554,9 @@ pub async fn update(
     )
     .await?;
     let caller = Actor::Caller(caller);
+    let hooks = actor_hooks(&service, &caller, enabled)
+        .with_channel(&state, &channel.sid)
+        .await?;
     let change = change_role(
         &state,
         &caller,
@@ -530,7 +564,7 @@ pub async fn update(
         &channel,
         &member,
         Action::Update(&role),
-        &fields,
+        (&fields, &hooks),
     )
     .await?;
     audit(
@@ -604,6 +638,10 @@ async fn plugin(state: AppState, req: Request, action: Action<'static>) -> ApiRe
         Who::Ours(who) => Actor::Caller(Caller::of(&state, &who, &channel).await?),
         Who::Flex(user) => Actor::Flex(user),
     };
+    let enabled = WebhookEnabled::of(&headers);
+    let hooks = actor_hooks(&service, &caller, enabled)
+        .with_channel(&state, &channel.sid)
+        .await?;
     let change = change_role(
         &state,
         &caller,
@@ -611,7 +649,7 @@ async fn plugin(state: AppState, req: Request, action: Action<'static>) -> ApiRe
         &channel,
         member_ref,
         action,
-        &MemberFields::default(),
+        (&MemberFields::default(), &hooks),
     )
     .await?;
     audit(
@@ -629,6 +667,48 @@ async fn plugin(state: AppState, req: Request, action: Action<'static>) -> ApiRe
         "previous_role_sid": change.previous_role,
         "blocked": blocked,
     })))
+}
+
+/// The hooks of a role change: a member or a Flex moderator acts as a user
+/// (pre- and post-events), an admin as REST.
+fn actor_hooks(service: &Service, actor: &Actor, enabled: WebhookEnabled) -> Hooks {
+    let identity = match actor {
+        Actor::Caller(caller) => caller.identity().cloned(),
+        Actor::Flex(user) => Identity::parse(&user.identity).ok(),
+    };
+    let firing = match actor {
+        Actor::Flex(_) => Firing::User,
+        Actor::Caller(caller) => enabled.firing(caller.identity()),
+    };
+    Hooks::new(
+        service.sid.clone(),
+        service.webhooks.clone(),
+        firing,
+        identity,
+    )
+}
+
+/// Fires `onMemberUpdate` with the member as it would become; the hook may
+/// veto (no change is written). Twilio's member pre-events change nothing else.
+async fn pre_member_update(state: &AppState, hooks: &Hooks, member: &Member) -> ApiResult<()> {
+    let mut event = hooks.event(state, "onMemberUpdate");
+    dispatch::member_params(&mut event, member, true);
+    hooks.pre(state, &event).await?;
+    Ok(())
+}
+
+/// The `onMemberUpdated` post-event for the outbox, when it fires.
+fn post_member_update(state: &AppState, hooks: &Hooks, member: &Member) -> Vec<model::OutboxEvent> {
+    const NAME: &str = "onMemberUpdated";
+    if !hooks.fires_post(NAME) {
+        return Vec::new();
+    }
+    let mut event = hooks.event(state, NAME);
+    dispatch::member_params(&mut event, member, true);
+    hooks
+        .post(event, Some(&member.channel_sid))
+        .into_iter()
+        .collect()
 }
 
 #[cfg(test)]

@@ -60,6 +60,13 @@ pub mod code {
     pub const CHANNEL_UNIQUE_NAME_EXISTS: u32 = 50307;
     pub const MEMBER_EXISTS: u32 = 50404;
     pub const MESSAGE_BODY_TOO_LONG: u32 = 50504;
+    // Channel-scoped webhooks (s20-hooks).
+    /// Twilio's "Too many channel webhooks" (a sixth on one channel).
+    pub const TOO_MANY_CHANNEL_WEBHOOKS: u32 = 50321;
+    /// Twilio's "Too many channel webhook triggers".
+    pub const TOO_MANY_WEBHOOK_TRIGGERS: u32 = 50322;
+    /// Twilio's "Invalid webhook retry count".
+    pub const INVALID_WEBHOOK_RETRY_COUNT: u32 = 50065;
 
     /// The generic code of an HTTP error status: 20001 for 400, 20003 for 401,
     /// 20004 for 405 (Twilio's), else 20000 + the status (20404, 20500, …).

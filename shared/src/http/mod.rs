@@ -4,6 +4,7 @@
 //! with every conversion from a domain error ([`error`]).
 
 pub mod error;
+pub mod hooks;
 pub mod origin;
 pub mod params;
 pub mod scope;

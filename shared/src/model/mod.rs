@@ -1,6 +1,7 @@
 //! Domain records (stored as-is in DynamoDB) and their Twilio JSON views.
 
 mod channel;
+mod channel_webhook;
 mod inbound;
 mod media;
 mod member;
@@ -13,6 +14,10 @@ mod user;
 mod webhook;
 
 pub use channel::{Channel, ChannelType, NewChannel};
+pub use channel_webhook::{
+    ChannelWebhook, ChannelWebhookType, ChannelWebhooks, MAX_CHANNEL_WEBHOOKS, MAX_FILTERS,
+    MAX_TRIGGERS, MAX_TRIGGER_CHARS,
+};
 pub use inbound::{
     parse_inbound_sid, InboundJob, InboundKind, InboundMedia, InboundStatus, MediaOutcome,
     MAX_INBOUND_MEDIA,
@@ -26,8 +31,8 @@ pub use role::Role;
 pub use service::{MediaSettings, Service, MAX_MEDIA_SIZE_MB};
 pub use user::User;
 pub use webhook::{
-    event_name, is_event, OutboxEvent, WebhookConfig, WebhookMethod, WebhookUrl, WebhookUrlError,
-    MAX_RETRY_COUNT, MAX_WEBHOOK_URL,
+    event_name, is_event, is_post_event, OutboxEvent, WebhookConfig, WebhookMethod, WebhookUrl,
+    WebhookUrlError, MAX_RETRY_COUNT, MAX_WEBHOOK_URL,
 };
 
 use chrono::{DateTime, SecondsFormat, Utc};

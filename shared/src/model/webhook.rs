@@ -48,6 +48,11 @@ pub const POST_EVENTS: &[&str] = &[
 /// Ours: Flex's client-side before-action hooks, run on the server (pre-events).
 pub const MEDIA_EVENTS: &[&str] = &["onMediaUpload", "onMediaDownload"];
 
+/// Whether `name` is a post-event (what a channel webhook's filters may list).
+pub fn is_post_event(name: &str) -> bool {
+    POST_EVENTS.contains(&name)
+}
+
 /// Whether `name` is an event a filter may list.
 pub fn is_event(name: &str) -> bool {
     PRE_EVENTS

@@ -1,7 +1,7 @@
 use super::items::{key, keyed, s, Item};
 use super::page::{Filter, Query};
 use super::{keys, AttributeValue, Page, PageRequest, Store, StoreError, StoreResult};
-use crate::model::{Channel, ChannelType};
+use crate::model::{Channel, ChannelType, OutboxEvent};
 use crate::sid::{ChannelSid, ServiceSid};
 
 fn channel_item(channel: &Channel) -> Item {
@@ -27,6 +27,15 @@ impl Store {
     /// Creates a channel and claims its unique name in one transaction, provided its
     /// service exists and is not being deleted.
     pub async fn create_channel(&self, channel: &Channel) -> Result<(), CreateChannelError> {
+        self.create_channel_with_events(channel, &[]).await
+    }
+
+    /// As [`Store::create_channel`], with the post-events reporting it in the same transaction.
+    pub async fn create_channel_with_events(
+        &self,
+        channel: &Channel,
+        events: &[OutboxEvent],
+    ) -> Result<(), CreateChannelError> {
         let mut ops = vec![
             self.put_op(channel_item(channel), Some("attribute_not_exists(PK)")),
             self.condition_check_op(
@@ -44,6 +53,7 @@ impl Store {
             ]);
             ops.push(self.put_op(pointer, Some("attribute_not_exists(PK)")));
         }
+        ops.extend(events.iter().map(|e| self.outbox_op(e)));
         self.transact(ops).await.map_err(|e| {
             if e.condition_failed_at(1) {
                 CreateChannelError::ServiceGone
@@ -61,6 +71,16 @@ impl Store {
         &self,
         channel: &Channel,
         read: &Channel,
+    ) -> Result<(), CreateChannelError> {
+        self.replace_channel_with_events(channel, read, &[]).await
+    }
+
+    /// As [`Store::replace_channel_unchanged`], with the post-events reporting it.
+    pub async fn replace_channel_with_events(
+        &self,
+        channel: &Channel,
+        read: &Channel,
+        events: &[OutboxEvent],
     ) -> Result<(), CreateChannelError> {
         let mut ops = vec![self.put_op_values(
             channel_item(channel),
@@ -82,6 +102,7 @@ impl Store {
                 ops.push(self.delete_op(service, &keys::channel_name(old), None));
             }
         }
+        ops.extend(events.iter().map(|e| self.outbox_op(e)));
         self.transact(ops).await.map_err(|e| {
             if e.condition_failed_at(0) {
                 CreateChannelError::ServiceGone
@@ -165,13 +186,24 @@ impl Store {
     /// channel record last: a crash leaves the marked channel, and deleting it again
     /// resumes. Returns the S3 keys whose deletion is now pending.
     pub async fn delete_channel(&self, channel: &Channel) -> StoreResult<Vec<String>> {
-        Ok(self.delete_channel_inner(channel).await?.1)
+        Ok(self.delete_channel_inner(channel, &[]).await?.1)
+    }
+
+    /// As [`Store::delete_channel`]; the post-events reporting it are written
+    /// with the channel record's delete, the last step.
+    pub async fn delete_channel_with_events(
+        &self,
+        channel: &Channel,
+        events: &[OutboxEvent],
+    ) -> StoreResult<Vec<String>> {
+        Ok(self.delete_channel_inner(channel, events).await?.1)
     }
 
     /// As [`Store::delete_channel`]; also tells whether the channel still existed.
     pub(super) async fn delete_channel_inner(
         &self,
         channel: &Channel,
+        events: &[OutboxEvent],
     ) -> StoreResult<(bool, Vec<String>)> {
         let marked = self
             .client
@@ -245,6 +277,7 @@ impl Store {
                 None,
             ));
         }
+        ops.extend(events.iter().map(|e| self.outbox_op(e)));
         self.transact(ops).await?;
         Ok((true, pending))
     }

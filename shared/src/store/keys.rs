@@ -10,6 +10,7 @@
 //! | channel            | `CH…`     | `CHANNEL`              | `IS…#CHANNELS`    | `<created>#CH…`     |
 //! | member             | `CH…`     | `MEMBER#<identity>`    | `RL…` (its role)  | `CH…#<identity>`    |
 //! | member SID pointer | `CH…`     | `MEMBERSID#MB…`        |                   |                     |
+//! | channel webhooks   | `CH…`     | `WEBHOOKS`             |                   |                     |
 //! | message            | `CH…`     | `MESSAGE#IM…`          | `CH…#MESSAGES`    | `<index, 20 digits>`|
 //! | media              | `ME…`     | `MEDIA`                | `UNBOUND` (sparse)| `<expires>#ME…`     |
 //! | upload slots       | `IS…`     | `UPLOADS#<identity>`   |                   |                     |
@@ -44,6 +45,8 @@ pub const USER_PREFIX: &str = "USER#";
 pub const MEMBER_PREFIX: &str = "MEMBER#";
 pub const MESSAGE_PREFIX: &str = "MESSAGE#";
 pub const UNBOUND: &str = "UNBOUND";
+/// A channel's webhooks, all in one item of its partition.
+pub const CHANNEL_WEBHOOKS: &str = "WEBHOOKS";
 
 /// The longest prefix in front of an identity: `CH…#` (a SID is 34 bytes).
 const LONGEST_IDENTITY_PREFIX: usize = 34 + 1;

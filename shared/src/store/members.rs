@@ -7,7 +7,7 @@ use super::page::{Filter, Query};
 pub const MAX_IDENTITY_FILTER: usize = 100;
 use super::{keys, Page, PageRequest, Store, StoreError, StoreResult};
 use crate::identity::Identity;
-use crate::model::{Channel, Member};
+use crate::model::{Channel, Member, OutboxEvent};
 use crate::sid::{ChannelSid, MemberSid, ServiceSid};
 
 fn member_item(member: &Member) -> Item {
@@ -52,13 +52,22 @@ pub enum AddMemberError {
 impl Store {
     /// Adds a member, its SID pointer and the channel's count in one transaction.
     pub async fn add_member(&self, member: &Member) -> Result<(), AddMemberError> {
+        self.add_member_with_events(member, &[]).await
+    }
+
+    /// As [`Store::add_member`], with the post-events reporting it in the same transaction.
+    pub async fn add_member_with_events(
+        &self,
+        member: &Member,
+        events: &[OutboxEvent],
+    ) -> Result<(), AddMemberError> {
         let channel = member.channel_sid.as_str();
         let pointer = HashMap::from([
             (keys::PK.to_owned(), s(channel)),
             (keys::SK.to_owned(), s(keys::member_sid(&member.sid))),
             ("identity".to_owned(), s(member.identity.as_str())),
         ]);
-        let ops = vec![
+        let mut ops = vec![
             self.put_op(member_item(member), Some("attribute_not_exists(PK)")),
             self.put_op(pointer, Some("attribute_not_exists(PK)")),
             self.update_op(
@@ -71,6 +80,7 @@ impl Store {
             .into(),
             self.put_op(user_channel_item(member), None),
         ];
+        ops.extend(events.iter().map(|e| self.outbox_op(e)));
         self.transact(ops).await.map_err(|e| {
             if e.condition_failed_at(0) {
                 AddMemberError::AlreadyMember
@@ -138,9 +148,36 @@ impl Store {
         member: &Member,
         expected_role: &crate::sid::RoleSid,
     ) -> StoreResult<()> {
+        self.replace_member_with_events(member, expected_role, &[])
+            .await
+    }
+
+    /// As [`Store::replace_member`], with the post-events reporting it in the
+    /// same transaction (a failed role condition is still `ConditionFailed`).
+    pub async fn replace_member_with_events(
+        &self,
+        member: &Member,
+        expected_role: &crate::sid::RoleSid,
+        events: &[OutboxEvent],
+    ) -> StoreResult<()> {
         let mut item = member_item(member);
         if member.role_before_block.is_none() {
             item.remove("role_before_block");
+        }
+        if !events.is_empty() {
+            let mut ops = vec![self.put_op_values(
+                item,
+                "attribute_exists(PK) AND role_sid = :expected",
+                vec![(":expected", s(expected_role.as_str()))],
+            )];
+            ops.extend(events.iter().map(|e| self.outbox_op(e)));
+            return self.transact(ops).await.map_err(|e| {
+                if e.condition_failed_at(0) {
+                    StoreError::ConditionFailed
+                } else {
+                    e
+                }
+            });
         }
         self.client
             .put_item()
@@ -161,19 +198,31 @@ impl Store {
         member: &Member,
         read: &Member,
     ) -> StoreResult<()> {
+        self.replace_member_unchanged_with_events(member, read, &[])
+            .await
+    }
+
+    /// As [`Store::replace_member_unchanged`], with the post-events reporting it.
+    pub async fn replace_member_unchanged_with_events(
+        &self,
+        member: &Member,
+        read: &Member,
+        events: &[OutboxEvent],
+    ) -> StoreResult<()> {
         let mut item = member_item(member);
         if member.role_before_block.is_none() {
             item.remove("role_before_block");
         }
-        self.transact(vec![self.put_op_values(
+        let mut ops = vec![self.put_op_values(
             item,
             "attribute_exists(PK) AND role_sid = :role AND date_updated = :updated",
             vec![
                 (":role", s(read.role_sid.as_str())),
                 (":updated", date_value(read.date_updated)),
             ],
-        )])
-        .await
+        )];
+        ops.extend(events.iter().map(|e| self.outbox_op(e)));
+        self.transact(ops).await
     }
 
     /// The channels `identity` is a member of, in the order of their SIDs.
@@ -199,8 +248,18 @@ impl Store {
 
     /// Removes a member and its pointer, and counts it out of the channel.
     pub async fn remove_member(&self, channel: &Channel, member: &Member) -> StoreResult<()> {
+        self.remove_member_with_events(channel, member, &[]).await
+    }
+
+    /// As [`Store::remove_member`], with the post-events reporting it in the same transaction.
+    pub async fn remove_member_with_events(
+        &self,
+        channel: &Channel,
+        member: &Member,
+        events: &[OutboxEvent],
+    ) -> StoreResult<()> {
         let pk = channel.sid.as_str();
-        let ops = vec![
+        let mut ops = vec![
             self.delete_op(
                 pk,
                 &keys::member(&member.identity),
@@ -221,6 +280,7 @@ impl Store {
             )
             .into(),
         ];
+        ops.extend(events.iter().map(|e| self.outbox_op(e)));
         self.transact(ops).await
     }
 }

@@ -36,12 +36,23 @@ impl Store {
         message: &Message,
         read: &Message,
     ) -> StoreResult<()> {
-        self.transact(vec![self.put_op_values(
+        self.replace_message_with_events(message, read, &[]).await
+    }
+
+    /// As [`Store::replace_message_unchanged`], with the post-events reporting it.
+    pub async fn replace_message_with_events(
+        &self,
+        message: &Message,
+        read: &Message,
+        events: &[OutboxEvent],
+    ) -> StoreResult<()> {
+        let mut ops = vec![self.put_op_values(
             message_item(message),
             "attribute_exists(PK) AND date_updated = :updated",
             vec![(":updated", super::items::date_value(read.date_updated))],
-        )])
-        .await
+        )];
+        ops.extend(events.iter().map(|e| self.outbox_op(e)));
+        self.transact(ops).await
     }
 
     /// Messages in index order (GSI1, eventually consistent as lists are).
@@ -130,7 +141,7 @@ impl Store {
         media: Option<&Media>,
         sender: Option<&Member>,
     ) -> Result<(), CreateMessageError> {
-        self.create_message_with_outbox(channel, message, media, sender, None)
+        self.create_message_with_outbox(channel, message, media, sender, &[])
             .await
     }
 
@@ -142,7 +153,7 @@ impl Store {
         message: &Message,
         media: Option<&Media>,
         sender: Option<&Member>,
-        outbox: Option<&OutboxEvent>,
+        outbox: &[OutboxEvent],
     ) -> Result<(), CreateMessageError> {
         let mut ops = vec![
             self.update_op(
@@ -202,9 +213,7 @@ impl Store {
             ));
             ops.len() - 1
         });
-        if let Some(event) = outbox {
-            ops.push(self.outbox_op(event));
-        }
+        ops.extend(outbox.iter().map(|e| self.outbox_op(e)));
         self.transact_returning(ops).await.map_err(|(e, items)| {
             if media_at.is_some_and(|i| e.condition_failed_at(i)) {
                 CreateMessageError::MediaUnavailable
@@ -226,6 +235,15 @@ impl Store {
     /// Deletes a message; a media message also loses its media record and leaves a
     /// pending deletion of the object, in the same transaction. Returns that object key.
     pub async fn delete_message(&self, message: &Message) -> StoreResult<Option<String>> {
+        self.delete_message_with_events(message, &[]).await
+    }
+
+    /// As [`Store::delete_message`], with the post-events reporting it in the same transaction.
+    pub async fn delete_message_with_events(
+        &self,
+        message: &Message,
+        events: &[OutboxEvent],
+    ) -> StoreResult<Option<String>> {
         let pk = message.channel_sid.as_str();
         let mut ops = vec![
             self.delete_op(
@@ -250,6 +268,7 @@ impl Store {
             ops.push(self.delete_op(media.sid.as_str(), keys::MEDIA, None));
             ops.push(self.put_op(pending_deletion_item(key), None));
         }
+        ops.extend(events.iter().map(|e| self.outbox_op(e)));
         self.transact(ops).await?;
         Ok(object_key)
     }
@@ -264,6 +283,8 @@ pub struct SendContext {
     pub channel: Option<Channel>,
     pub member: Option<crate::model::Member>,
     pub media: Option<Media>,
+    /// The channel's webhooks (s20-hooks), read in the same call.
+    pub channel_webhooks: crate::model::ChannelWebhooks,
 }
 
 impl Store {
@@ -284,6 +305,7 @@ impl Store {
         if let Some(media) = media {
             wanted.push((media.to_string(), keys::MEDIA.to_owned()));
         }
+        wanted.push((channel.to_string(), keys::CHANNEL_WEBHOOKS.to_owned()));
         let mut ctx = SendContext::default();
         for item in self.batch_get(wanted).await? {
             let pk = item
@@ -300,6 +322,7 @@ impl Store {
                 keys::SERVICE if pk == service.as_str() => ctx.service = Some(from_item(item)?),
                 keys::CHANNEL => ctx.channel = Some(from_item(item)?),
                 keys::MEDIA => ctx.media = Some(from_item(item)?),
+                keys::CHANNEL_WEBHOOKS => ctx.channel_webhooks = from_item(item)?,
                 _ if sk.starts_with(keys::MEMBER_PREFIX) => ctx.member = Some(from_item(item)?),
                 _ => {}
             }
@@ -312,6 +335,7 @@ impl Store {
         {
             ctx.channel = None;
             ctx.member = None;
+            ctx.channel_webhooks = Default::default();
         }
         Ok(ctx)
     }

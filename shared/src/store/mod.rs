@@ -13,6 +13,7 @@ mod ops;
 mod page;
 mod schema;
 
+mod channel_webhooks;
 mod channels;
 mod inbound;
 mod media;
@@ -26,6 +27,7 @@ mod uploads;
 mod users;
 
 pub use aws_sdk_dynamodb::types::AttributeValue;
+pub use channel_webhooks::SaveWebhooksError;
 pub use channels::CreateChannelError;
 pub use error::{StoreError, StoreResult};
 pub use inbound::INBOUND_PENDING;

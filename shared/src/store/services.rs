@@ -100,7 +100,7 @@ impl Store {
             empty_reads = 0;
             let mut progressed = false;
             for channel in &channels.items {
-                let (existed, pending) = self.delete_channel_inner(channel).await?;
+                let (existed, pending) = self.delete_channel_inner(channel, &[]).await?;
                 progressed |= existed;
                 pending_objects.extend(pending);
             }

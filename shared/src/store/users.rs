@@ -4,7 +4,7 @@ use super::items::{keyed, s};
 use super::page::Query;
 use super::{keys, Page, PageRequest, Store, StoreResult};
 use crate::identity::Identity;
-use crate::model::User;
+use crate::model::{OutboxEvent, User};
 use crate::sid::{ServiceSid, UserSid};
 
 fn user_item(user: &User) -> super::items::Item {
@@ -20,12 +20,23 @@ fn user_item(user: &User) -> super::items::Item {
 impl Store {
     /// Replaces a user if it is still as `read` (same `date_updated`).
     pub async fn replace_user_unchanged(&self, user: &User, read: &User) -> StoreResult<()> {
-        self.transact(vec![self.put_op_values(
+        self.replace_user_with_events(user, read, &[]).await
+    }
+
+    /// As [`Store::replace_user_unchanged`], with the post-events reporting it.
+    pub async fn replace_user_with_events(
+        &self,
+        user: &User,
+        read: &User,
+        events: &[OutboxEvent],
+    ) -> StoreResult<()> {
+        let mut ops = vec![self.put_op_values(
             user_item(user),
             "attribute_exists(PK) AND date_updated = :updated",
             vec![(":updated", super::items::date_value(read.date_updated))],
-        )])
-        .await
+        )];
+        ops.extend(events.iter().map(|e| self.outbox_op(e)));
+        self.transact(ops).await
     }
 
     /// Deletes a user and its SID pointer. Its memberships are channels' records
@@ -45,6 +56,15 @@ impl Store {
 
     /// Creates a user and its SID pointer; fails its condition if the identity exists.
     pub async fn create_user(&self, user: &User) -> StoreResult<()> {
+        self.create_user_with_events(user, &[]).await
+    }
+
+    /// As [`Store::create_user`], with the post-events reporting it in the same transaction.
+    pub async fn create_user_with_events(
+        &self,
+        user: &User,
+        events: &[OutboxEvent],
+    ) -> StoreResult<()> {
         let service = user.service_sid.as_str();
         let item = user_item(user);
         let pointer = HashMap::from([
@@ -52,11 +72,12 @@ impl Store {
             (keys::SK.to_owned(), s(keys::user_sid(&user.sid))),
             ("identity".to_owned(), s(user.identity.as_str())),
         ]);
-        self.transact(vec![
+        let mut ops = vec![
             self.put_op(item, Some("attribute_not_exists(PK)")),
             self.put_op(pointer, Some("attribute_not_exists(PK)")),
-        ])
-        .await
+        ];
+        ops.extend(events.iter().map(|e| self.outbox_op(e)));
+        self.transact(ops).await
     }
 
     pub async fn get_user(

@@ -76,6 +76,11 @@ const MATRIX: &[(&str, &str, [u16; 12])] = &[
     ("GET",    "/v2/Services/{service}/Channels/{channel}",                             [401, 401, 401, 401, 401, 401, 403, 403, 200, 200, 200, 200]),
     ("POST",   "/v2/Services/{service}/Channels/{channel}",                             [401, 401, 401, 401, 401, 401, 403, 403, 403, 403, 200, 200]),
     ("DELETE", "/v2/Services/{service}/Channels/{channel}",                             [401, 401, 401, 401, 401, 401, 403, 403, 403, 403, 403, 204]),
+    ("GET",    "/v2/Services/{service}/Channels/{channel}/Webhooks",                    [401, 401, 401, 401, 401, 401, 403, 403, 403, 403, 403, 200]),
+    ("POST",   "/v2/Services/{service}/Channels/{channel}/Webhooks",                    [401, 401, 401, 401, 401, 401, 403, 403, 403, 403, 403, 201]),
+    ("GET",    "/v2/Services/{service}/Channels/{channel}/Webhooks/{webhook}",          [401, 401, 401, 401, 401, 401, 403, 403, 403, 403, 403, 200]),
+    ("POST",   "/v2/Services/{service}/Channels/{channel}/Webhooks/{webhook}",          [401, 401, 401, 401, 401, 401, 403, 403, 403, 403, 403, 200]),
+    ("DELETE", "/v2/Services/{service}/Channels/{channel}/Webhooks/{webhook}",          [401, 401, 401, 401, 401, 401, 403, 403, 403, 403, 403, 204]),
     ("GET",    "/v2/Services/{service}/Channels/{channel}/Members",                     [401, 401, 401, 401, 401, 401, 403, 403, 200, 200, 200, 200]),
     ("POST",   "/v2/Services/{service}/Channels/{channel}/Members",                     [401, 401, 401, 401, 401, 401, 403, 403, 403, 403, 403, 201]),
     ("GET",    "/v2/Services/{service}/Channels/{channel}/Members/{member}",            [401, 401, 401, 401, 401, 401, 403, 403, 403, 200, 403, 200]),
@@ -234,6 +239,41 @@ async fn prepare(app: &TestApp, w: &World, method: &str, route: &str) -> (String
     let path = w.fill(route);
     let blocked_role = f.role("blocked_channel_role_sid");
     match (method, route) {
+        ("POST", "/v2/Services/{service}/Channels/{channel}/Webhooks") => {
+            // Only the admin's succeeds: one of the channel's five.
+            let body = form(&[
+                ("Type", "webhook"),
+                ("Configuration.Url", "https://hooks.example.com/matrix"),
+                ("Configuration.Filters", "onMessageSent"),
+            ]);
+            (path, body)
+        }
+        (_, "/v2/Services/{service}/Channels/{channel}/Webhooks/{webhook}") => {
+            // A channel and webhook of its own for each request.
+            let (status, channel) = send(
+                app.admin(Method::POST, &format!("{}/Channels", f.service_path()))
+                    .form(&[("FriendlyName", "hooked")]),
+            )
+            .await;
+            assert_eq!(status, StatusCode::CREATED, "{channel}");
+            let channel_path = format!("{}/Channels/{}", f.service_path(), sid(&channel));
+            let (status, hook) = send(
+                app.admin(Method::POST, &format!("{channel_path}/Webhooks"))
+                    .form(&[
+                        ("Type", "trigger"),
+                        ("Configuration.Url", "https://hooks.example.com/matrix"),
+                        ("Configuration.Triggers", "help"),
+                    ]),
+            )
+            .await;
+            assert_eq!(status, StatusCode::CREATED, "{hook}");
+            let path = format!("{channel_path}/Webhooks/{}", sid(&hook));
+            let body = match method {
+                "POST" => form(&[("Configuration.Triggers", "urgent")]),
+                _ => Body::None,
+            };
+            (path, body)
+        }
         ("GET", "/v2/Services/{service}/InboundMessages/{message}") => {
             let message_sid = inbound_sid(w);
             let (status, _) = send(

@@ -35,4 +35,5 @@ mod template_defaults;
 mod template_routes;
 mod twilio_clients;
 mod twilio_operations;
+mod webhook_events;
 mod webhooks;
