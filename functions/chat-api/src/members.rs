@@ -48,19 +48,40 @@ pub async fn add(
         attributes,
         model::now(),
     );
-    state.store.add_member(&member).await.map_err(|e| match e {
-        AddMemberError::AlreadyMember => ApiError::conflict(
-            code::MEMBER_EXISTS,
-            format!(
-                "{} is already a member of channel {}",
-                member.identity, channel.sid
+    let limits = service.chat.limits;
+    state
+        .store
+        .add_member(&member, limits)
+        .await
+        .map_err(|e| match e {
+            AddMemberError::AlreadyMember => ApiError::conflict(
+                code::MEMBER_EXISTS,
+                format!(
+                    "{} is already a member of channel {}",
+                    member.identity, channel.sid
+                ),
             ),
-        ),
-        AddMemberError::ChannelGone => {
-            ApiError::not_found(format!("Channel {} not found", channel.sid))
-        }
-        AddMemberError::Store(e) => e.into(),
-    })?;
+            AddMemberError::ChannelGone => {
+                ApiError::not_found(format!("Channel {} not found", channel.sid))
+            }
+            AddMemberError::ChannelFull(max) => ApiError::new(
+                StatusCode::FORBIDDEN,
+                code::CHANNEL_MEMBER_LIMIT,
+                format!(
+                    "Channel {} has {max} members, the service's Limits.ChannelMembers",
+                    channel.sid
+                ),
+            ),
+            AddMemberError::UserChannelsFull(max) => ApiError::new(
+                StatusCode::FORBIDDEN,
+                code::USER_CHANNEL_LIMIT,
+                format!(
+                    "{} is a member of {max} channels, the service's Limits.UserChannels",
+                    member.identity
+                ),
+            ),
+            AddMemberError::Store(e) => e.into(),
+        })?;
     Ok(created(member.to_json(state.view_at(base.as_str()))))
 }
 

@@ -60,6 +60,15 @@ pub mod code {
     pub const CHANNEL_UNIQUE_NAME_EXISTS: u32 = 50307;
     pub const MEMBER_EXISTS: u32 = 50404;
     pub const MESSAGE_BODY_TOO_LONG: u32 = 50504;
+    // Chat v2 Service limits (issue 12), as Twilio's error dictionary names them.
+    /// Programmable Chat: Invalid user channels limit format.
+    pub const INVALID_USER_CHANNELS_LIMIT: u32 = 50060;
+    /// Programmable Chat: Invalid channel members limit format.
+    pub const INVALID_CHANNEL_MEMBERS_LIMIT: u32 = 50061;
+    /// Programmable Chat: User channel limit exceeded.
+    pub const USER_CHANNEL_LIMIT: u32 = 50208;
+    /// Programmable Chat: Channel member limit exceeded.
+    pub const CHANNEL_MEMBER_LIMIT: u32 = 50403;
 
     /// The generic code of an HTTP error status: 20001 for 400, 20003 for 401,
     /// 20004 for 405 (Twilio's), else 20000 + the status (20404, 20500, …).

@@ -7,7 +7,7 @@ use super::page::{Filter, Query};
 pub const MAX_IDENTITY_FILTER: usize = 100;
 use super::{keys, Page, PageRequest, Store, StoreError, StoreResult};
 use crate::identity::Identity;
-use crate::model::{Channel, Member};
+use crate::model::{Channel, Member, ServiceLimits};
 use crate::sid::{ChannelSid, MemberSid, ServiceSid};
 
 fn member_item(member: &Member) -> Item {
@@ -46,12 +46,41 @@ pub struct UserChannelRef {
 pub enum AddMemberError {
     AlreadyMember,
     ChannelGone,
+    /// The channel has `Limits.ChannelMembers` members already.
+    ChannelFull(u32),
+    /// The identity is a member of `Limits.UserChannels` channels already.
+    UserChannelsFull(u32),
     Store(StoreError),
 }
 
+/// The counter of the channels `identity` is in, moved by `delta` (same transaction
+/// as the membership's pointer).
+fn user_count_op(store: &Store, member: &Member, delta: i64) -> super::ops::UpdateOp {
+    store
+        .update_op(
+            member.service_sid.as_str(),
+            &keys::user_channel_count(&member.identity),
+            "ADD channels_count :delta SET #identity = :identity",
+            None,
+            vec![
+                (":delta", n(delta)),
+                (":identity", s(member.identity.as_str())),
+            ],
+        )
+        // `identity` is a DynamoDB reserved word.
+        .with_name("#identity", "identity")
+}
+
 impl Store {
-    /// Adds a member, its SID pointer and the channel's count in one transaction.
-    pub async fn add_member(&self, member: &Member) -> Result<(), AddMemberError> {
+    /// Adds a member, its SID pointer, its user's pointer and both counts (the
+    /// channel's members, the user's channels) in one transaction; each count is
+    /// checked against the service's limit in that transaction, so concurrent adds
+    /// can never pass a limit together.
+    pub async fn add_member(
+        &self,
+        member: &Member,
+        limits: ServiceLimits,
+    ) -> Result<(), AddMemberError> {
         let channel = member.channel_sid.as_str();
         let pointer = HashMap::from([
             (keys::PK.to_owned(), s(channel)),
@@ -65,17 +94,42 @@ impl Store {
                 channel,
                 keys::CHANNEL,
                 "ADD members_count :one",
-                Some("attribute_exists(PK) AND attribute_not_exists(deleting)"),
-                vec![(":one", n(1))],
+                Some(
+                    "attribute_exists(PK) AND attribute_not_exists(deleting) \
+                     AND (attribute_not_exists(members_count) OR members_count < :max)",
+                ),
+                vec![(":one", n(1)), (":max", n(limits.channel_members))],
             )
+            .returning_item_on_failure()
             .into(),
             self.put_op(user_channel_item(member), None),
+            self.update_op(
+                member.service_sid.as_str(),
+                &keys::user_channel_count(&member.identity),
+                "ADD channels_count :one SET #identity = :identity",
+                Some("attribute_not_exists(channels_count) OR channels_count < :max"),
+                vec![
+                    (":one", n(1)),
+                    (":identity", s(member.identity.as_str())),
+                    (":max", n(limits.user_channels)),
+                ],
+            )
+            .with_name("#identity", "identity")
+            .into(),
         ];
-        self.transact(ops).await.map_err(|e| {
+        self.transact_returning(ops).await.map_err(|(e, items)| {
             if e.condition_failed_at(0) {
                 AddMemberError::AlreadyMember
             } else if e.condition_failed_at(2) {
-                AddMemberError::ChannelGone
+                // Which part failed: the channel as it was tells.
+                match items.get(2).cloned().flatten() {
+                    Some(c) if !c.contains_key("deleting") => {
+                        AddMemberError::ChannelFull(limits.channel_members)
+                    }
+                    _ => AddMemberError::ChannelGone,
+                }
+            } else if e.condition_failed_at(4) {
+                AddMemberError::UserChannelsFull(limits.user_channels)
             } else {
                 AddMemberError::Store(e)
             }
@@ -197,21 +251,32 @@ impl Store {
         .await
     }
 
-    /// Removes a member and its pointer, and counts it out of the channel.
+    /// Removes a member and its pointers, and counts it out of the channel and out
+    /// of its user's channels. A membership from before the user pointers (none to
+    /// delete) is removed without touching the user's count, which never counted it.
     pub async fn remove_member(&self, channel: &Channel, member: &Member) -> StoreResult<()> {
+        match self.remove_member_ops(channel, member, true).await {
+            Err(e) if e.condition_failed_at(2) => {
+                self.remove_member_ops(channel, member, false).await
+            }
+            other => other,
+        }
+    }
+
+    async fn remove_member_ops(
+        &self,
+        channel: &Channel,
+        member: &Member,
+        with_user_pointer: bool,
+    ) -> StoreResult<()> {
         let pk = channel.sid.as_str();
-        let ops = vec![
+        let mut ops = vec![
             self.delete_op(
                 pk,
                 &keys::member(&member.identity),
                 Some("attribute_exists(PK)"),
             ),
             self.delete_op(pk, &keys::member_sid(&member.sid), None),
-            self.delete_op(
-                member.service_sid.as_str(),
-                &keys::user_channel(&member.identity, &channel.sid),
-                None,
-            ),
             self.update_op(
                 pk,
                 keys::CHANNEL,
@@ -221,6 +286,36 @@ impl Store {
             )
             .into(),
         ];
+        if with_user_pointer {
+            ops.insert(
+                2,
+                self.delete_op(
+                    member.service_sid.as_str(),
+                    &keys::user_channel(&member.identity, &channel.sid),
+                    Some("attribute_exists(PK)"),
+                ),
+            );
+            ops.push(user_count_op(self, member, -1).into());
+        }
         self.transact(ops).await
+    }
+
+    /// Deletes the user pointer of a member of a channel being deleted and counts
+    /// it out of its user's channels, together; `false` if the pointer was already
+    /// gone (a resumed delete, or a membership from before the pointers).
+    pub(super) async fn drop_user_pointer(&self, member: &Member) -> StoreResult<bool> {
+        let ops = vec![
+            self.delete_op(
+                member.service_sid.as_str(),
+                &keys::user_channel(&member.identity, &member.channel_sid),
+                Some("attribute_exists(PK)"),
+            ),
+            user_count_op(self, member, -1).into(),
+        ];
+        match self.transact(ops).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.condition_failed_at(0) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 }
