@@ -410,7 +410,9 @@ async fn ensure_member(
     );
     match state.store.add_member(&member, limits).await {
         Ok(()) | Err(AddMemberError::AlreadyMember) => Ok(()),
-        Err(AddMemberError::ChannelGone) => Err(Step::Fail("the channel was deleted".into())),
+        Err(AddMemberError::ChannelGone | AddMemberError::ChannelDeleting) => {
+            Err(Step::Fail("the channel was deleted".into()))
+        }
         Err(AddMemberError::ChannelFull(max)) => Err(Step::Fail(format!(
             "the channel has {max} members, the service's Limits.ChannelMembers"
         ))),

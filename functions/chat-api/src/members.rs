@@ -64,6 +64,9 @@ pub async fn add(
             AddMemberError::ChannelGone => {
                 ApiError::not_found(format!("Channel {} not found", channel.sid))
             }
+            AddMemberError::ChannelDeleting => {
+                ApiError::being_deleted(format!("Channel {}", channel.sid))
+            }
             AddMemberError::ChannelFull(max) => ApiError::new(
                 StatusCode::FORBIDDEN,
                 code::CHANNEL_MEMBER_LIMIT,

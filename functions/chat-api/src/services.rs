@@ -282,9 +282,26 @@ fn apply_notification(
     if let Some(b) = bool_param(form, &format!("Notifications.{kind}.Enabled"))? {
         n.enabled = b;
     }
-    for (field, slot) in [("Template", &mut n.template), ("Sound", &mut n.sound)] {
+    for (field, slot, too_long) in [
+        (
+            "Template",
+            &mut n.template,
+            code::NOTIFICATION_TEMPLATE_TOO_LONG,
+        ),
+        ("Sound", &mut n.sound, code::NOTIFICATION_SOUND_TOO_LONG),
+    ] {
         let name = format!("Notifications.{kind}.{field}");
         if let Some(v) = form.get(&name) {
+            if limits::NOTIFICATION_TEXT.check(v).is_err() {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    too_long,
+                    format!(
+                        "Invalid parameter {name}: must be at most {} characters",
+                        limits::NOTIFICATION_TEXT.chars
+                    ),
+                ));
+            }
             *slot = match v {
                 "" => None,
                 v => Some(text_param(&name, v, limits::NOTIFICATION_TEXT)?),

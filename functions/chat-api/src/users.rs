@@ -155,7 +155,7 @@ pub async fn update(
     let mut read = addressed_user(&state, &scope, &user).await?;
     if scope.caller.identity().is_some() {
         if role_sid.is_some() {
-            return Err(ApiError::forbidden(
+            return Err(ApiError::role_refused(
                 "Only an admin may change a user's role",
             ));
         }

@@ -147,16 +147,16 @@ fn authorize_change(
         return Ok(());
     };
     if moderator == target.identity.as_str() {
-        return Err(ApiError::forbidden("Nobody may change their own role"));
+        return Err(ApiError::role_refused("Nobody may change their own role"));
     }
     if current.has(Permission::RemoveMember) {
-        return Err(ApiError::forbidden(format!(
+        return Err(ApiError::role_refused(format!(
             "{} holds removeMember (role {}); only an admin may change that member's role",
             target.identity, current.sid
         )));
     }
     if new_role.has(Permission::RemoveMember) {
-        return Err(ApiError::forbidden(format!(
+        return Err(ApiError::role_refused(format!(
             "Role {} holds removeMember; only an admin may give it",
             new_role.sid
         )));
@@ -172,7 +172,7 @@ fn authorize_change(
         )
     };
     if current.sid != *default && current.sid != *blocked {
-        return Err(ApiError::forbidden(format!(
+        return Err(ApiError::role_refused(format!(
             "{} has role {}: {}",
             target.identity,
             current.sid,
@@ -180,7 +180,7 @@ fn authorize_change(
         )));
     }
     if new_role.sid != *default && new_role.sid != *blocked {
-        return Err(ApiError::forbidden(format!(
+        return Err(ApiError::role_refused(format!(
             "Role {}: {}",
             new_role.sid,
             rule()
@@ -188,7 +188,7 @@ fn authorize_change(
     }
     if new_role.sid != *blocked {
         if let Some(before) = target.role_before_block.as_ref().filter(|r| *r != default) {
-            return Err(ApiError::forbidden(format!(
+            return Err(ApiError::role_refused(format!(
                 "{} was blocked from role {before}: {}",
                 target.identity,
                 rule()

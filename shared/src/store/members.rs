@@ -46,6 +46,8 @@ pub struct UserChannelRef {
 pub enum AddMemberError {
     AlreadyMember,
     ChannelGone,
+    /// The channel's delete has started.
+    ChannelDeleting,
     /// The channel has `Limits.ChannelMembers` members already.
     ChannelFull(u32),
     /// The identity is a member of `Limits.UserChannels` channels already.
@@ -123,10 +125,9 @@ impl Store {
             } else if e.condition_failed_at(2) {
                 // Which part failed: the channel as it was tells.
                 match items.get(2).cloned().flatten() {
-                    Some(c) if !c.contains_key("deleting") => {
-                        AddMemberError::ChannelFull(limits.channel_members)
-                    }
-                    _ => AddMemberError::ChannelGone,
+                    Some(c) if c.contains_key("deleting") => AddMemberError::ChannelDeleting,
+                    Some(_) => AddMemberError::ChannelFull(limits.channel_members),
+                    None => AddMemberError::ChannelGone,
                 }
             } else if e.condition_failed_at(4) {
                 AddMemberError::UserChannelsFull(limits.user_channels)

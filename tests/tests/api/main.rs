@@ -36,5 +36,6 @@ mod takedown;
 mod template_defaults;
 mod template_routes;
 mod twilio_clients;
+mod twilio_codes;
 mod twilio_operations;
 mod webhooks;
