@@ -301,6 +301,114 @@ impl Store {
         self.transact(ops).await
     }
 
+    /// Removes every membership of `identity` in `service` (a user's delete), each
+    /// with its pointers and counts as [`Store::remove_member`] does; returns how
+    /// many. Idempotent: a repeated call finishes what an interrupted one left.
+    pub async fn remove_user_memberships(
+        &self,
+        service: &ServiceSid,
+        identity: &Identity,
+    ) -> StoreResult<usize> {
+        let mut removed = 0;
+        loop {
+            // Always the first page: what was handled is gone from the list.
+            let req = PageRequest {
+                size: 25,
+                ..PageRequest::default()
+            };
+            let page = self.list_user_channels(service, identity, &req).await?;
+            if page.items.is_empty() {
+                return Ok(removed);
+            }
+            for r in &page.items {
+                let channel = self.find_channel(&r.channel_sid).await?;
+                let member = self.get_member(&r.channel_sid, identity).await?;
+                match (channel, member) {
+                    (Some(channel), Some(member)) => {
+                        match self.remove_member(&channel, &member).await {
+                            Ok(()) => removed += 1,
+                            // Removed meanwhile, with its pointer.
+                            Err(e) if e.condition_failed_at(0) => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    // A pointer whose membership is gone: drop it and its count.
+                    _ => {
+                        self.delete_user_pointer(service, identity, &r.channel_sid)
+                            .await?
+                    }
+                }
+            }
+        }
+    }
+
+    /// The migration step for memberships written before the user pointers
+    /// existed: a scan of the table that gives each member without its pointer
+    /// that pointer and counts it into its user's channels, both in one
+    /// transaction conditioned on the pointer's absence, so it is idempotent and
+    /// can be stopped and run again. Returns (members seen, pointers added).
+    pub async fn backfill_user_channels(&self) -> StoreResult<(usize, usize)> {
+        let (mut seen, mut added) = (0, 0);
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("begins_with(SK, :member)")
+                .expression_attribute_values(":member", s(keys::MEMBER_PREFIX))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(StoreError::from_sdk)?;
+            for item in out.items().iter().cloned() {
+                let member: Member = super::items::from_item(item)?;
+                seen += 1;
+                let ops = vec![
+                    self.put_op(user_channel_item(&member), Some("attribute_not_exists(PK)")),
+                    user_count_op(self, &member, 1).into(),
+                ];
+                match self.transact(ops).await {
+                    Ok(()) => added += 1,
+                    Err(e) if e.condition_failed_at(0) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            match out.last_evaluated_key() {
+                Some(k) => start = Some(k.clone()),
+                None => return Ok((seen, added)),
+            }
+        }
+    }
+
+    /// Deletes a pointer whose membership is gone, and counts it out.
+    async fn delete_user_pointer(
+        &self,
+        service: &ServiceSid,
+        identity: &Identity,
+        channel: &ChannelSid,
+    ) -> StoreResult<()> {
+        let ops = vec![
+            self.delete_op(
+                service.as_str(),
+                &keys::user_channel(identity, channel),
+                Some("attribute_exists(PK)"),
+            ),
+            self.update_op(
+                service.as_str(),
+                &keys::user_channel_count(identity),
+                "ADD channels_count :minus",
+                None,
+                vec![(":minus", n(-1))],
+            )
+            .into(),
+        ];
+        match self.transact(ops).await {
+            Err(e) if e.condition_failed_at(0) => Ok(()),
+            other => other,
+        }
+    }
+
     /// Deletes the user pointer of a member of a channel being deleted and counts
     /// it out of its user's channels, together; `false` if the pointer was already
     /// gone (a resumed delete, or a membership from before the pointers).

@@ -248,3 +248,150 @@ async fn concurrent_adds_never_pass_the_limits() {
     .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
+
+/// A user's delete takes its memberships with it (each with its pointers and
+/// counts): the channels no longer list it, and its channel count starts again.
+#[tokio::test]
+async fn deleting_a_user_removes_its_memberships_and_frees_its_channel_slots() {
+    let app = TestApp::spawn().await;
+    let f = app.service_with_member("alice").await;
+    let (status, _) = send(
+        app.admin(Method::POST, &f.service_path())
+            .form(&[("Limits.UserChannels", "2")]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, user) = send(
+        app.admin(Method::POST, &format!("{}/Users", f.service_path()))
+            .form(&[("Identity", "alice")]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{user}");
+    let other = app
+        .channel_with_member(&f.service, &[("FriendlyName", "other")], "bob")
+        .await;
+    app.add_member(&other, "alice", None).await;
+    let user_path = format!(
+        "{}/Users/{}",
+        f.service_path(),
+        user["sid"].as_str().unwrap()
+    );
+    let (_, listed) = send(app.admin(Method::GET, &format!("{user_path}/Channels"))).await;
+    assert_eq!(
+        listed["channels"].as_array().map(Vec::len),
+        Some(2),
+        "{listed}"
+    );
+    let (status, _) = send(app.admin(Method::DELETE, &user_path)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    for channel in [&f, &other] {
+        let (status, _) = send(app.admin(
+            Method::GET,
+            &format!("{}/Members/alice", channel.channel_path()),
+        ))
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+    assert_eq!(app.channel_record(&f.channel_sid).await.members_count, 0);
+    assert_eq!(
+        app.channel_record(&other.channel_sid).await.members_count,
+        1
+    );
+    // Her count went with her: two channels again, not zero.
+    let (status, body) = send(
+        app.admin(Method::POST, &format!("{}/Members", f.channel_path()))
+            .form(&[("Identity", "alice")]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = send(
+        app.admin(Method::POST, &format!("{}/Members", other.channel_path()))
+            .form(&[("Identity", "alice")]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+/// The migration step for memberships from before the user pointers: they get
+/// their pointer and count, User Channels lists them, the limit counts them, and
+/// a second run adds nothing.
+#[tokio::test]
+async fn the_backfill_gives_older_memberships_their_pointers_and_counts() {
+    use chat_media::store::{keys, AttributeValue};
+    let app = TestApp::spawn().await;
+    let f = app.service_with_member("alice").await;
+    // What a membership written before the feature looks like: no pointer, no count.
+    let alice = chat_media::Identity::parse("alice").unwrap();
+    for sk in [
+        keys::user_channel(&alice, &f.channel_sid),
+        keys::user_channel_count(&alice),
+    ] {
+        app.state
+            .store
+            .client()
+            .delete_item()
+            .table_name(app.state.store.table())
+            .key(keys::PK, AttributeValue::S(f.service_sid.to_string()))
+            .key(keys::SK, AttributeValue::S(sk))
+            .send()
+            .await
+            .unwrap();
+    }
+    let (status, user) = send(
+        app.admin(Method::POST, &format!("{}/Users", f.service_path()))
+            .form(&[("Identity", "alice")]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{user}");
+    let channels = format!(
+        "{}/Users/{}/Channels",
+        f.service_path(),
+        user["sid"].as_str().unwrap()
+    );
+    let (_, listed) = send(app.admin(Method::GET, &channels)).await;
+    assert_eq!(
+        listed["channels"],
+        json!([]),
+        "not visible before the backfill"
+    );
+
+    let (_, added) = app.state.store.backfill_user_channels().await.unwrap();
+    assert!(added >= 1);
+    let (_, listed) = send(app.admin(Method::GET, &channels)).await;
+    assert_eq!(
+        listed["channels"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
+    );
+    assert_eq!(listed["channels"][0]["channel_sid"], f.channel_sid.as_str());
+    // Counted: with a limit of one channel, a second is refused.
+    let (status, _) = send(
+        app.admin(Method::POST, &f.service_path())
+            .form(&[("Limits.UserChannels", "1")]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let other = app
+        .channel_with_member(&f.service, &[("FriendlyName", "other")], "bob")
+        .await;
+    let (status, body) = send(
+        app.admin(Method::POST, &format!("{}/Members", other.channel_path()))
+            .form(&[("Identity", "alice")]),
+    )
+    .await;
+    assert_error(status, &body, 403, Some(50208));
+    // Idempotent: alice's membership is not counted twice.
+    app.state.store.backfill_user_channels().await.unwrap();
+    let (status, _) = send(app.admin(
+        Method::DELETE,
+        &format!("{}/Members/alice", f.channel_path()),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = send(
+        app.admin(Method::POST, &format!("{}/Members", other.channel_path()))
+            .form(&[("Identity", "alice")]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
