@@ -733,7 +733,11 @@ mod tests {
         let caller = moderator("mod");
         let denied = |target: &Member, current: &Role, new_role: &Role| {
             let e = authorize_change(&caller, &svc, target, current, new_role).unwrap_err();
-            assert_eq!((e.status.as_u16(), e.code), (403, code::FORBIDDEN), "{e}");
+            assert_eq!(
+                (e.status.as_u16(), e.code),
+                (403, code::UNAUTHORIZED_TO_SET_ROLE),
+                "{e}"
+            );
             assert!(e.message.contains("admin"), "{e}");
         };
         // Block a member of the default role, unblock one blocked from it (or
