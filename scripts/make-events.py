@@ -199,7 +199,7 @@ EVENTS = {
         "text-201": event("POST", MESSAGES, CH, "alice", [("Body", "Hello%20from%20alice"), ("Attributes", "%7B%22k%22%3A1%7D")]),
         "media-201": event("POST", MESSAGES, CH, "alice", [("MediaSid", MEDIA)]),
         "admin-as-bot-201": event("POST", MESSAGES, CH, "admin", [("From", "bot"), ("Body", "Welcome")]),
-        "body-and-media-400": event("POST", MESSAGES, CH, "alice", [("Body", "x"), ("MediaSid", MEDIA)]),
+        "attributes-not-json-400": event("POST", MESSAGES, CH, "alice", [("Body", "x"), ("Attributes", "%7Bnot")]),
         "body-too-long-400": event("POST", MESSAGES, CH, "alice", [("Body", "x" * (32 * 1024 + 1))]),
         "not-a-member-403": event("POST", MESSAGES, CH, "mallory", [("Body", "hi")]),
         "from-someone-else-403": event("POST", MESSAGES, CH, "alice", [("From", "bob"), ("Body", "hi")]),

@@ -116,7 +116,7 @@ pub async fn create(state: &AppState) -> anyhow::Result<()> {
         );
         state
             .store
-            .add_member(&member)
+            .add_member(&member, service.chat.limits)
             .await
             .map_err(|e| anyhow::anyhow!("fixture member {name}: {e:?}"))?;
     }

@@ -9,6 +9,10 @@
 //! - `secret <name>`: stores the credentials' secrets as the Secrets Manager secret
 //!   `name` (at `AWS_ENDPOINT_URL_SECRETS_MANAGER`) and prints its ARN, the value of
 //!   `CHAT_MEDIA_SECRET_ARN` for functions run in the Lambda runtime.
+//! - `backfill-user-channels`: the one-time migration step for memberships written
+//!   before `…/Users/{UserSid}/Channels` and `Limits.UserChannels` existed (their
+//!   user pointers and counts), against `DYNAMODB_ENDPOINT` (or AWS) and
+//!   `TABLE_NAME`; idempotent.
 
 use std::path::PathBuf;
 
@@ -58,7 +62,10 @@ fn main() -> anyhow::Result<()> {
             println!("{arn}");
             Ok(())
         }
-        Some(other) => bail!("unknown command {other:?} (serve, s3, token, fixture, secret)"),
+        Some("backfill-user-channels") => runtime.block_on(backfill_user_channels()),
+        Some(other) => bail!(
+            "unknown command {other:?} (serve, s3, token, fixture, secret, backfill-user-channels)"
+        ),
     }
 }
 
@@ -170,6 +177,17 @@ async fn local_state(
 fn dynamodb_endpoint() -> anyhow::Result<String> {
     std::env::var("DYNAMODB_ENDPOINT")
         .context("DYNAMODB_ENDPOINT must point at the local DynamoDB (scripts/dev sets it)")
+}
+
+async fn backfill_user_channels() -> anyhow::Result<()> {
+    let aws = AwsOptions::from_env();
+    let store = chat_media::store::Store::new(
+        aws_sdk_dynamodb::Client::new(&aws.sdk_config().await),
+        env("TABLE_NAME"),
+    );
+    let (seen, added) = store.backfill_user_channels().await?;
+    println!("backfill-user-channels: {seen} memberships seen, {added} pointers added");
+    Ok(())
 }
 
 async fn fixture(credentials: Credentials) -> anyhow::Result<()> {

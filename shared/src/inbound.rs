@@ -342,6 +342,7 @@ async fn resolve_channel(state: &AppState, job: &InboundJob) -> Result<Channel, 
                 &channel,
                 &job.from,
                 &service.default_channel_role_sid,
+                service.chat.limits,
             )
             .await?;
             return Ok(channel);
@@ -366,6 +367,7 @@ async fn resolve_channel(state: &AppState, job: &InboundJob) -> Result<Channel, 
                     &channel,
                     &job.from,
                     &service.default_channel_role_sid,
+                    service.chat.limits,
                 )
                 .await?;
                 return Ok(channel);
@@ -388,6 +390,7 @@ async fn ensure_member(
     channel: &Channel,
     identity: &Identity,
     role: &crate::sid::RoleSid,
+    limits: crate::model::ServiceLimits,
 ) -> Result<(), Step> {
     if state
         .store
@@ -405,9 +408,17 @@ async fn ensure_member(
         "{}".into(),
         model::now(),
     );
-    match state.store.add_member(&member).await {
+    match state.store.add_member(&member, limits).await {
         Ok(()) | Err(AddMemberError::AlreadyMember) => Ok(()),
-        Err(AddMemberError::ChannelGone) => Err(Step::Fail("the channel was deleted".into())),
+        Err(AddMemberError::ChannelGone | AddMemberError::ChannelDeleting) => {
+            Err(Step::Fail("the channel was deleted".into()))
+        }
+        Err(AddMemberError::ChannelFull(max)) => Err(Step::Fail(format!(
+            "the channel has {max} members, the service's Limits.ChannelMembers"
+        ))),
+        Err(AddMemberError::UserChannelsFull(max)) => Err(Step::Fail(format!(
+            "the sender is in {max} channels, the service's Limits.UserChannels"
+        ))),
         Err(AddMemberError::Store(e)) => Err(e.into()),
     }
 }

@@ -42,6 +42,10 @@ pub const ATTRIBUTES: Limit = Limit {
 };
 /// The `Reason` of a quarantine (shown to whoever uploads the same bytes again).
 pub const QUARANTINE_REASON: Limit = Limit::chars(1024);
+/// A push notification's `Template` or `Sound` (`Notifications.*`, no key).
+pub const NOTIFICATION_TEXT: Limit = Limit::chars(1024);
+/// Entries of one `POST …/MediaSet` (each is a media GET: a bounded fan-out).
+pub const MEDIA_SET_ENTRIES: usize = 100;
 /// The largest DynamoDB sort key, in bytes.
 pub const DYNAMODB_SORT_KEY_BYTES: usize = 1024;
 

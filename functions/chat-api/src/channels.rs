@@ -27,9 +27,10 @@ fn unique_name_param(value: &str) -> ApiResult<String> {
         return Err(ApiError::invalid("UniqueName", "must not be empty"));
     }
     if ChannelSid::parse(value).is_ok() {
-        return Err(ApiError::invalid(
-            "UniqueName",
-            "must not look like a channel SID",
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            code::UNIQUE_NAME_LIKE_SID,
+            "Invalid parameter UniqueName: must not look like a channel SID",
         ));
     }
     if value.contains('/') {
@@ -86,8 +87,9 @@ pub async fn create(
                     channel.unique_name.as_deref().unwrap_or_default()
                 ),
             ),
+            // The service was read: its delete started meanwhile.
             CreateChannelError::ServiceGone => {
-                ApiError::not_found(format!("Service {} not found", channel.service_sid))
+                ApiError::being_deleted(format!("Service {}", channel.service_sid))
             }
             CreateChannelError::Store(e) => e.into(),
         })?;

@@ -51,6 +51,7 @@ pub async fn add(
         attributes,
         model::now(),
     );
+    let limits = service.chat.limits;
     let hooks = Hooks::new(
         service.sid.clone(),
         service.webhooks.clone(),
@@ -76,7 +77,7 @@ pub async fn add(
     let events = post_member(&state, &hooks, "onMemberAdded", &member, "ADDED");
     state
         .store
-        .add_member_with_events(&member, &events)
+        .add_member_with_events(&member, limits, &events)
         .await
         .map_err(|e| match e {
             AddMemberError::AlreadyMember => ApiError::conflict(
@@ -89,6 +90,25 @@ pub async fn add(
             AddMemberError::ChannelGone => {
                 ApiError::not_found(format!("Channel {} not found", channel.sid))
             }
+            AddMemberError::ChannelDeleting => {
+                ApiError::being_deleted(format!("Channel {}", channel.sid))
+            }
+            AddMemberError::ChannelFull(max) => ApiError::new(
+                StatusCode::FORBIDDEN,
+                code::CHANNEL_MEMBER_LIMIT,
+                format!(
+                    "Channel {} has {max} members, the service's Limits.ChannelMembers",
+                    channel.sid
+                ),
+            ),
+            AddMemberError::UserChannelsFull(max) => ApiError::new(
+                StatusCode::FORBIDDEN,
+                code::USER_CHANNEL_LIMIT,
+                format!(
+                    "{} is a member of {max} channels, the service's Limits.UserChannels",
+                    member.identity
+                ),
+            ),
             AddMemberError::Store(e) => e.into(),
         })?;
     Ok(created(member.to_json(state.view_at(base.as_str()))))

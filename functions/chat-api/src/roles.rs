@@ -21,6 +21,17 @@ fn permissions(form: &TwilioForm, role_type: RoleType) -> ApiResult<PermissionSe
     if names.is_empty() {
         return Err(ApiError::missing("Permission"));
     }
+    // An unknown name is Twilio's 50104; a known one of the other role type, ours.
+    if let Some(unknown) = names
+        .iter()
+        .find(|n| n.parse::<chat_media::permission::Permission>().is_err())
+    {
+        return Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            code::PERMISSION_NOT_FOUND,
+            format!("Invalid parameter Permission: '{unknown}' is not a Twilio permission"),
+        ));
+    }
     PermissionSet::parse(role_type, names).map_err(|e| ApiError::invalid("Permission", e))
 }
 
@@ -46,8 +57,16 @@ pub async fn create(
         limits::ROLE_FRIENDLY_NAME,
     )?;
     let role_type: RoleType = form
-        .parsed("Type")?
-        .ok_or_else(|| ApiError::missing("Type"))?;
+        .get("Type")
+        .ok_or_else(|| ApiError::missing("Type"))?
+        .parse()
+        .map_err(|e| {
+            ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                code::INVALID_ROLE_TYPE,
+                format!("Invalid parameter Type: {e}"),
+            )
+        })?;
     let permissions = permissions(&form, role_type)?;
     let role = Role::new(
         RoleSid::generate(),

@@ -3,13 +3,15 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chat_media::access;
+use chat_media::http::code;
 use chat_media::http::PublicBase;
 use chat_media::http::{
     created, page_json, parse_sid, AdminService, ApiResult, Paging, TwilioForm,
 };
 use chat_media::limits;
 use chat_media::model::{
-    self, Service, WebhookConfig, WebhookMethod, WebhookUrl, MAX_MEDIA_SIZE_MB, MAX_RETRY_COUNT,
+    self, ChatSettings, NotificationSettings, Service, WebhookConfig, WebhookMethod, WebhookUrl,
+    MAX_MEDIA_SIZE_MB, MAX_RETRY_COUNT, MAX_SERVICE_LIMIT,
 };
 use chat_media::permission::RoleType;
 use chat_media::sid::{RoleSid, ServiceSid};
@@ -42,6 +44,7 @@ pub async fn create(
         &form,
         state.settings.webhook_allow_http,
     )?;
+    apply_chat_settings(&mut service.chat, &form)?;
     state.store.create_service(&service, &roles).await?;
     tracing::info!(service = %service.sid, "service created");
     Ok(created(service.to_json(state.view_at(base.as_str()))))
@@ -224,6 +227,139 @@ fn apply_webhook_settings(
     Ok(())
 }
 
+// ---- Chat v2 Service parameters (issue 12, s20-service): begin ----
+
+/// `true`/`false` (any case), as Twilio's libraries send booleans.
+fn bool_param(form: &TwilioForm, name: &str) -> ApiResult<Option<bool>> {
+    form.get(name)
+        .map(|v| match v.to_ascii_lowercase().as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(ApiError::invalid(name, "must be true or false")),
+        })
+        .transpose()
+}
+
+/// A whole number of seconds (at most a day: these are client timings).
+fn seconds_param(form: &TwilioForm, name: &str) -> ApiResult<Option<u32>> {
+    const DAY: u32 = 86_400;
+    form.get(name)
+        .map(|v| {
+            v.parse::<u32>().ok().filter(|n| *n <= DAY).ok_or_else(|| {
+                ApiError::invalid(name, format!("must be a number of seconds from 0 to {DAY}"))
+            })
+        })
+        .transpose()
+}
+
+/// `Limits.*`: 1 to 1,000 (Twilio's maximum); Twilio's code for a bad one.
+fn limit_param(form: &TwilioForm, name: &str, twilio_code: u32) -> ApiResult<Option<u32>> {
+    form.get(name)
+        .map(|v| {
+            v.parse::<u32>()
+                .ok()
+                .filter(|n| (1..=MAX_SERVICE_LIMIT).contains(n))
+                .ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        twilio_code,
+                        format!(
+                            "Invalid parameter {name}: must be a number from 1 to {MAX_SERVICE_LIMIT}"
+                        ),
+                    )
+                })
+        })
+        .transpose()
+}
+
+/// `Notifications.<kind>.{Enabled,Template,Sound}` (and `BadgeCountEnabled` for
+/// `NewMessage`); an empty `Template` or `Sound` clears it.
+fn apply_notification(
+    n: &mut NotificationSettings,
+    form: &TwilioForm,
+    kind: &str,
+) -> ApiResult<()> {
+    if let Some(b) = bool_param(form, &format!("Notifications.{kind}.Enabled"))? {
+        n.enabled = b;
+    }
+    for (field, slot, too_long) in [
+        (
+            "Template",
+            &mut n.template,
+            code::NOTIFICATION_TEMPLATE_TOO_LONG,
+        ),
+        ("Sound", &mut n.sound, code::NOTIFICATION_SOUND_TOO_LONG),
+    ] {
+        let name = format!("Notifications.{kind}.{field}");
+        if let Some(v) = form.get(&name) {
+            if limits::NOTIFICATION_TEXT.check(v).is_err() {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    too_long,
+                    format!(
+                        "Invalid parameter {name}: must be at most {} characters",
+                        limits::NOTIFICATION_TEXT.chars
+                    ),
+                ));
+            }
+            *slot = match v {
+                "" => None,
+                v => Some(text_param(&name, v, limits::NOTIFICATION_TEXT)?),
+            };
+        }
+    }
+    if kind == "NewMessage" {
+        if let Some(b) = bool_param(form, "Notifications.NewMessage.BadgeCountEnabled")? {
+            n.badge_count_enabled = Some(b);
+        }
+    }
+    Ok(())
+}
+
+/// Reads Twilio's remaining Chat v2 Service parameters: `ReadStatusEnabled`,
+/// `ReachabilityEnabled`, `TypingIndicatorTimeout`, `ConsumptionReportInterval`,
+/// `Limits.ChannelMembers` (50061 when bad), `Limits.UserChannels` (50060) and
+/// `Notifications.*`.
+fn apply_chat_settings(chat: &mut ChatSettings, form: &TwilioForm) -> ApiResult<()> {
+    if let Some(b) = bool_param(form, "ReadStatusEnabled")? {
+        chat.read_status_enabled = b;
+    }
+    if let Some(b) = bool_param(form, "ReachabilityEnabled")? {
+        chat.reachability_enabled = b;
+    }
+    if let Some(n) = seconds_param(form, "TypingIndicatorTimeout")? {
+        chat.typing_indicator_timeout = n;
+    }
+    if let Some(n) = seconds_param(form, "ConsumptionReportInterval")? {
+        chat.consumption_report_interval = n;
+    }
+    if let Some(n) = limit_param(
+        form,
+        "Limits.ChannelMembers",
+        code::INVALID_CHANNEL_MEMBERS_LIMIT,
+    )? {
+        chat.limits.channel_members = n;
+    }
+    if let Some(n) = limit_param(
+        form,
+        "Limits.UserChannels",
+        code::INVALID_USER_CHANNELS_LIMIT,
+    )? {
+        chat.limits.user_channels = n;
+    }
+    let n = &mut chat.notifications;
+    apply_notification(&mut n.new_message, form, "NewMessage")?;
+    apply_notification(&mut n.added_to_channel, form, "AddedToChannel")?;
+    apply_notification(&mut n.removed_from_channel, form, "RemovedFromChannel")?;
+    apply_notification(&mut n.invited_to_channel, form, "InvitedToChannel")?;
+    if let Some(b) = bool_param(form, "Notifications.LogEnabled")? {
+        n.log_enabled = b;
+    }
+    Ok(())
+}
+
+// ---- Chat v2 Service parameters (issue 12, s20-service): end ----
+
 /// `type/subtype` or `type/*`, lower-cased.
 fn parse_type_pattern(t: &str) -> ApiResult<String> {
     let t = t.trim().to_ascii_lowercase();
@@ -317,6 +453,7 @@ pub async fn update(
         &form,
         state.settings.webhook_allow_http,
     )?;
+    apply_chat_settings(&mut service.chat, &form)?;
     service.date_updated = model::now();
     state
         .store

@@ -171,7 +171,7 @@ pub async fn update(
     let mut read = addressed_user(&state, &scope, &user).await?;
     if scope.caller.identity().is_some() {
         if role_sid.is_some() {
-            return Err(ApiError::forbidden(
+            return Err(ApiError::role_refused(
                 "Only an admin may change a user's role",
             ));
         }
@@ -236,13 +236,21 @@ pub async fn update(
     ))
 }
 
-/// DELETE a user (admins). Its memberships stay: they are the channels' records.
+/// DELETE a user (admins), with its memberships: each goes with its pointers and
+/// counts in one transaction, then the user. A delete interrupted between them
+/// leaves the user with fewer memberships, never a membership without its
+/// counts; repeating the delete finishes it.
 pub async fn delete(
     State(state): State<AppState>,
     AdminService(service): AdminService,
     Path((_, user)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let user = access::user(&state, &service.sid, &user).await?;
+    let memberships = state
+        .store
+        .remove_user_memberships(&service.sid, &user.identity)
+        .await?;
+    tracing::info!(user = %user.sid, memberships, "user's memberships removed");
     state.store.delete_user(&user).await.map_err(|e| {
         if e.condition_failed_at(0) {
             ApiError::not_found(format!("User {} not found", user.sid))

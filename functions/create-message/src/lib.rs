@@ -58,11 +58,14 @@ pub fn router(state: AppState) -> Router {
     chat_media::http::with_fallbacks(routes()).with_state(state)
 }
 
-/// What the message carries: exactly one of a body and a media.
+/// What the message carries: a body, or a media with an optional text of its own.
 #[derive(Debug)]
 enum Content {
     Text(String),
-    Media(MediaSid),
+    /// Twilio's spec has `Body` and `MediaSid` independent: a non-empty `Body`
+    /// sent with a media is that message's text, in place of the service's
+    /// `Media.CompatibilityMessage`.
+    Media(MediaSid, Option<String>),
 }
 
 /// The form, parsed and checked before any I/O.
@@ -75,11 +78,12 @@ struct Request {
 
 fn parse_request(who: &Principal, form: &TwilioForm) -> ApiResult<Request> {
     let content = match (form.get("Body"), form.get("MediaSid")) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::bad_request(
-                "Body and MediaSid are mutually exclusive: send exactly one of them",
-            ))
-        }
+        (body, Some(sid)) => Content::Media(
+            parse_sid("MediaSid", sid)?,
+            body.map(message_body)
+                .transpose()?
+                .filter(|b| !b.is_empty()),
+        ),
         (None, None) => {
             return Err(ApiError::new(
                 axum::http::StatusCode::BAD_REQUEST,
@@ -88,7 +92,6 @@ fn parse_request(who: &Principal, form: &TwilioForm) -> ApiResult<Request> {
             ))
         }
         (Some(body), None) => Content::Text(message_body(body)?),
-        (None, Some(sid)) => Content::Media(parse_sid("MediaSid", sid)?),
     };
     let attributes = attributes_param(form.get("Attributes"))?;
     let from = match (who, form.get("From")) {
@@ -188,7 +191,7 @@ async fn check(
             })?;
             let role: Role = access::member_role(state, &member).await?;
             access::require(&role, Permission::SendMessage, identity)?;
-            if matches!(req.content, Content::Media(_)) {
+            if matches!(req.content, Content::Media(..)) {
                 access::require(&role, Permission::SendMediaMessage, identity)?;
             }
             Some(member)
@@ -196,14 +199,18 @@ async fn check(
     };
     let sent = match &req.content {
         Content::Text(body) => Sent::Text(body.clone()),
-        Content::Media(sid) => {
+        Content::Media(sid, _) => {
             Sent::Media(Box::new(check_media(who, service_sid, sid, ctx.media)?))
         }
+    };
+    let service_body = match &req.content {
+        Content::Media(_, Some(body)) => body.clone(),
+        _ => service.media.compatibility_message,
     };
     Ok(Checked {
         hooks: service.webhooks,
         channel_hooks,
-        service_body: service.media.compatibility_message,
+        service_body,
         channel,
         member,
         sent,
@@ -269,7 +276,7 @@ pub async fn create(
             .ok_or_else(|| ApiError::not_found(format!("Channel {channel_ref} not found")))?,
     };
     let media_sid = match &req.content {
-        Content::Media(sid) => Some(sid),
+        Content::Media(sid, _) => Some(sid),
         Content::Text(_) => None,
     };
     // One consistent read of everything the send depends on, then every check.
@@ -524,14 +531,16 @@ mod tests {
     }
 
     #[test]
-    fn a_message_carries_exactly_one_of_body_and_media() {
+    fn a_message_carries_a_body_or_a_media_with_an_optional_text() {
         let media = MediaSid::generate().to_string();
-        let both = parse(&alice(), &[("Body", "hi"), ("MediaSid", &media)]).unwrap_err();
-        assert_eq!(both.status, 400);
+        let both = parse(&alice(), &[("Body", "hi"), ("MediaSid", &media)]).unwrap();
+        assert!(matches!(both.content, Content::Media(_, Some(ref b)) if b == "hi"));
+        let empty = parse(&alice(), &[("Body", ""), ("MediaSid", &media)]).unwrap();
+        assert!(matches!(empty.content, Content::Media(_, None)));
         let neither = parse(&alice(), &[("Attributes", "{}")]).unwrap_err();
         assert!(neither.message.contains("Body or MediaSid"), "{neither}");
         let req = parse(&alice(), &[("MediaSid", &media)]).unwrap();
-        assert!(matches!(req.content, Content::Media(ref sid) if sid.as_str() == media));
+        assert!(matches!(req.content, Content::Media(ref sid, None) if sid.as_str() == media));
         let bad = parse(&alice(), &[("MediaSid", "ME123")]).unwrap_err();
         assert!(bad.message.contains("MediaSid"), "{bad}");
     }

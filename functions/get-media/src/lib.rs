@@ -8,25 +8,39 @@
 //! naming why. Only `ready` media gets a URL. At most two DynamoDB calls: one
 //! consistent BatchGetItem (service and media) and, for a user and an attached
 //! media, one GetItem of the user's membership of its channel.
+//!
+//! `POST /v1/Services/{ServiceSid}/MediaSet` (the MCS clients' `mediaSetGet` and
+//! `mediaSetGetContentUrls`): body `{"command":"get","list":[{"media_sid":…}]}`,
+//! answer `[{"code":200,"media_record":{…}}, …]` in the order asked. Each entry is
+//! authorized and pre-hooked exactly as a single GET; an entry the caller may not
+//! see, or that does not exist, is that entry's code (403/404/400 with its Twilio
+//! error), not a failed request. A failure that is not the caller's (store or S3
+//! unavailable) fails the whole request, so the client retries it whole.
 
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use chat_media::disposition::download_headers;
 use chat_media::http::PublicBase;
 use chat_media::http::{code, parse_sid, ApiResult, ServiceScope};
+use chat_media::limits::MEDIA_SET_ENTRIES;
 use chat_media::model::{Media, MediaStatus, WebhookConfig};
 use chat_media::sid::MediaSid;
 use chat_media::webhook::Firing;
 use chat_media::{ApiError, AppState, Principal};
+use futures::StreamExt as _;
+use serde::Deserialize;
+use serde_json::{json, Value};
 
 /// The routes of this function, without state or fallbacks (the local runner merges them).
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/Services/{service}/Media/{media}", get(fetch))
         .route("/v1/Services/{service}/Media/{media}/Content", get(content))
+        .route("/v1/Services/{service}/MediaSet", post(media_set))
 }
 
 /// The function's full router, as Lambda serves it.
@@ -40,11 +54,20 @@ async fn authorized_media(
     scope: &ServiceScope,
     media: &str,
 ) -> ApiResult<(Media, WebhookConfig)> {
-    let (service_sid, who) = (&scope.sid, &scope.caller);
     let media_sid: MediaSid = parse_sid("MediaSid", media)?;
+    authorized_media_sid(state, scope, &media_sid).await
+}
+
+/// As [`authorized_media`], for a SID already parsed.
+async fn authorized_media_sid(
+    state: &AppState,
+    scope: &ServiceScope,
+    media_sid: &MediaSid,
+) -> ApiResult<(Media, WebhookConfig)> {
+    let (service_sid, who) = (&scope.sid, &scope.caller);
     let (service, media) = state
         .store
-        .load_media_context(service_sid, &media_sid)
+        .load_media_context(service_sid, media_sid)
         .await?;
     let Some(service) = service else {
         return Err(ApiError::not_found(format!(
@@ -180,4 +203,77 @@ pub async fn content(
     Ok(no_store(
         (StatusCode::FOUND, [(header::LOCATION, location)]).into_response(),
     ))
+}
+
+/// The body of `POST …/MediaSet`, as the MCS clients send it.
+#[derive(Debug, Deserialize)]
+struct MediaSetRequest {
+    command: String,
+    list: Vec<MediaSetEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+struct MediaSetEntry {
+    media_sid: String,
+}
+
+/// How many entries of a MediaSet are looked up at the same time.
+const MEDIA_SET_CONCURRENCY: usize = 8;
+
+/// POST .../MediaSet: several media GETs in one request, each authorized alone.
+pub async fn media_set(
+    State(state): State<AppState>,
+    base: PublicBase,
+    scope: ServiceScope,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let request: MediaSetRequest = serde_json::from_slice(&body).map_err(|_| {
+        ApiError::bad_request(
+            r#"The body must be JSON: {"command":"get","list":[{"media_sid":"ME…"}]}"#,
+        )
+    })?;
+    if request.command != "get" {
+        return Err(ApiError::invalid("command", "only \"get\" is supported"));
+    }
+    if request.list.len() > MEDIA_SET_ENTRIES {
+        return Err(ApiError::invalid(
+            "list",
+            format!("at most {MEDIA_SET_ENTRIES} entries per request"),
+        ));
+    }
+    let (state, scope, base) = (&state, &scope, base.as_str());
+    let entries: Vec<ApiResult<Value>> = futures::stream::iter(request.list)
+        .map(|entry| async move { media_set_entry(state, scope, base, entry).await })
+        .buffered(MEDIA_SET_CONCURRENCY)
+        .collect()
+        .await;
+    let entries = entries.into_iter().collect::<ApiResult<Vec<Value>>>()?;
+    Ok(no_store(Json(entries).into_response()))
+}
+
+/// One entry of a MediaSet: `{"code":200,"media_record":…}`, or the refusal a
+/// single GET would get as `{"code":<status>,"media_record":{"sid":…},"error":…}`
+/// (the clients read `media_record.sid` of a failed entry). `Err` only for a
+/// failure that is not the caller's.
+async fn media_set_entry(
+    state: &AppState,
+    scope: &ServiceScope,
+    base: &str,
+    entry: MediaSetEntry,
+) -> ApiResult<Value> {
+    let found = async {
+        let sid: MediaSid = parse_sid("media_sid", &entry.media_sid)?;
+        let (media, hooks) = authorized_media_sid(state, scope, &sid).await?;
+        let url = temporary_url(state, scope, &media, &hooks).await?;
+        Ok::<_, ApiError>(media.to_json(state.view_at(base), url.as_deref()))
+    };
+    match found.await {
+        Ok(record) => Ok(json!({"code": 200, "media_record": record})),
+        Err(e) if e.status.is_client_error() => Ok(json!({
+            "code": e.status.as_u16(),
+            "media_record": {"sid": entry.media_sid},
+            "error": e.body(),
+        })),
+        Err(e) => Err(e),
+    }
 }

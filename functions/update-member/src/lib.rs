@@ -151,16 +151,16 @@ fn authorize_change(
         return Ok(());
     };
     if moderator == target.identity.as_str() {
-        return Err(ApiError::forbidden("Nobody may change their own role"));
+        return Err(ApiError::role_refused("Nobody may change their own role"));
     }
     if current.has(Permission::RemoveMember) {
-        return Err(ApiError::forbidden(format!(
+        return Err(ApiError::role_refused(format!(
             "{} holds removeMember (role {}); only an admin may change that member's role",
             target.identity, current.sid
         )));
     }
     if new_role.has(Permission::RemoveMember) {
-        return Err(ApiError::forbidden(format!(
+        return Err(ApiError::role_refused(format!(
             "Role {} holds removeMember; only an admin may give it",
             new_role.sid
         )));
@@ -176,7 +176,7 @@ fn authorize_change(
         )
     };
     if current.sid != *default && current.sid != *blocked {
-        return Err(ApiError::forbidden(format!(
+        return Err(ApiError::role_refused(format!(
             "{} has role {}: {}",
             target.identity,
             current.sid,
@@ -184,7 +184,7 @@ fn authorize_change(
         )));
     }
     if new_role.sid != *default && new_role.sid != *blocked {
-        return Err(ApiError::forbidden(format!(
+        return Err(ApiError::role_refused(format!(
             "Role {}: {}",
             new_role.sid,
             rule()
@@ -192,7 +192,7 @@ fn authorize_change(
     }
     if new_role.sid != *blocked {
         if let Some(before) = target.role_before_block.as_ref().filter(|r| *r != default) {
-            return Err(ApiError::forbidden(format!(
+            return Err(ApiError::role_refused(format!(
                 "{} was blocked from role {before}: {}",
                 target.identity,
                 rule()
@@ -813,7 +813,11 @@ mod tests {
         let caller = moderator("mod");
         let denied = |target: &Member, current: &Role, new_role: &Role| {
             let e = authorize_change(&caller, &svc, target, current, new_role).unwrap_err();
-            assert_eq!((e.status.as_u16(), e.code), (403, code::FORBIDDEN), "{e}");
+            assert_eq!(
+                (e.status.as_u16(), e.code),
+                (403, code::UNAUTHORIZED_TO_SET_ROLE),
+                "{e}"
+            );
             assert!(e.message.contains("admin"), "{e}");
         };
         // Block a member of the default role, unblock one blocked from it (or

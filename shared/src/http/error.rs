@@ -67,6 +67,34 @@ pub mod code {
     pub const TOO_MANY_WEBHOOK_TRIGGERS: u32 = 50322;
     /// Twilio's "Invalid webhook retry count".
     pub const INVALID_WEBHOOK_RETRY_COUNT: u32 = 50065;
+    // Chat v2 Service limits (issue 12), as Twilio's error dictionary names them.
+    /// Programmable Chat: Invalid user channels limit format.
+    pub const INVALID_USER_CHANNELS_LIMIT: u32 = 50060;
+    /// Programmable Chat: Invalid channel members limit format.
+    pub const INVALID_CHANNEL_MEMBERS_LIMIT: u32 = 50061;
+    /// Programmable Chat: User channel limit exceeded.
+    pub const USER_CHANNEL_LIMIT: u32 = 50208;
+    /// Programmable Chat: Channel member limit exceeded.
+    pub const CHANNEL_MEMBER_LIMIT: u32 = 50403;
+    /// Programmable Chat: Notification template too long.
+    pub const NOTIFICATION_TEMPLATE_TOO_LONG: u32 = 50058;
+    /// Programmable Chat: Notification sound name too long.
+    pub const NOTIFICATION_SOUND_TOO_LONG: u32 = 50059;
+    /// Programmable Chat: Resource is being deleted.
+    pub const BEING_DELETED: u32 = 50002;
+    /// Programmable Chat: Permission not found.
+    pub const PERMISSION_NOT_FOUND: u32 = 50104;
+    /// Programmable Chat: Invalid role type.
+    pub const INVALID_ROLE_TYPE: u32 = 50105;
+    /// Programmable Chat: User unauthorized to set role.
+    pub const UNAUTHORIZED_TO_SET_ROLE: u32 = 50205;
+    /// Programmable Chat: Attributes too long (the dictionary describes it for
+    /// channels and has no other code: used for every `Attributes`).
+    pub const ATTRIBUTES_TOO_LONG: u32 = 50303;
+    /// Programmable Chat: Attributes not valid JSON (likewise, for every `Attributes`).
+    pub const ATTRIBUTES_NOT_JSON: u32 = 50304;
+    /// Programmable Chat: Unique name should not match channel SID pattern.
+    pub const UNIQUE_NAME_LIKE_SID: u32 = 50306;
 
     /// The generic code of an HTTP error status: 20001 for 400, 20003 for 401,
     /// 20004 for 405 (Twilio's), else 20000 + the status (20404, 20500, …).
@@ -122,6 +150,24 @@ impl ApiError {
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         self.source = Some(Arc::new(source));
         self
+    }
+
+    /// 403 with Twilio's 50205: the caller may not give or take this role.
+    pub fn role_refused(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            code::UNAUTHORIZED_TO_SET_ROLE,
+            message,
+        )
+    }
+
+    /// 409 with Twilio's 50002: what the request writes into is being deleted.
+    pub fn being_deleted(what: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            code::BEING_DELETED,
+            format!("{what} is being deleted"),
+        )
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {

@@ -26,11 +26,25 @@ pub fn attributes_param(value: Option<&str>) -> Result<String, ApiError> {
     let Some(raw) = value else {
         return Ok("{}".into());
     };
+    let code = |code, why: String| {
+        ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            code,
+            format!("Invalid parameter Attributes: {why}"),
+        )
+    };
     if raw.len() > MAX_ATTRIBUTES_BYTES {
-        return Err(ApiError::invalid("Attributes", "must be at most 16 KiB"));
+        return Err(code(
+            super::code::ATTRIBUTES_TOO_LONG,
+            "must be at most 16 KiB".into(),
+        ));
     }
-    serde_json::from_str::<serde_json::Value>(raw)
-        .map_err(|e| ApiError::invalid("Attributes", format!("must be valid JSON ({e})")))?;
+    serde_json::from_str::<serde_json::Value>(raw).map_err(|e| {
+        code(
+            super::code::ATTRIBUTES_NOT_JSON,
+            format!("must be valid JSON ({e})"),
+        )
+    })?;
     Ok(raw.to_owned())
 }
 

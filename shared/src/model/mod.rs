@@ -28,7 +28,10 @@ pub use message::{Message, MessageMedia};
 pub use quarantine::{QuarantinedHash, Sha256, Sha256Error};
 pub use refusal::{infected_reason, Refusal};
 pub use role::Role;
-pub use service::{MediaSettings, Service, MAX_MEDIA_SIZE_MB};
+pub use service::{
+    ChatSettings, MediaSettings, NotificationSettings, Notifications, Service, ServiceLimits,
+    MAX_MEDIA_SIZE_MB, MAX_SERVICE_LIMIT,
+};
 pub use user::User;
 pub use webhook::{
     event_name, is_event, is_post_event, OutboxEvent, WebhookConfig, WebhookMethod, WebhookUrl,

@@ -39,6 +39,136 @@ impl Default for MediaSettings {
     }
 }
 
+// ---- Chat v2 Service parameters (issue 12, s20-service): begin ----
+
+/// Twilio's most members a channel, or channels a user, may be limited to.
+pub const MAX_SERVICE_LIMIT: u32 = 1000;
+
+/// `Limits.ChannelMembers` / `Limits.UserChannels`, enforced when a member is
+/// added (Twilio's defaults: 100 members per channel, 250 channels per user).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceLimits {
+    pub channel_members: u32,
+    pub user_channels: u32,
+}
+
+impl Default for ServiceLimits {
+    fn default() -> Self {
+        Self {
+            channel_members: 100,
+            user_channels: 250,
+        }
+    }
+}
+
+/// One push notification kind (`Notifications.<Kind>.*`): stored and rendered
+/// for Twilio's clients; this backend sends no push notifications.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationSettings {
+    #[serde(default)]
+    pub enabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sound: Option<String>,
+    /// Only `NewMessage` has it (`Notifications.NewMessage.BadgeCountEnabled`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub badge_count_enabled: Option<bool>,
+}
+
+impl NotificationSettings {
+    fn to_json(&self) -> Value {
+        let mut out = json!({
+            "enabled": self.enabled,
+            "template": self.template,
+            "sound": self.sound,
+        });
+        if let (Some(badge), Some(o)) = (self.badge_count_enabled, out.as_object_mut()) {
+            o.insert("badge_count_enabled".into(), badge.into());
+        }
+        out
+    }
+}
+
+/// `Notifications.*` of Twilio's spec.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notifications {
+    pub new_message: NotificationSettings,
+    pub added_to_channel: NotificationSettings,
+    pub removed_from_channel: NotificationSettings,
+    pub invited_to_channel: NotificationSettings,
+    pub log_enabled: bool,
+}
+
+impl Default for Notifications {
+    fn default() -> Self {
+        Self {
+            new_message: NotificationSettings {
+                badge_count_enabled: Some(false),
+                ..NotificationSettings::default()
+            },
+            added_to_channel: NotificationSettings::default(),
+            removed_from_channel: NotificationSettings::default(),
+            invited_to_channel: NotificationSettings::default(),
+            log_enabled: false,
+        }
+    }
+}
+
+/// The Chat v2 Service parameters other than roles, webhooks and media: stored
+/// as given and rendered as Twilio renders them. Only `limits` changes behaviour
+/// here (the rest drive Twilio's client SDKs and push notifications).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatSettings {
+    pub read_status_enabled: bool,
+    pub reachability_enabled: bool,
+    /// Seconds.
+    pub typing_indicator_timeout: u32,
+    /// Seconds (deprecated by Twilio, kept for its clients).
+    pub consumption_report_interval: u32,
+    pub limits: ServiceLimits,
+    pub notifications: Notifications,
+}
+
+impl Default for ChatSettings {
+    fn default() -> Self {
+        Self {
+            read_status_enabled: true,
+            reachability_enabled: false,
+            typing_indicator_timeout: 5,
+            consumption_report_interval: 10,
+            limits: ServiceLimits::default(),
+            notifications: Notifications::default(),
+        }
+    }
+}
+
+impl ChatSettings {
+    /// The service JSON fields these settings render.
+    fn json_fields(&self) -> Value {
+        let n = &self.notifications;
+        json!({
+            "read_status_enabled": self.read_status_enabled,
+            "reachability_enabled": self.reachability_enabled,
+            "typing_indicator_timeout": self.typing_indicator_timeout,
+            "consumption_report_interval": self.consumption_report_interval,
+            "limits": {
+                "channel_members": self.limits.channel_members,
+                "user_channels": self.limits.user_channels,
+            },
+            "notifications": {
+                "new_message": n.new_message.to_json(),
+                "added_to_channel": n.added_to_channel.to_json(),
+                "removed_from_channel": n.removed_from_channel.to_json(),
+                "invited_to_channel": n.invited_to_channel.to_json(),
+                "log_enabled": n.log_enabled,
+            },
+        })
+    }
+}
+
+// ---- Chat v2 Service parameters (issue 12, s20-service): end ----
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Service {
     pub sid: ServiceSid,
@@ -52,6 +182,9 @@ pub struct Service {
     /// Pre- and post-event webhooks (`PreWebhookUrl`, `WebhookFilters`, …).
     #[serde(default)]
     pub webhooks: WebhookConfig,
+    /// Chat v2 parameters (issue 12): limits, read status, notifications, ….
+    #[serde(default)]
+    pub chat: ChatSettings,
     /// Set when a delete has started: no channel may be added any more, and a
     /// repeated delete resumes the cascade.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -92,6 +225,7 @@ impl Service {
             blocked_channel_role_sid: roles[4].sid.clone(),
             media: MediaSettings::default(),
             webhooks: WebhookConfig::default(),
+            chat: ChatSettings::default(),
             deleting: false,
             date_created: now,
             date_updated: now,
@@ -115,12 +249,6 @@ impl Service {
             "default_channel_role_sid": self.default_channel_role_sid,
             "default_channel_creator_role_sid": self.default_channel_creator_role_sid,
             "blocked_channel_role_sid": self.blocked_channel_role_sid,
-            "read_status_enabled": false,
-            "reachability_enabled": false,
-            "typing_indicator_timeout": 5,
-            "consumption_report_interval": 10,
-            "limits": {"channel_members": 100, "user_channels": 250},
-            "notifications": {},
             "media": {
                 "size_limit_mb": self.media.size_limit_mb,
                 "compatibility_message": self.media.compatibility_message,
@@ -139,6 +267,9 @@ impl Service {
             (out.as_object_mut(), self.webhooks.json_fields())
         {
             out.extend(hooks);
+        }
+        if let (Some(out), Value::Object(chat)) = (out.as_object_mut(), self.chat.json_fields()) {
+            out.extend(chat);
         }
         out
     }

@@ -249,19 +249,9 @@ impl Store {
         };
         loop {
             let page = self.list_members(&channel.sid, &req, &[]).await?;
-            let pointers: Vec<Item> = page
-                .items
-                .iter()
-                .map(|m| {
-                    key(
-                        channel.service_sid.as_str(),
-                        &keys::user_channel(&m.identity, &channel.sid),
-                    )
-                })
-                .collect();
-            if !pointers.is_empty() {
-                self.batch_delete(pointers).await?;
-            }
+            // Each with its user's count, so `Limits.UserChannels` frees the slot.
+            futures::future::try_join_all(page.items.iter().map(|m| self.drop_user_pointer(m)))
+                .await?;
             match page.next_token {
                 Some(t) => req.token = Some(t),
                 None => break,

@@ -17,6 +17,7 @@
 //! | inbound job        | `IS…`     | `INBOUND#<SM…/ME…>`    | `INBOUND_PENDING` (while pending) | `<lease>#IS…#<key>` |
 //! | quarantined hash   | `IS…`     | `QUARANTINE#<sha256>`  |                   |                     |
 //! | user's channel     | `IS…`     | `USERCHANNEL#<identity>#CH…` |             |                     |
+//! | user's channel count | `IS…`   | `USERCHANNELS#<identity>` |               |                     |
 //!
 //! A caller's text is part of a key in two forms: identities (`USER#`, `MEMBER#`,
 //! `UPLOADS#`, and after a SID and `#` in GSI1SK) and channel unique names
@@ -65,6 +66,12 @@ pub fn user_channel(identity: &Identity, channel: &ChannelSid) -> String {
 }
 pub fn user_channels_of(identity: &Identity) -> String {
     format!("{USER_CHANNEL_PREFIX}{identity}#")
+}
+/// How many channels an identity is a member of (`channels_count`), kept with its
+/// pointers so `Limits.UserChannels` is checked in the member's own transaction.
+/// Not under [`USER_CHANNEL_PREFIX`]: `USERCHANNELS#` differs at its twelfth byte.
+pub fn user_channel_count(identity: &Identity) -> String {
+    format!("USERCHANNELS#{identity}")
 }
 
 pub fn role(sid: &RoleSid) -> String {
@@ -142,6 +149,7 @@ mod tests {
             format!("{service}#{identity}"),
             channel_name(&"€".repeat(UNIQUE_NAME.chars)),
             user_channel(&identity, &channel),
+            user_channel_count(&identity),
         ];
         for key in longest {
             assert!(key.len() <= DYNAMODB_SORT_KEY_BYTES, "{} bytes", key.len());

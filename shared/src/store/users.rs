@@ -39,8 +39,8 @@ impl Store {
         self.transact(ops).await
     }
 
-    /// Deletes a user and its SID pointer. Its memberships are channels' records
-    /// and stay (a member is removed through its channel).
+    /// Deletes a user and its SID pointer (its memberships first go through
+    /// [`Store::remove_user_memberships`]).
     pub async fn delete_user(&self, user: &User) -> StoreResult<()> {
         let service = user.service_sid.as_str();
         self.transact(vec![

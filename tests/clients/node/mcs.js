@@ -1,8 +1,10 @@
 // Twilio's Media Content Service clients, unchanged: @twilio/mcs-client 1.0.1,
 // 0.5.x (installed as `mcs-client-0.5`) and twilio-mcs-client 0.4.x, each
 // uploading, fetching, downloading and comparing bytes against the stack the Rust
-// test started. Reads {"base", "service_sid", "token", "png_b64", "big_bytes"} as
-// JSON on stdin; prints {"<client>": {...}} of what each library returned.
+// test started. Reads {"base", "service_sid", "token", "png_b64", "big_bytes",
+// "other_sid", "missing_sid"} as JSON on stdin (the last two for MediaSet: a
+// ready media the caller may read, and one that does not exist); prints
+// {"<client>": {...}} of what each library returned.
 //
 // The clients take the Media endpoint as their base URL (as Twilio Chat hands
 // them `https://mcs.us1.twilio.com/v1/Services/IS…/Media`), and the MediaSet URL.
@@ -48,6 +50,23 @@ async function drive(name, Client, req, png) {
   const big = Buffer.alloc(req.big_bytes, 7);
   png.copy(big);
   const tooLarge = await errorOf(() => client.post('image/png', big));
+  // MediaSet (1.0.1 and 0.5; 0.4's mediaSetGet calls `.map` on the transport's
+  // response object, not its body, so it cannot work against any server).
+  let mediaSet = null;
+  if (!name.startsWith('twilio-mcs-client')) {
+    const records = await client.mediaSetGet([posted.sid, req.other_sid]);
+    mediaSet = {
+      records: records.map((m) => ({ sid: m.sid, size: m.size, content_type: m.contentType })),
+      missing: await errorOf(() => client.mediaSetGet([posted.sid, req.missing_sid])),
+    };
+    if (typeof client.mediaSetGetContentUrls === 'function') {
+      const urls = await client.mediaSetGetContentUrls([posted.sid, req.other_sid]);
+      const setDownload = await fetch(urls.get(posted.sid));
+      const setBytes = Buffer.from(await setDownload.arrayBuffer());
+      mediaSet.urls = [...urls.keys()];
+      mediaSet.url_same_bytes = Buffer.compare(setBytes, png) === 0;
+    }
+  }
   return {
     sid: posted.sid,
     posted: {
@@ -59,6 +78,7 @@ async function drive(name, Client, req, png) {
     download_status: download.status,
     same_bytes: Buffer.compare(bytes, png) === 0,
     too_large: tooLarge,
+    media_set: mediaSet,
   };
 }
 

@@ -105,6 +105,8 @@ const MATRIX: &[(&str, &str, [u16; 12])] = &[
     ("POST",   "/v1/Services/{service}/MediaUploads",                                   [401, 401, 401, 401, 401, 401, 403, 201, 201, 201, 201, 201]),
     ("GET",    "/v1/Services/{service}/Media/{media}",                                  [401, 401, 401, 401, 401, 401, 403, 403, 200, 200, 200, 200]),
     ("GET",    "/v1/Services/{service}/Media/{media}/Content",                          [401, 401, 401, 401, 401, 401, 403, 403, 302, 302, 302, 302]),
+    // Each entry carries its own code (a non-member's entry is 403); the request is 200.
+    ("POST",   "/v1/Services/{service}/MediaSet",                                       [401, 401, 401, 401, 401, 401, 403, 200, 200, 200, 200, 200]),
     ("POST",   "/v1/Services/{service}/Media/{media}/Complete",                         [401, 401, 401, 401, 401, 401, 403, 403, 403, 200, 403, 200]),
     ("POST",   "/v1/Services/{service}/Media/{media}/Quarantine",                       [401, 401, 401, 401, 401, 401, 403, 403, 403, 403, 403, 200]),
     ("GET",    "/v1/Services/{service}/QuarantinedHashes",                              [401, 401, 401, 401, 401, 401, 403, 403, 403, 403, 403, 200]),
@@ -226,6 +228,7 @@ enum Body {
     None,
     Form(Vec<(&'static str, String)>),
     Png,
+    Json(Value),
 }
 
 /// The request for `route`: the world's records, or a fresh target where the
@@ -407,6 +410,10 @@ async fn prepare(app: &TestApp, w: &World, method: &str, route: &str) -> (String
             )
         }
         ("POST", "/v1/Services/{service}/Media") => (path, Body::Png),
+        ("POST", "/v1/Services/{service}/MediaSet") => (
+            path,
+            Body::Json(json!({"command": "get", "list": [{"media_sid": w.media}]})),
+        ),
         ("POST", "/v1/Services/{service}/MediaUploads") => {
             let size = PNG.len().to_string();
             let body = form(&[
@@ -486,6 +493,7 @@ async fn call(app: &TestApp, w: &World, method: &str, route: &str, caller: usize
     let req = match body {
         Body::None => req,
         Body::Form(pairs) => req.form(&pairs),
+        Body::Json(v) => req.json(&v),
         Body::Png => req
             .header("Content-Type", "image/png")
             .header("Content-Disposition", "attachment; filename=\"dot.png\"")

@@ -32,13 +32,16 @@ async fn channels_by_sid_and_unique_name() {
     .await;
     assert_error(status, &body, 409, Some(50307));
 
-    for form in [
-        vec![("Type", "secret")],
-        vec![("Attributes", "{not json")],
-        vec![("UniqueName", "CH0123456789abcdef0123456789abcdef")],
+    for (form, code) in [
+        (vec![("Type", "secret")], 20001),
+        (vec![("Attributes", "{not json")], 50304),
+        (
+            vec![("UniqueName", "CH0123456789abcdef0123456789abcdef")],
+            50306,
+        ),
     ] {
         let (status, body) = send(app.admin(Method::POST, &channels).form(&form)).await;
-        assert_error(status, &body, 400, Some(20001));
+        assert_error(status, &body, 400, Some(code));
     }
 
     let (_, list) = send(app.admin(Method::GET, &channels)).await;

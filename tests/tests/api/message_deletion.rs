@@ -499,7 +499,7 @@ async fn an_interrupted_channel_or_service_delete_refuses_new_content_and_resume
             .form(&[("FriendlyName", "late")]),
     )
     .await;
-    assert_error(status, &body, 404, None);
+    assert_error(status, &body, 409, Some(50002));
     let (status, body) = send(
         app.admin(Method::POST, &f.service_path())
             .form(&[("FriendlyName", "renamed")]),

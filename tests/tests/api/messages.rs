@@ -155,7 +155,6 @@ async fn malformed_requests_are_400_and_the_body_limit_is_50504() {
         .ready_media(&f.service_sid, "alice", "image/png", None, b"png")
         .await;
     let cases: Vec<Vec<(&str, String)>> = vec![
-        vec![("Body", "x".into()), ("MediaSid", media.sid.to_string())],
         vec![],
         vec![("Attributes", "{}".into())],
         vec![("Body", "bell\u{7}".into())],
@@ -173,11 +172,14 @@ async fn malformed_requests_are_400_and_the_body_limit_is_50504() {
                 .form(&form),
         )
         .await;
-        // Neither Body nor MediaSid: Twilio's 50503 (body not provided).
-        let code = if form.iter().any(|(k, _)| *k == "Body" || *k == "MediaSid") {
-            20001
-        } else {
-            50503
+        // Neither Body nor MediaSid: Twilio's 50503 (body not provided);
+        // Attributes not JSON, too long: 50304, 50303.
+        let attributes = form.iter().find(|(k, _)| *k == "Attributes");
+        let code = match attributes {
+            Some((_, a)) if a.starts_with("{not") => 50304,
+            Some((_, a)) if a.len() > 16 * 1024 => 50303,
+            _ if form.iter().any(|(k, _)| *k == "Body" || *k == "MediaSid") => 20001,
+            _ => 50503,
         };
         assert_error(status, &body, 400, Some(code));
     }
@@ -529,4 +531,27 @@ async fn create_message_stays_within_its_dynamodb_call_budget() {
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(dynamodb_calls(&headers), 0);
+}
+
+/// Twilio's spec has `Body` and `MediaSid` independent: a media message sent with
+/// a `Body` carries it in place of the service's compatibility message; an empty
+/// one falls back to it.
+#[tokio::test]
+async fn a_body_sent_with_a_media_is_that_messages_text() {
+    let app = TestApp::spawn().await;
+    let f = app.service_with_member("alice").await;
+    for (body, expected) in [("look at this", "look at this"), ("", "Media message")] {
+        let media = app
+            .ready_media(&f.service_sid, "alice", "image/png", None, b"png")
+            .await;
+        let (status, message) = send(
+            app.user(&f.token, Method::POST, &f.messages_path())
+                .form(&[("Body", body), ("MediaSid", media.sid.as_str())]),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{message}");
+        assert_eq!(message["type"], "media");
+        assert_eq!(message["body"], expected);
+        assert_eq!(message["media"]["sid"], media.sid.as_str());
+    }
 }

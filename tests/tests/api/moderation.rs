@@ -135,10 +135,11 @@ async fn admin_plugin(
     .await
 }
 
-/// The refusal of a change only an admin may make: 403, a Twilio body saying so.
+/// The refusal of a change only an admin may make: 403, Twilio's 50205 (user
+/// unauthorized to set role), a body saying so.
 #[track_caller]
 fn assert_admins_change(status: StatusCode, body: &Value) {
-    assert_error(status, body, 403, Some(20403));
+    assert_error(status, body, 403, Some(50205));
     assert!(
         body["message"].as_str().unwrap().contains("admin"),
         "{body}"
@@ -357,7 +358,7 @@ async fn who_may_block_and_change_roles() {
         &m.agent_member,
     )
     .await;
-    assert_error(status, &body, 403, Some(20403));
+    assert_error(status, &body, 403, Some(50205));
     let (status, body) = send(
         app.user(
             &m.agent,
@@ -367,7 +368,7 @@ async fn who_may_block_and_change_roles() {
         .form(&[("RoleSid", m.vip_role.as_str())]),
     )
     .await;
-    assert_error(status, &body, 403, Some(20403));
+    assert_error(status, &body, 403, Some(50205));
     // A moderator cannot block another moderator; an admin can.
     let admin_role = f.role("default_channel_creator_role_sid");
     let (other_mod, _) = app.add_member(f, "other-mod", Some(&admin_role)).await;
@@ -501,7 +502,7 @@ async fn the_twilio_member_update_changes_roles_within_the_service() {
             .form(&[("RoleSid", m.vip_role.as_str())]),
     )
     .await;
-    assert_error(status, &body, 403, Some(20403));
+    assert_error(status, &body, 403, Some(50205));
     assert_eq!(member_role(&app, f, &m.alice_member).await.0, default_role);
     let (status, body) = send(
         app.admin(Method::POST, &by_identity)
@@ -532,7 +533,7 @@ async fn the_twilio_member_update_changes_roles_within_the_service() {
         &m.alice_member,
     )
     .await;
-    assert_error(status, &body, 403, Some(20403));
+    assert_error(status, &body, 403, Some(50205));
     let (status, body) = send(app.admin(Method::POST, "/unblock-user").form(&[
         ("chatChannelSid", f.channel_sid.as_str()),
         ("memberSid", m.alice_member.as_str()),

@@ -207,28 +207,41 @@ async fn custom_roles_create_update_delete() {
         serde_json::json!(["sendMediaMessage"])
     );
 
-    // Refusals: unknown permission, wrong scope, bad type, none given.
-    for form in [
-        vec![
-            ("FriendlyName", "x"),
-            ("Type", "channel"),
-            ("Permission", "flyToTheMoon"),
-        ],
-        vec![
-            ("FriendlyName", "x"),
-            ("Type", "channel"),
-            ("Permission", "createChannel"),
-        ],
-        vec![
-            ("FriendlyName", "x"),
-            ("Type", "galaxy"),
-            ("Permission", "sendMessage"),
-        ],
-        vec![("FriendlyName", "x"), ("Type", "channel")],
-        vec![("Type", "channel"), ("Permission", "sendMessage")],
+    // Refusals: unknown permission (Twilio's 50104), wrong scope, bad type
+    // (Twilio's 50105), none given.
+    for (form, code) in [
+        (
+            vec![
+                ("FriendlyName", "x"),
+                ("Type", "channel"),
+                ("Permission", "flyToTheMoon"),
+            ],
+            50104,
+        ),
+        (
+            vec![
+                ("FriendlyName", "x"),
+                ("Type", "channel"),
+                ("Permission", "createChannel"),
+            ],
+            20001,
+        ),
+        (
+            vec![
+                ("FriendlyName", "x"),
+                ("Type", "galaxy"),
+                ("Permission", "sendMessage"),
+            ],
+            50105,
+        ),
+        (vec![("FriendlyName", "x"), ("Type", "channel")], 20001),
+        (
+            vec![("Type", "channel"), ("Permission", "sendMessage")],
+            20001,
+        ),
     ] {
         let (status, body) = send(app.admin(Method::POST, &roles).form(&form)).await;
-        assert_error(status, &body, 400, Some(20001));
+        assert_error(status, &body, 400, Some(code));
     }
 
     // In use by a member → 409; free again → 204; gone → 404.

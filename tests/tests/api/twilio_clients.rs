@@ -205,6 +205,13 @@ async fn twilio_node_drives_the_chat_v2_api() {
 async fn the_mcs_clients_upload_fetch_and_download() {
     let app = TestApp::spawn().await;
     let f = app.service_with_member("alice").await;
+    // For MediaSet: bob's media, sent to the channel alice is in (she may read it).
+    let bob = app.join(&f, "bob", None).await;
+    let other = app
+        .ready_media(&f.service_sid, "bob", "image/png", Some("bob.png"), PNG)
+        .await;
+    app.send_media(&f, &bob.token, &other).await;
+    let missing = "ME0123456789abcdef0123456789abcdef";
     let big = 5 * 1024 * 1024;
     let out = run(
         twilio_node,
@@ -215,6 +222,8 @@ async fn the_mcs_clients_upload_fetch_and_download() {
             "token": f.token,
             "png_b64": base64::engine::general_purpose::STANDARD.encode(PNG),
             "big_bytes": big,
+            "other_sid": other.sid.as_str(),
+            "missing_sid": missing,
         }),
     )
     .await;
@@ -251,6 +260,32 @@ async fn the_mcs_clients_upload_fetch_and_download() {
         out["mcs-client-1.0.1"]["posted"]["filename"],
         "mcs-client-1.0.1.png"
     );
+    // MediaSet: both records in the order asked; a missing media fails the
+    // client's call naming its SID (a per-entry code, not a failed request);
+    // 1.0.1's content URLs download the uploaded bytes.
+    for client in ["mcs-client-1.0.1", "mcs-client-0.5"] {
+        let set = &out[client]["media_set"];
+        let sids: Vec<&Value> = set["records"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{client}: {set}"))
+            .iter()
+            .map(|r| &r["sid"])
+            .collect();
+        assert_eq!(
+            sids,
+            [&out[client]["sid"], &json!(other.sid.as_str())],
+            "{client}: {set}"
+        );
+        assert_eq!(set["records"][1]["size"], PNG.len(), "{client}: {set}");
+        let missing_refused = set["missing"].as_str().unwrap_or_else(|| panic!("{set}"));
+        assert!(
+            missing_refused.contains(&format!("failed SID {missing}")),
+            "{client}: {missing_refused}"
+        );
+    }
+    let set = &out["mcs-client-1.0.1"]["media_set"];
+    assert_eq!(set["urls"].as_array().map(Vec::len), Some(2), "{set}");
+    assert_eq!(set["url_same_bytes"], true, "{set}");
 }
 
 /// twilio-run, unchanged, serving the Flex guide's block-user Function from
