@@ -227,12 +227,24 @@ impl Store {
     /// pending deletion of the object, in the same transaction. Returns that object key.
     pub async fn delete_message(&self, message: &Message) -> StoreResult<Option<String>> {
         let pk = message.channel_sid.as_str();
-        let mut ops = vec![
-            self.delete_op(
+        // A message whose media counts in the stored total gives its bytes back, if
+        // it still does when deleted (a quarantine or retention may have).
+        let counted = message.media.as_ref().filter(|m| m.quota_counted);
+        let message_delete = match counted {
+            None => self.delete_op(
                 pk,
                 &keys::message(&message.sid),
                 Some("attribute_exists(PK)"),
             ),
+            Some(_) => self.delete_op_named(
+                pk,
+                &keys::message(&message.sid),
+                "attribute_exists(PK) AND attribute_exists(#media.quota_counted)",
+                &[("#media", "media")],
+            ),
+        };
+        let mut ops = vec![
+            message_delete,
             self.update_op(
                 pk,
                 keys::CHANNEL,
@@ -249,6 +261,9 @@ impl Store {
         if let (Some(media), Some(key)) = (&message.media, &object_key) {
             ops.push(self.delete_op(media.sid.as_str(), keys::MEDIA, None));
             ops.push(self.put_op(pending_deletion_item(key), None));
+        }
+        if let Some(media) = counted {
+            ops.push(self.release_stored_op(&message.service_sid, media.size));
         }
         self.transact(ops).await?;
         Ok(object_key)

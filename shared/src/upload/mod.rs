@@ -320,6 +320,7 @@ pub fn refused_record(media: &Media, refusal: Refusal, status: MediaStatus, now:
         status_reason: Some(refusal.to_string()),
         refusal: Some(refusal),
         holds_slot: false,
+        quota: None,
         upload: None,
         finalizing_until: None,
         date_updated: at(now),
@@ -365,7 +366,7 @@ async fn store_refused(
     let refused = refused_record(media, refusal, status, now);
     if state
         .store
-        .reject_upload(&refused, lease, media.holds_slot, now)
+        .reject_upload(&refused, lease, media.holds_slot, media.quota.as_ref(), now)
         .await?
     {
         Ok(refused)

@@ -23,6 +23,7 @@ mod messages;
 mod moderation;
 mod openapi;
 mod performance;
+mod quotas;
 mod reserved_identity;
 mod scan;
 mod scan_outage;
