@@ -18,6 +18,9 @@ pub enum MediaStatus {
     Failed,
     /// Taken down by an admin: its object is deleted and its hash deny-listed.
     Quarantined,
+    /// Its message outlived the service's `Media.RetentionDays`: its object is
+    /// deleted, its message stays.
+    Expired,
 }
 
 impl MediaStatus {
@@ -29,6 +32,7 @@ impl MediaStatus {
             MediaStatus::Rejected => "rejected",
             MediaStatus::Failed => "failed",
             MediaStatus::Quarantined => "quarantined",
+            MediaStatus::Expired => "expired",
         }
     }
 }

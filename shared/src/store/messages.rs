@@ -162,8 +162,8 @@ impl Store {
                     media.sid.as_str(),
                     keys::MEDIA,
                     "SET message_sid = :message, channel_sid = :channel, date_updated = :now, \
-                 holds_slot = :unheld \
-                 REMOVE GSI1PK, GSI1SK, expires_at",
+                 holds_slot = :unheld, GSI1PK = :bound, GSI1SK = :bound_order \
+                 REMOVE expires_at",
                     Some(&format!(
                         "attribute_exists(PK) AND #status = :ready \
                      AND attribute_not_exists(message_sid) AND service_sid = :service AND {}",
@@ -177,6 +177,15 @@ impl Store {
                         (":service", s(channel.service_sid.as_str())),
                         (":held", AttributeValue::Bool(media.holds_slot)),
                         (":unheld", AttributeValue::Bool(false)),
+                        // Retention finds bound media by their message's date.
+                        (":bound", s(keys::bound_media_of(&channel.service_sid))),
+                        (
+                            ":bound_order",
+                            s(keys::bound_order(
+                                message.date_created.timestamp(),
+                                &media.sid,
+                            )),
+                        ),
                     ],
                 )
                 .with_name("#status", "status")

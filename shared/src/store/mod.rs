@@ -21,6 +21,7 @@ mod messages;
 mod outbox;
 mod quarantine;
 mod quotas;
+mod retention;
 mod roles;
 mod services;
 mod uploads;

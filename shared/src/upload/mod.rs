@@ -176,9 +176,10 @@ pub fn settled(media: &Media) -> Outcome {
     match media.status {
         MediaStatus::Uploading | MediaStatus::Scanning => Outcome::InProgress(media.clone()),
         MediaStatus::Ready => Outcome::Finished(media.clone()),
-        MediaStatus::Rejected | MediaStatus::Failed | MediaStatus::Quarantined => {
-            Outcome::Refused(media.clone())
-        }
+        MediaStatus::Rejected
+        | MediaStatus::Failed
+        | MediaStatus::Quarantined
+        | MediaStatus::Expired => Outcome::Refused(media.clone()),
     }
 }
 

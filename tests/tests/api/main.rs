@@ -25,6 +25,7 @@ mod openapi;
 mod performance;
 mod quotas;
 mod reserved_identity;
+mod retention;
 mod scan;
 mod scan_outage;
 mod scan_uploads;
