@@ -437,7 +437,9 @@ async fn store(
     create_record(state, &mut media, quotas, now).await?;
 
     // S3 and clamd take the bytes in hand at the same time (no read back from
-    // S3); the hash is computed while both are under way.
+    // S3). The hash comes first: bytes the service's hash index lists as scanned
+    // clean under clamd's current signatures are not scanned again.
+    let sha256 = ContentHash::of(&received.bytes);
     let put = state.blob.put(
         &media.object_key,
         ByteStream::from(received.bytes.clone()),
@@ -445,12 +447,20 @@ async fn store(
     );
     let scan = async {
         match &state.scanner {
-            Some(scanner) => Some(scanner.scan_bytes(&received.bytes).await),
+            Some(scanner) => Some(
+                upload::scan_unless_known(
+                    state,
+                    scanner,
+                    &media.service_sid,
+                    &sha256,
+                    &received.bytes,
+                )
+                .await,
+            ),
             None => None,
         }
     };
-    let hash = async { ContentHash::of(&received.bytes) };
-    let (stored, verdict, sha256) = tokio::join!(put, scan, hash);
+    let (stored, scanned) = tokio::join!(put, scan);
     let outcome = match stored {
         Err(e) => Err(ApiError::from(e)),
         Ok(()) => {
@@ -459,7 +469,7 @@ async fn store(
                 lease,
                 passed: Passed { sha256, size },
             };
-            let content = verdict.map_or(ScanContent::Bytes(&received.bytes), ScanContent::Scanned);
+            let content = scanned.unwrap_or(ScanContent::Bytes(&received.bytes));
             upload::scan_media(state, &media, start, content, now)
                 .await
                 .map_err(ApiError::from)

@@ -18,6 +18,7 @@
 //! | stored bytes       | `IS…`     | `QUOTA_STORED`         |                   |                     |
 //! | inbound job        | `IS…`     | `INBOUND#<SM…/ME…>`    | `INBOUND_PENDING` (while pending) | `<lease>#IS…#<key>` |
 //! | quarantined hash   | `IS…`     | `QUARANTINE#<sha256>`  |                   |                     |
+//! | scanned clean hash | `IS…`     | `SCANNED#<sha256>`     |                   |                     |
 //! | user's channel     | `IS…`     | `USERCHANNEL#<identity>#CH…` |             |                     |
 //!
 //! A caller's text is part of a key in two forms: identities (`USER#`, `MEMBER#`,
@@ -119,6 +120,10 @@ pub fn bound_media_of(service: &ServiceSid) -> String {
 }
 pub fn bound_order(bound_at: i64, sid: &MediaSid) -> String {
     format!("{bound_at:012}#{sid}")
+}
+/// Bytes scanned clean in a service, by SHA-256, with the signature version.
+pub fn scanned_hash(sha256: &str) -> String {
+    format!("SCANNED#{sha256}")
 }
 // ---- end s20-quota ----
 

@@ -23,6 +23,7 @@ mod quarantine;
 mod quotas;
 mod retention;
 mod roles;
+mod scanned;
 mod services;
 mod uploads;
 mod users;

@@ -25,7 +25,9 @@ mod scanning;
 pub use fetched::{fetched_upload, ingest_url, FETCH_ATTEMPTS, FETCH_LEASE_SECS};
 pub use hook::on_media_upload;
 pub use scanning::SCAN_LEASE_MARGIN_SECS;
-pub use scanning::{awaits_scan, needs_rescan, rescan, scan_media, ScanContent, ScanStart};
+pub use scanning::{
+    awaits_scan, needs_rescan, rescan, scan_media, scan_unless_known, ScanContent, ScanStart,
+};
 
 use chrono::{DateTime, Utc};
 
@@ -155,10 +157,22 @@ async fn finalize_claimed(
     now: i64,
 ) -> FinalizeResult<Outcome> {
     let sid = &media.sid;
-    match check(state, media, trigger).await {
+    // The signature version (cached), asked as the one read scans: a clean
+    // verdict enters the service's hash index under it. At the same time, so a
+    // hung clamd is waited for once.
+    let version = async {
+        match &state.scanner {
+            Some(scanner) => scanner.signature_version().await.ok().flatten(),
+            None => None,
+        }
+    };
+    let (signatures, checked) = tokio::join!(version, check(state, media, trigger));
+    match checked {
         Ok(Ok(pass::Read { passed, verdict })) => {
             let start = ScanStart::Checked { lease, passed };
-            let content = verdict.map_or(ScanContent::Object, ScanContent::Scanned);
+            let content = verdict.map_or(ScanContent::Object, |v| {
+                ScanContent::ScannedUnder(v, signatures)
+            });
             scan_media(state, media, start, content, now).await
         }
         Ok(Err(refusal)) => reject(state, media, lease, refusal, now).await,

@@ -28,6 +28,7 @@ mod reserved_identity;
 mod retention;
 mod scan;
 mod scan_outage;
+mod scan_skip;
 mod scan_uploads;
 mod secrets;
 mod services_and_roles;
