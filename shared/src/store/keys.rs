@@ -16,6 +16,7 @@
 //! | upload slots       | `IS…`     | `UPLOADS#<identity>`   |                   |                     |
 //! | quota window       | `IS…`     | `QUOTA#<identity>`     |                   |                     |
 //! | stored bytes       | `IS…`     | `QUOTA_STORED`         |                   |                     |
+//! | retention list     | `RETENTION` | `IS…`                |                   |                     |
 //! | inbound job        | `IS…`     | `INBOUND#<SM…/ME…>`    | `INBOUND_PENDING` (while pending) | `<lease>#IS…#<key>` |
 //! | quarantined hash   | `IS…`     | `QUARANTINE#<sha256>`  |                   |                     |
 //! | scanned clean hash | `IS…`     | `SCANNED#<sha256>`     |                   |                     |
@@ -114,6 +115,8 @@ pub fn quota_window(identity: &Identity) -> String {
 }
 /// The service's stored-bytes counter (`stored_bytes`), for `Media.QuotaBytesPerService`.
 pub const QUOTA_STORED: &str = "QUOTA_STORED";
+/// The partition listing services whose `Media.RetentionDays` is on (SK `IS…`).
+pub const RETENTION: &str = "RETENTION";
 /// Bound media of a service by the date of their message (GSI1), for retention.
 pub fn bound_media_of(service: &ServiceSid) -> String {
     format!("{service}#BOUND_MEDIA")

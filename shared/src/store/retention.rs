@@ -1,4 +1,5 @@
-//! Media retention (issue 17 §5): the services that keep media a limited time,
+//! Media retention (issue 17 §5): the services that keep media a limited time
+//! (the `RETENTION` list, one item per service, written with the service),
 //! their bound media by their message's date (GSI1 `IS…#BOUND_MEDIA`, written
 //! by the transaction that binds a media), and the expiry of one media: record,
 //! message summary, pending deletion of the object and the stored total, in one
@@ -6,14 +7,28 @@
 
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 
-use super::items::{from_item, media_item, pending_deletion_item, s, Item};
+use super::items::{from_item, key, media_item, pending_deletion_item, s, Item};
 use super::{keys, Store, StoreError, StoreResult};
 use crate::model::{Media, MediaStatus, Service};
 use crate::sid::ServiceSid;
 
 impl Store {
-    /// One page of the services whose `Media.RetentionDays` is on (GSI1
-    /// `SERVICES`, filtered), and where to continue.
+    /// The service's entry in the retention list (`RETENTION`, `IS…`): put while
+    /// `Media.RetentionDays` is on, deleted when off; written with the service.
+    pub(super) fn retention_marker_op(&self, service: &Service) -> TransactWriteItem {
+        match service.quotas.retention_days {
+            Some(_) => {
+                let mut item = key(keys::RETENTION, service.sid.as_str());
+                item.insert("service_sid".into(), s(service.sid.as_str()));
+                self.put_op(item, None)
+            }
+            None => self.delete_op(keys::RETENTION, service.sid.as_str(), None),
+        }
+    }
+
+    /// One page of the services whose `Media.RetentionDays` is on (a query of
+    /// the retention list; a service since deleted is dropped from it), and where
+    /// to continue.
     pub async fn services_with_retention(
         &self,
         limit: i32,
@@ -23,23 +38,36 @@ impl Store {
             .client
             .query()
             .table_name(&self.table)
-            .index_name(keys::GSI1)
-            .key_condition_expression("GSI1PK = :pk")
-            .filter_expression("attribute_exists(#quotas.retention_days)")
-            .expression_attribute_names("#quotas", "quotas")
-            .expression_attribute_values(":pk", s(keys::SERVICES))
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(":pk", s(keys::RETENTION))
             .set_exclusive_start_key(start)
             .limit(limit)
             .send()
             .await
             .map_err(StoreError::from_sdk)?;
         let next = out.last_evaluated_key;
-        let services = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(from_item)
-            .collect::<StoreResult<Vec<Service>>>()?;
+        let mut services = Vec::new();
+        for item in out.items.unwrap_or_default() {
+            let Some(Ok(sid)) = item
+                .get("service_sid")
+                .and_then(|v| v.as_s().ok())
+                .map(|v| ServiceSid::parse(v))
+            else {
+                continue;
+            };
+            match self.get_service(&sid).await? {
+                Some(service) if service.quotas.retention_days.is_some() => services.push(service),
+                _ => {
+                    self.client
+                        .delete_item()
+                        .table_name(&self.table)
+                        .set_key(Some(key(keys::RETENTION, sid.as_str())))
+                        .send()
+                        .await
+                        .map_err(StoreError::from_sdk)?;
+                }
+            }
+        }
         Ok((services, next))
     }
 
