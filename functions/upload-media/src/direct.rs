@@ -439,14 +439,15 @@ async fn store(
     // S3 and clamd take the bytes in hand at the same time (no read back from
     // S3). The hash comes first: bytes the service's hash index lists as scanned
     // clean under clamd's current signatures are not scanned again.
-    let sha256 = ContentHash::of(&received.bytes);
+    // The put is polled first, so S3 is already receiving while the bytes are hashed.
     let put = state.blob.put(
         &media.object_key,
         ByteStream::from(received.bytes.clone()),
         &media.content_type,
     );
     let scan = async {
-        match &state.scanner {
+        let sha256 = ContentHash::of(&received.bytes);
+        let scanned = match &state.scanner {
             Some(scanner) => Some(
                 upload::scan_unless_known(
                     state,
@@ -458,9 +459,10 @@ async fn store(
                 .await,
             ),
             None => None,
-        }
+        };
+        (sha256, scanned)
     };
-    let (stored, scanned) = tokio::join!(put, scan);
+    let (stored, (sha256, scanned)) = tokio::join!(put, scan);
     let outcome = match stored {
         Err(e) => Err(ApiError::from(e)),
         Ok(()) => {

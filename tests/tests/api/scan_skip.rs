@@ -187,3 +187,69 @@ async fn a_session_upload_indexes_its_bytes_and_nothing_is_skipped_without_a_ver
         assert_eq!(clamd.scans(), expected);
     }
 }
+
+/// A direct upload as admin (admins hold no unbound-upload slots).
+async fn admin_upload(app: &TestApp, f: &Fixture, bytes: &[u8]) -> (StatusCode, Value) {
+    send(
+        app.admin(Method::POST, &f.uploads_path())
+            .header("Content-Type", "image/png")
+            .body(bytes.to_vec()),
+    )
+    .await
+}
+
+/// The median of `samples` in milliseconds.
+fn median_ms(mut samples: Vec<Duration>) -> f64 {
+    samples.sort();
+    samples[samples.len() / 2].as_secs_f64() * 1000.0
+}
+
+/// What the index costs an upload of new bytes (hashing before the scan, one
+/// GetItem), and what a known upload saves. Printed, with loose assertions only
+/// (timings on a shared machine).
+#[tokio::test]
+async fn prints_what_the_index_costs_and_saves() {
+    let clamd = CountingClamd::start(5).await;
+    let app = TestApp::spawn_scanning(clamd.scanner()).await;
+    let f = app.service_with_member("alice").await;
+    let size = 4 * 1024 * 1024;
+    let (mut new, mut known, mut hash, mut lookup) = (vec![], vec![], vec![], vec![]);
+    let same = png_like(size);
+    for i in 0..8u8 {
+        let mut bytes = png_like(size);
+        bytes[size - 1] = i;
+        let t = std::time::Instant::now();
+        let (status, body) = admin_upload(&app, &f, &bytes).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        new.push(t.elapsed());
+
+        let t = std::time::Instant::now();
+        let digest = chat_media::digest::ContentHash::of(&bytes);
+        hash.push(t.elapsed());
+        let digest = chat_media::model::Sha256::parse(&digest).unwrap();
+        let t = std::time::Instant::now();
+        let _ = app.state.store.scanned_clean(&f.service_sid, &digest).await;
+        lookup.push(t.elapsed());
+
+        let (status, body) = admin_upload(&app, &f, &same).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let t = std::time::Instant::now();
+        let (status, body) = admin_upload(&app, &f, &same).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        known.push(t.elapsed());
+    }
+    assert_eq!(
+        clamd.scans(),
+        9,
+        "8 new uploads and the first of the repeated bytes"
+    );
+    println!(
+        "scan-skip: 4 MiB direct upload, new bytes median {:.1} ms (of which hashing first {:.1} ms, \
+         index GetItem {:.1} ms, both before the scan and beside the S3 put); known bytes median \
+         {:.1} ms (no clamd)",
+        median_ms(new),
+        median_ms(hash),
+        median_ms(lookup),
+        median_ms(known)
+    );
+}
