@@ -182,8 +182,11 @@ struct Config {
 pub struct Scanner {
     config: Arc<Config>,
     /// clamd's signature version as last asked, and when ([`Scanner::signature_version`]).
-    version: Arc<std::sync::Mutex<Option<(std::time::Instant, Option<u64>)>>>,
+    version: Arc<std::sync::Mutex<Option<AskedVersion>>>,
 }
+
+/// A signature version and when clamd gave it.
+type AskedVersion = (std::time::Instant, Option<u64>);
 
 /// How long clamd's signature version is trusted before it is asked again: a
 /// signature update (freshclam, then clamd's reload) is noticed within this time.
