@@ -234,7 +234,22 @@ impl Store {
 
     /// Deletes a message; a media message also loses its media record and leaves a
     /// pending deletion of the object, in the same transaction. Returns that object key.
+    /// A message read while its media still counted in the stored total, whose media
+    /// was removed since (quarantine, retention), is read again and deleted as it is.
     pub async fn delete_message(&self, message: &Message) -> StoreResult<Option<String>> {
+        let counted = message.media.as_ref().is_some_and(|m| m.quota_counted);
+        match self.delete_message_as_read(message).await {
+            Err(e) if counted && e.condition_failed_at(0) => {
+                match self.get_message(&message.channel_sid, &message.sid).await? {
+                    Some(fresh) => self.delete_message_as_read(&fresh).await,
+                    None => Err(e),
+                }
+            }
+            other => other,
+        }
+    }
+
+    async fn delete_message_as_read(&self, message: &Message) -> StoreResult<Option<String>> {
         let pk = message.channel_sid.as_str();
         // A message whose media counts in the stored total gives its bytes back, if
         // it still does when deleted (a quarantine or retention may have).
