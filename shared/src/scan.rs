@@ -174,12 +174,35 @@ struct Config {
     connect_timeout: Duration,
     read_timeout: Duration,
     chunk_size: usize,
+    version_ttl: Duration,
 }
 
 /// A configured clamd; cheap to clone. Each scan opens its own connection.
 #[derive(Debug, Clone)]
 pub struct Scanner {
     config: Arc<Config>,
+    /// clamd's signature version as last asked, and when ([`Scanner::signature_version`]).
+    version: Arc<std::sync::Mutex<Option<AskedVersion>>>,
+}
+
+/// A signature version and when clamd gave it.
+type AskedVersion = (std::time::Instant, Option<u64>);
+
+/// How long clamd's signature version is trusted before it is asked again: a
+/// signature update (freshclam, then clamd's reload) is noticed within this time.
+pub const SIGNATURE_VERSION_TTL: Duration = Duration::from_secs(60);
+
+/// The signature database version in clamd's `VERSION` reply
+/// (`ClamAV 1.0.7/27500/Mon Nov 30 08:05:03 2026`: 27500); `None` when clamd has
+/// no versioned database (only local `.ndb`/`.hdb` files, say).
+pub fn parse_version(reply: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(reply.strip_suffix(b"\0").unwrap_or(reply)).ok()?;
+    let mut fields = text.trim().split('/');
+    let product = fields.next()?;
+    if !product.starts_with("ClamAV ") {
+        return None;
+    }
+    fields.next()?.trim().parse().ok().filter(|v| *v > 0)
 }
 
 /// Either socket type clamd listens on.
@@ -194,8 +217,15 @@ impl Scanner {
                 connect_timeout: DEFAULT_CONNECT_TIMEOUT,
                 read_timeout: DEFAULT_READ_TIMEOUT,
                 chunk_size: DEFAULT_CHUNK_SIZE,
+                version_ttl: SIGNATURE_VERSION_TTL,
             }),
+            version: Arc::default(),
         }
+    }
+
+    /// How long the signature version is cached ([`SIGNATURE_VERSION_TTL`] by default).
+    pub fn with_version_ttl(self, ttl: Duration) -> Self {
+        self.map_config(|c| c.version_ttl = ttl)
     }
 
     pub fn with_timeouts(self, connect: Duration, read: Duration) -> Self {
@@ -217,6 +247,7 @@ impl Scanner {
         f(&mut config);
         Self {
             config: Arc::new(config),
+            version: Arc::default(),
         }
     }
 
@@ -299,6 +330,30 @@ impl Scanner {
                 String::from_utf8_lossy(&reply).into_owned(),
             ))
         }
+    }
+
+    /// clamd's signature database version ([`parse_version`]), asked with
+    /// `zVERSION` at most once per version TTL; `Ok(None)` when clamd has no
+    /// versioned database. What a scan-skip compares with ([`crate::upload`]).
+    pub async fn signature_version(&self) -> Result<Option<u64>, ScanError> {
+        let cached = *self
+            .version
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((at, version)) = cached {
+            if at.elapsed() < self.config.version_ttl {
+                return Ok(version);
+            }
+        }
+        let mut socket = self.connect().await?;
+        self.write(&mut socket, b"zVERSION\0").await?;
+        let version = parse_version(&self.read_reply(&mut socket).await?);
+        *self
+            .version
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((std::time::Instant::now(), version));
+        Ok(version)
     }
 
     /// Streams everything `content` yields to clamd in fixed-size chunks and returns
@@ -426,6 +481,25 @@ mod tests {
                 matches!(parsed, Err(ScanError::UnexpectedReply(_))),
                 "{reply:?} parsed as {parsed:?}"
             );
+        }
+    }
+
+    #[test]
+    fn the_signature_version_is_the_middle_field() {
+        assert_eq!(
+            parse_version(b"ClamAV 1.0.7/27500/Mon Nov 30 08:05:03 2026\0"),
+            Some(27500)
+        );
+        assert_eq!(parse_version(b"ClamAV 1.4.6/1/x"), Some(1));
+        for reply in [
+            &b"ClamAV 1.4.6\0"[..],
+            b"ClamAV 1.4.6/0/x\0",
+            b"ClamAV 1.4.6/abc/x\0",
+            b"Other 1/27500/x\0",
+            b"",
+            b"\xff/1/\0",
+        ] {
+            assert_eq!(parse_version(reply), None, "{reply:?}");
         }
     }
 

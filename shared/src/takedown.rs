@@ -65,6 +65,7 @@ pub fn quarantined_record(
         status_reason: Some(format!("Removed by an administrator: {}", reason.as_str())),
         refusal: None,
         holds_slot: false,
+        quota: None,
         finalizing_until: None,
         date_updated: now,
         ..media.clone()

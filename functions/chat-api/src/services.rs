@@ -10,8 +10,9 @@ use chat_media::http::{
 };
 use chat_media::limits;
 use chat_media::model::{
-    self, ChatSettings, NotificationSettings, Service, WebhookConfig, WebhookMethod, WebhookUrl,
-    MAX_MEDIA_SIZE_MB, MAX_RETRY_COUNT, MAX_SERVICE_LIMIT,
+    self, ChatSettings, MediaQuotas, NotificationSettings, Service, WebhookConfig, WebhookMethod,
+    WebhookUrl, MAX_MEDIA_SIZE_MB, MAX_QUOTA_WINDOW_HOURS, MAX_RETENTION_DAYS, MAX_RETRY_COUNT,
+    MAX_SERVICE_LIMIT,
 };
 use chat_media::permission::RoleType;
 use chat_media::sid::{RoleSid, ServiceSid};
@@ -39,6 +40,7 @@ pub async fn create(
         model::now(),
     );
     apply_media_settings(&mut service, &form)?;
+    apply_quota_settings(&mut service.quotas, &form)?;
     apply_webhook_settings(
         &mut service.webhooks,
         &form,
@@ -138,6 +140,49 @@ fn apply_media_settings(service: &mut Service, form: &TwilioForm) -> ApiResult<(
     }
     Ok(())
 }
+
+// ---- s20-quota (issue 17 §4–5) ----
+
+/// Reads `Media.QuotaBytesPerIdentity`, `Media.QuotaWindowHours`,
+/// `Media.QuotaBytesPerService` and `Media.RetentionDays`: a positive whole
+/// number, or empty or `0` to turn the limit off.
+fn apply_quota_settings(quotas: &mut MediaQuotas, form: &TwilioForm) -> ApiResult<()> {
+    fn limit<T: std::str::FromStr + PartialOrd + Default + std::fmt::Display>(
+        form: &TwilioForm,
+        name: &str,
+        max: T,
+    ) -> ApiResult<Option<Option<T>>> {
+        let Some(raw) = form.get(name) else {
+            return Ok(None);
+        };
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Ok(Some(None));
+        }
+        let value: T = raw.parse().ok().filter(|v| *v <= max).ok_or_else(|| {
+            ApiError::invalid(
+                name,
+                format!("must be a whole number from 0 (off) to {max}, or empty (off)"),
+            )
+        })?;
+        Ok(Some((value > T::default()).then_some(value)))
+    }
+    if let Some(v) = limit(form, "Media.QuotaBytesPerIdentity", u64::MAX / 2)? {
+        quotas.bytes_per_identity = v;
+    }
+    if let Some(v) = limit(form, "Media.QuotaWindowHours", MAX_QUOTA_WINDOW_HOURS)? {
+        quotas.window_hours = v;
+    }
+    if let Some(v) = limit(form, "Media.QuotaBytesPerService", u64::MAX / 2)? {
+        quotas.bytes_per_service = v;
+    }
+    if let Some(v) = limit(form, "Media.RetentionDays", MAX_RETENTION_DAYS)? {
+        quotas.retention_days = v;
+    }
+    Ok(())
+}
+
+// ---- end s20-quota ----
 
 /// Reads Twilio's webhook parameters (`PreWebhookUrl`, `PostWebhookUrl`,
 /// `WebhookMethod`, repeated `WebhookFilters`, `PreWebhookRetryCount`,
@@ -448,6 +493,7 @@ pub async fn update(
         service.blocked_channel_role_sid = r;
     }
     apply_media_settings(&mut service, &form)?;
+    apply_quota_settings(&mut service.quotas, &form)?;
     apply_webhook_settings(
         &mut service.webhooks,
         &form,

@@ -6,8 +6,10 @@
 //! - Scheduled events (EventBridge, e.g. every 5 minutes): sweep expired unbound
 //!   media, object and record (DynamoDB TTL is only a backstop), aborting the
 //!   multipart upload of sessions that never completed; rescan media a scanner
-//!   error left `failed` (or a dead scan left `scanning`) once clamd answers; then
-//!   retry pending object deletions.
+//!   error left `failed` (or a dead scan left `scanning`) once clamd answers;
+//!   expire the media of messages older than their service's
+//!   `Media.RetentionDays` (`chat_media::cleanup::sweep_retention`); then retry
+//!   pending object deletions.
 //!
 //! The handlers take `now` so tests drive time; `main.rs` passes the clock.
 
@@ -219,6 +221,9 @@ pub struct SweepReport {
     /// Inbound jobs (webhook messages, uploads by URL) whose run had died or
     /// stopped, resumed and ended.
     pub inbound_resumed: usize,
+    /// Media of messages older than their service's `Media.RetentionDays`,
+    /// expired (object deleted, message kept).
+    pub retention_expired: usize,
 }
 
 /// What the table's stream delivered: new inbound jobs, run now.
@@ -332,6 +337,9 @@ pub async fn sweep(state: &AppState, now: i64) -> Result<SweepReport, EventError
         }
     }
     rescan(state, now, &mut report).await.map_err(retry)?;
+    report.retention_expired = chat_media::cleanup::sweep_retention(state, now)
+        .await
+        .map_err(retry)?;
     report.inbound_resumed = chat_media::inbound::resume(state, now)
         .await
         .map_err(|e| EventError::Retry(e.to_string()))?;

@@ -113,7 +113,7 @@ pub async fn create(
     }
     let (parts, body) = req.into_parts();
     let body = SharedBody::new(body.into_data_stream());
-    let (settings, received) = match receive(&state, &scope, &parts, body.clone()).await {
+    let (settings, quotas, received) = match receive(&state, &scope, &parts, body.clone()).await {
         Ok(read) => read,
         Err(refused) => {
             body.drain().await;
@@ -122,16 +122,20 @@ pub async fn create(
     };
     policy::check_size(&settings, received.bytes.len() as u64)?;
     policy::check_content(&settings, &received.content_type, &received.bytes)?;
-    store(&state, &base, &scope.caller, scope.sid, received).await
+    store(&state, &base, &scope.caller, scope.sid, &quotas, received).await
 }
 
-/// The service's media settings and the file, read within the limits.
+/// The service's media settings and quotas, and the file, read within the limits.
 async fn receive(
     state: &AppState,
     scope: &ServiceScope,
     parts: &Parts,
     body: SharedBody,
-) -> ApiResult<(chat_media::model::MediaSettings, Received)> {
+) -> ApiResult<(
+    chat_media::model::MediaSettings,
+    chat_media::model::MediaQuotas,
+    Received,
+)> {
     let service = scope.load(state).await?;
     let limits = Limits {
         direct: state.settings.direct_upload_max_bytes,
@@ -143,7 +147,7 @@ async fn receive(
     } else {
         read_raw(parts, body, &service.media, &limits).await?
     };
-    Ok((service.media, received))
+    Ok((service.media, service.quotas, received))
 }
 
 /// The request body, shared by the reader (which may stop early) and the drain
@@ -409,12 +413,13 @@ async fn store(
     base: &PublicBase,
     who: &Principal,
     service_sid: ServiceSid,
+    quotas: &chat_media::model::MediaQuotas,
     received: Received,
 ) -> ApiResult<Response> {
     let now = chrono::Utc::now().timestamp();
     let lease = now + FINALIZE_LEASE_SECS;
     let size = received.bytes.len() as u64;
-    let media = Media::new_upload(
+    let mut media = Media::new_upload(
         MediaSid::generate(),
         service_sid,
         NewUpload {
@@ -429,23 +434,35 @@ async fn store(
         Some(lease),
         chat_media::model::now(),
     );
-    create_record(state, &media, now).await?;
+    create_record(state, &mut media, quotas, now).await?;
 
     // S3 and clamd take the bytes in hand at the same time (no read back from
-    // S3); the hash is computed while both are under way.
+    // S3). The hash comes first: bytes the service's hash index lists as scanned
+    // clean under clamd's current signatures are not scanned again.
+    // The put is polled first, so S3 is already receiving while the bytes are hashed.
     let put = state.blob.put(
         &media.object_key,
         ByteStream::from(received.bytes.clone()),
         &media.content_type,
     );
     let scan = async {
-        match &state.scanner {
-            Some(scanner) => Some(scanner.scan_bytes(&received.bytes).await),
+        let sha256 = ContentHash::of(&received.bytes);
+        let scanned = match &state.scanner {
+            Some(scanner) => Some(
+                upload::scan_unless_known(
+                    state,
+                    scanner,
+                    &media.service_sid,
+                    &sha256,
+                    &received.bytes,
+                )
+                .await,
+            ),
             None => None,
-        }
+        };
+        (sha256, scanned)
     };
-    let hash = async { ContentHash::of(&received.bytes) };
-    let (stored, verdict, sha256) = tokio::join!(put, scan, hash);
+    let (stored, (sha256, scanned)) = tokio::join!(put, scan);
     let outcome = match stored {
         Err(e) => Err(ApiError::from(e)),
         Ok(()) => {
@@ -454,7 +471,7 @@ async fn store(
                 lease,
                 passed: Passed { sha256, size },
             };
-            let content = verdict.map_or(ScanContent::Bytes(&received.bytes), ScanContent::Scanned);
+            let content = scanned.unwrap_or(ScanContent::Bytes(&received.bytes));
             upload::scan_media(state, &media, start, content, now)
                 .await
                 .map_err(ApiError::from)

@@ -23,8 +23,8 @@ mod sessions;
 use axum::routing::post;
 use axum::Router;
 use chat_media::http::ApiResult;
-use chat_media::model::Media;
-use chat_media::store::CreateUploadError;
+use chat_media::model::{Media, MediaQuotas};
+use chat_media::store::{CreateUploadError, QuotaLimits};
 use chat_media::{ApiError, AppState, Identity, Principal};
 
 pub use content_disposition::filename as content_disposition_filename;
@@ -58,23 +58,90 @@ pub(crate) fn author_of(who: &Principal) -> Identity {
     who.identity().cloned().unwrap_or_else(Identity::system)
 }
 
-/// Writes a new upload record, taking the author's slot (429 when none is left).
-pub(crate) async fn create_record(state: &AppState, media: &Media, now: i64) -> ApiResult<()> {
+/// Writes a new upload record, taking the author's slot (429 when none is left)
+/// and charging the service's quotas (429 code 20430 when one is full; admins are
+/// neither limited nor counted). `media.quota` records what was charged.
+pub(crate) async fn create_record(
+    state: &AppState,
+    media: &mut Media,
+    quotas: &MediaQuotas,
+    now: i64,
+) -> ApiResult<()> {
     let settings = &state.settings;
     // The counter outlives every media it counts; DynamoDB TTL then clears it.
     let slot_expires_at = now
         + (settings.upload_session_ttl + settings.unbound_media_ttl).as_secs() as i64
         + 24 * 3600;
+    // Admin uploads are attributed to "system" (author_of).
+    let limits = match media.author == Identity::system() {
+        true => QuotaLimits {
+            identity: None,
+            service: None,
+        },
+        false => QuotaLimits {
+            identity: quotas.identity_quota(),
+            service: quotas.bytes_per_service,
+        },
+    };
+    let size = media.size;
     state
         .store
-        .create_upload(media, settings.max_unbound_uploads, slot_expires_at)
+        .create_upload(
+            media,
+            settings.max_unbound_uploads,
+            slot_expires_at,
+            limits,
+            now,
+        )
         .await
-        .map_err(|e| match e {
-            CreateUploadError::TooManyUploads => ApiError::too_many_requests(format!(
-                "{} already has {} unbound uploads, the most allowed; send them in \
-                 messages or let them expire before uploading more",
-                media.author, settings.max_unbound_uploads
-            )),
-            CreateUploadError::Store(e) => e.into(),
-        })
+        .map_err(|e| quota_error(e, &media.author, size, settings.max_unbound_uploads, now))
+}
+
+/// The answer to an upload its author may not make now.
+fn quota_error(
+    e: CreateUploadError,
+    author: &Identity,
+    size: u64,
+    max_unbound: u32,
+    now: i64,
+) -> ApiError {
+    match e {
+        CreateUploadError::TooManyUploads => ApiError::too_many_requests(format!(
+            "{author} already has {max_unbound} unbound uploads, the most allowed; send them in \
+             messages or let them expire before uploading more"
+        )),
+        CreateUploadError::IdentityQuota {
+            limit,
+            frees_at: Some(frees_at),
+        } => {
+            let when = chrono::DateTime::from_timestamp(frees_at, 0)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .unwrap_or_default();
+            ApiError::quota_exceeded(
+                format!(
+                    "Upload quota exceeded: {author} may upload {limit} bytes per window and \
+                     this upload of {size} bytes does not fit; the window frees up at {when}"
+                ),
+                Some(frees_at.saturating_sub(now).max(1) as u64),
+            )
+        }
+        CreateUploadError::IdentityQuota {
+            limit,
+            frees_at: None,
+        } => ApiError::quota_exceeded(
+            format!(
+                "Upload quota exceeded: this upload of {size} bytes is larger than the \
+                 {limit} bytes {author} may upload per window"
+            ),
+            None,
+        ),
+        CreateUploadError::ServiceQuota { limit } => ApiError::quota_exceeded(
+            format!(
+                "Service storage quota exceeded: the service may hold {limit} bytes of media \
+                 and this upload of {size} bytes does not fit; delete media to make room"
+            ),
+            None,
+        ),
+        CreateUploadError::Store(e) => e.into(),
+    }
 }

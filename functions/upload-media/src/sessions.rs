@@ -89,7 +89,7 @@ pub async fn create(
         }
     };
     let today = chat_media::model::now();
-    let media = Media::new_upload(
+    let mut media = Media::new_upload(
         sid,
         service_sid,
         NewUpload {
@@ -104,7 +104,7 @@ pub async fn create(
         None,
         today,
     );
-    if let Err(e) = create_record(&state, &media, now).await {
+    if let Err(e) = create_record(&state, &mut media, &service.quotas, now).await {
         if let Some(id) = &session.multipart_upload_id {
             if let Err(abort) = state.blob.abort_multipart(&media.object_key, id).await {
                 tracing::warn!(error = %abort, "multipart upload left to the bucket lifecycle rule");

@@ -49,6 +49,9 @@ pub mod code {
     pub const UNSUPPORTED_MEDIA_TYPE: u32 = 20415;
     pub const UNPROCESSABLE: u32 = 20422;
     pub const TOO_MANY_REQUESTS: u32 = 20429;
+    /// An upload quota (`Media.QuotaBytesPerIdentity`, `Media.QuotaBytesPerService`)
+    /// has no room for the upload (s20-quota).
+    pub const QUOTA_EXCEEDED: u32 = 20430;
     pub const INTERNAL: u32 = 20500;
     pub const UNAVAILABLE: u32 = 20503;
     pub const USER_UNAUTHORIZED: u32 = 50107;
@@ -121,6 +124,8 @@ pub struct ApiError {
     /// What really went wrong, for the log (never shown to the caller).
     #[source]
     source: Option<Source>,
+    /// Seconds for a `Retry-After` header (a 429 that knows when it frees up).
+    retry_after: Option<u64>,
 }
 
 impl PartialEq for ApiError {
@@ -138,6 +143,7 @@ impl ApiError {
             code,
             message: message.into(),
             source: None,
+            retry_after: None,
         }
     }
 
@@ -252,6 +258,19 @@ impl ApiError {
         )
     }
 
+    /// 429 (code 20430): an upload quota is full; `retry_after` seconds until it
+    /// frees up, when it will.
+    pub fn quota_exceeded(message: impl Into<String>, retry_after: Option<u64>) -> Self {
+        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, code::QUOTA_EXCEEDED, message);
+        e.retry_after = retry_after;
+        e
+    }
+
+    /// The `Retry-After` seconds this answer carries, if any.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after
+    }
+
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, code::UNAVAILABLE, message)
     }
@@ -304,7 +323,14 @@ impl IntoResponse for ApiError {
         } else {
             tracing::info!(status = self.status.as_u16(), code = self.code, message = %self.message, "request refused");
         }
-        (self.status, Json(self.body())).into_response()
+        let mut response = (self.status, Json(self.body())).into_response();
+        if let Some(secs) = self.retry_after {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(secs),
+            );
+        }
+        response
     }
 }
 

@@ -18,6 +18,9 @@ pub enum MediaStatus {
     Failed,
     /// Taken down by an admin: its object is deleted and its hash deny-listed.
     Quarantined,
+    /// Its message outlived the service's `Media.RetentionDays`: its object is
+    /// deleted, its message stays.
+    Expired,
 }
 
 impl MediaStatus {
@@ -29,6 +32,7 @@ impl MediaStatus {
             MediaStatus::Rejected => "rejected",
             MediaStatus::Failed => "failed",
             MediaStatus::Quarantined => "quarantined",
+            MediaStatus::Expired => "expired",
         }
     }
 }
@@ -77,6 +81,28 @@ pub struct Media {
     /// the same; `status_reason` is its text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refusal: Option<Refusal>,
+    /// What the upload was charged against the service's quotas when it was
+    /// created; given back in the transaction that rejects, sweeps or deletes it.
+    #[serde(
+        default,
+        rename = "quota_charge",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub quota: Option<QuotaCharge>,
+}
+
+/// The bytes an upload counts for in its service's quotas (issue 17 §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuotaCharge {
+    /// The declared size (finalize refuses any other real size).
+    pub bytes: u64,
+    /// The start (epoch seconds) of the author's quota window the bytes count
+    /// in; `None` when no per-identity quota applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<i64>,
+    /// Counted in the service's stored total (`Media.QuotaBytesPerService` was on).
+    #[serde(default)]
+    pub service: bool,
 }
 
 /// What an upload declares when it starts.
@@ -143,6 +169,7 @@ impl Media {
             finalizing_until,
             holds_slot: new.holds_slot,
             refusal: None,
+            quota: None,
         }
     }
 

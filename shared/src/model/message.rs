@@ -19,6 +19,22 @@ pub struct MessageMedia {
     /// (taken down by an admin).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub removed: Option<String>,
+    /// The media's bytes count in the service's stored total
+    /// (`Media.QuotaBytesPerService`): deleting the message gives them back.
+    /// Cleared when the content is removed another way (quarantine, retention).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub quota_counted: bool,
+}
+
+impl MessageMedia {
+    /// The summary as a message shows it: the stored fields but the quota bookkeeping.
+    pub fn to_json(&self) -> Value {
+        let mut out = serde_json::to_value(self).unwrap_or_default();
+        if let Some(o) = out.as_object_mut() {
+            o.remove("quota_counted");
+        }
+        out
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -84,6 +100,7 @@ impl Message {
                 content_type: media.content_type.clone(),
                 filename: media.filename.clone(),
                 removed: None,
+                quota_counted: media.quota.is_some_and(|q| q.service),
             }),
             ..Self::text(sid, channel, from, placeholder, attributes, now)
         }
@@ -101,7 +118,7 @@ impl Message {
             "attributes": self.attributes,
             "index": self.index,
             "type": if self.media.is_some() { "media" } else { "text" },
-            "media": self.media,
+            "media": self.media.as_ref().map(MessageMedia::to_json),
             "was_edited": self.was_edited,
             "last_updated_by": self.last_updated_by,
             "date_created": iso(&self.date_created),

@@ -22,15 +22,16 @@ pub use inbound::{
     parse_inbound_sid, InboundJob, InboundKind, InboundMedia, InboundStatus, MediaOutcome,
     MAX_INBOUND_MEDIA,
 };
-pub use media::{Media, MediaStatus, NewUpload, UploadSession};
+pub use media::{Media, MediaStatus, NewUpload, QuotaCharge, UploadSession};
 pub use member::Member;
 pub use message::{Message, MessageMedia};
 pub use quarantine::{QuarantinedHash, Sha256, Sha256Error};
 pub use refusal::{infected_reason, Refusal};
 pub use role::Role;
 pub use service::{
-    ChatSettings, MediaSettings, NotificationSettings, Notifications, Service, ServiceLimits,
-    MAX_MEDIA_SIZE_MB, MAX_SERVICE_LIMIT,
+    ChatSettings, MediaQuotas, MediaSettings, NotificationSettings, Notifications, Service,
+    ServiceLimits, DEFAULT_QUOTA_WINDOW_HOURS, MAX_MEDIA_SIZE_MB, MAX_QUOTA_WINDOW_HOURS,
+    MAX_RETENTION_DAYS, MAX_SERVICE_LIMIT,
 };
 pub use user::User;
 pub use webhook::{

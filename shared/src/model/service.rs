@@ -169,6 +169,54 @@ impl ChatSettings {
 
 // ---- Chat v2 Service parameters (issue 12, s20-service): end ----
 
+// ---- s20-quota (issue 17 §4–5): quotas and retention --------------------------
+
+/// The service's upload quotas and media retention; every limit is off when `None`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaQuotas {
+    /// `Media.QuotaBytesPerIdentity`: bytes an identity may upload per window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_per_identity: Option<u64>,
+    /// `Media.QuotaWindowHours`: the window's length
+    /// ([`DEFAULT_QUOTA_WINDOW_HOURS`] when only the bytes are set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_hours: Option<u32>,
+    /// `Media.QuotaBytesPerService`: bytes the service may hold in total.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_per_service: Option<u64>,
+    /// `Media.RetentionDays`: media of messages older than this are deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_days: Option<u32>,
+}
+
+/// The quota window when `Media.QuotaBytesPerIdentity` is set without `Media.QuotaWindowHours`.
+pub const DEFAULT_QUOTA_WINDOW_HOURS: u32 = 24;
+/// The longest quota window (a year) and retention (ten years) accepted.
+pub const MAX_QUOTA_WINDOW_HOURS: u32 = 24 * 366;
+pub const MAX_RETENTION_DAYS: u32 = 3660;
+
+impl MediaQuotas {
+    /// The per-identity quota and its window in seconds, when on.
+    pub fn identity_quota(&self) -> Option<(u64, i64)> {
+        let hours = self.window_hours.unwrap_or(DEFAULT_QUOTA_WINDOW_HOURS);
+        self.bytes_per_identity
+            .map(|b| (b, i64::from(hours) * 3600))
+    }
+
+    /// The `media` fields of the service JSON.
+    fn json_fields(&self) -> Value {
+        json!({
+            "quota_bytes_per_identity": self.bytes_per_identity,
+            "quota_window_hours": self.bytes_per_identity
+                .map(|_| self.window_hours.unwrap_or(DEFAULT_QUOTA_WINDOW_HOURS)),
+            "quota_bytes_per_service": self.bytes_per_service,
+            "retention_days": self.retention_days,
+        })
+    }
+}
+
+// ---- end s20-quota -------------------------------------------------------------
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Service {
     pub sid: ServiceSid,
@@ -185,6 +233,9 @@ pub struct Service {
     /// Chat v2 parameters (issue 12): limits, read status, notifications, ….
     #[serde(default)]
     pub chat: ChatSettings,
+    /// Upload quotas and retention (s20-quota).
+    #[serde(default)]
+    pub quotas: MediaQuotas,
     /// Set when a delete has started: no channel may be added any more, and a
     /// repeated delete resumes the cascade.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -226,6 +277,7 @@ impl Service {
             media: MediaSettings::default(),
             webhooks: WebhookConfig::default(),
             chat: ChatSettings::default(),
+            quotas: MediaQuotas::default(),
             deleting: false,
             date_created: now,
             date_updated: now,
@@ -270,6 +322,11 @@ impl Service {
         }
         if let (Some(out), Value::Object(chat)) = (out.as_object_mut(), self.chat.json_fields()) {
             out.extend(chat);
+        }
+        if let (Some(media), Value::Object(quotas)) =
+            (out["media"].as_object_mut(), self.quotas.json_fields())
+        {
+            media.extend(quotas);
         }
         out
     }

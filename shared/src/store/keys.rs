@@ -13,9 +13,14 @@
 //! | channel webhooks   | `CH…`     | `WEBHOOKS`             |                   |                     |
 //! | message            | `CH…`     | `MESSAGE#IM…`          | `CH…#MESSAGES`    | `<index, 20 digits>`|
 //! | media              | `ME…`     | `MEDIA`                | `UNBOUND` (sparse)| `<expires>#ME…`     |
+//! | bound media        | `ME…`     | `MEDIA`                | `IS…#BOUND_MEDIA` | `<bound at>#ME…`    |
 //! | upload slots       | `IS…`     | `UPLOADS#<identity>`   |                   |                     |
+//! | quota window       | `IS…`     | `QUOTA#<identity>`     |                   |                     |
+//! | stored bytes       | `IS…`     | `QUOTA_STORED`         |                   |                     |
+//! | retention list     | `RETENTION` | `IS…`                |                   |                     |
 //! | inbound job        | `IS…`     | `INBOUND#<SM…/ME…>`    | `INBOUND_PENDING` (while pending) | `<lease>#IS…#<key>` |
 //! | quarantined hash   | `IS…`     | `QUARANTINE#<sha256>`  |                   |                     |
+//! | scanned clean hash | `IS…`     | `SCANNED#<sha256>`     |                   |                     |
 //! | user's channel     | `IS…`     | `USERCHANNEL#<identity>#CH…` |             |                     |
 //! | user's channel count | `IS…`   | `USERCHANNELS#<identity>` |               |                     |
 //!
@@ -112,6 +117,29 @@ pub fn unbound_order(expires_at: i64, sid: &MediaSid) -> String {
     format!("{expires_at:012}#{sid}")
 }
 
+// ---- s20-quota (issue 17 §4–5) ----
+/// An identity's upload-quota window in a service (`window_start`, and the bytes
+/// charged in that window under `u<window_start>`).
+pub fn quota_window(identity: &Identity) -> String {
+    format!("QUOTA#{identity}")
+}
+/// The service's stored-bytes counter (`stored_bytes`), for `Media.QuotaBytesPerService`.
+pub const QUOTA_STORED: &str = "QUOTA_STORED";
+/// The partition listing services whose `Media.RetentionDays` is on (SK `IS…`).
+pub const RETENTION: &str = "RETENTION";
+/// Bound media of a service by the date of their message (GSI1), for retention.
+pub fn bound_media_of(service: &ServiceSid) -> String {
+    format!("{service}#BOUND_MEDIA")
+}
+pub fn bound_order(bound_at: i64, sid: &MediaSid) -> String {
+    format!("{bound_at:012}#{sid}")
+}
+/// Bytes scanned clean in a service, by SHA-256, with the signature version.
+pub fn scanned_hash(sha256: &str) -> String {
+    format!("SCANNED#{sha256}")
+}
+// ---- end s20-quota ----
+
 pub const QUARANTINE_PREFIX: &str = "QUARANTINE#";
 /// A deny-listed SHA-256 of a service (lowercase hex), listed by a table query
 /// on the service's partition.
@@ -145,6 +173,7 @@ mod tests {
             user(&identity),
             member(&identity),
             upload_slots(&identity),
+            quota_window(&identity),
             format!("{channel}#{identity}"),
             format!("{service}#{identity}"),
             channel_name(&"€".repeat(UNIQUE_NAME.chars)),

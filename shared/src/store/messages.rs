@@ -173,8 +173,8 @@ impl Store {
                     media.sid.as_str(),
                     keys::MEDIA,
                     "SET message_sid = :message, channel_sid = :channel, date_updated = :now, \
-                 holds_slot = :unheld \
-                 REMOVE GSI1PK, GSI1SK, expires_at",
+                 holds_slot = :unheld, GSI1PK = :bound, GSI1SK = :bound_order \
+                 REMOVE expires_at",
                     Some(&format!(
                         "attribute_exists(PK) AND #status = :ready \
                      AND attribute_not_exists(message_sid) AND service_sid = :service AND {}",
@@ -188,6 +188,15 @@ impl Store {
                         (":service", s(channel.service_sid.as_str())),
                         (":held", AttributeValue::Bool(media.holds_slot)),
                         (":unheld", AttributeValue::Bool(false)),
+                        // Retention finds bound media by their message's date.
+                        (":bound", s(keys::bound_media_of(&channel.service_sid))),
+                        (
+                            ":bound_order",
+                            s(keys::bound_order(
+                                message.date_created.timestamp(),
+                                &media.sid,
+                            )),
+                        ),
                     ],
                 )
                 .with_name("#status", "status")
@@ -234,6 +243,8 @@ impl Store {
 
     /// Deletes a message; a media message also loses its media record and leaves a
     /// pending deletion of the object, in the same transaction. Returns that object key.
+    /// A message read while its media still counted in the stored total, whose media
+    /// was removed since (quarantine, retention), is read again and deleted as it is.
     pub async fn delete_message(&self, message: &Message) -> StoreResult<Option<String>> {
         self.delete_message_with_events(message, &[]).await
     }
@@ -244,13 +255,42 @@ impl Store {
         message: &Message,
         events: &[OutboxEvent],
     ) -> StoreResult<Option<String>> {
+        let counted = message.media.as_ref().is_some_and(|m| m.quota_counted);
+        match self.delete_message_as_read(message, events).await {
+            Err(e) if counted && e.condition_failed_at(0) => {
+                match self.get_message(&message.channel_sid, &message.sid).await? {
+                    Some(fresh) => self.delete_message_as_read(&fresh, events).await,
+                    None => Err(e),
+                }
+            }
+            other => other,
+        }
+    }
+
+    async fn delete_message_as_read(
+        &self,
+        message: &Message,
+        events: &[OutboxEvent],
+    ) -> StoreResult<Option<String>> {
         let pk = message.channel_sid.as_str();
-        let mut ops = vec![
-            self.delete_op(
+        // A message whose media counts in the stored total gives its bytes back, if
+        // it still does when deleted (a quarantine or retention may have).
+        let counted = message.media.as_ref().filter(|m| m.quota_counted);
+        let message_delete = match counted {
+            None => self.delete_op(
                 pk,
                 &keys::message(&message.sid),
                 Some("attribute_exists(PK)"),
             ),
+            Some(_) => self.delete_op_named(
+                pk,
+                &keys::message(&message.sid),
+                "attribute_exists(PK) AND attribute_exists(#media.quota_counted)",
+                &[("#media", "media")],
+            ),
+        };
+        let mut ops = vec![
+            message_delete,
             self.update_op(
                 pk,
                 keys::CHANNEL,
@@ -269,6 +309,9 @@ impl Store {
             ops.push(self.put_op(pending_deletion_item(key), None));
         }
         ops.extend(events.iter().map(|e| self.outbox_op(e)));
+        if let Some(media) = counted {
+            ops.push(self.release_stored_op(&message.service_sid, media.size));
+        }
         self.transact(ops).await?;
         Ok(object_key)
     }

@@ -4,7 +4,7 @@
 //! Layout: `keys` (the key map), `items` (records as items), `ops` (the calls
 //! everything builds on), `error`, `schema`, `page`; then one module per record
 //! kind (`services`, `roles`, `channels`, `members`, `users`, `messages`,
-//! `media`, `uploads`, `quarantine`), each importing only the layers below it.
+//! `media`, `uploads`, `quarantine`, `quotas`), each importing only the layers below it.
 
 mod error;
 mod items;
@@ -21,7 +21,10 @@ mod members;
 mod messages;
 mod outbox;
 mod quarantine;
+mod quotas;
+mod retention;
 mod roles;
+mod scanned;
 mod services;
 mod uploads;
 mod users;
@@ -36,6 +39,7 @@ pub use media::PendingDeletion;
 pub use members::{AddMemberError, UserChannelRef, MAX_IDENTITY_FILTER};
 pub use messages::{CreateMessageError, SendContext};
 pub use page::{decode_page_token, Page, PageRequest, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+pub use quotas::QuotaLimits;
 pub use uploads::{CreateUploadError, UNBOUND_COUNT};
 
 use aws_sdk_dynamodb::Client;

@@ -197,6 +197,26 @@ impl Store {
             .build()
     }
 
+    /// A delete on a condition that names attributes (`#x`).
+    pub(super) fn delete_op_named(
+        &self,
+        pk: &str,
+        sk: &str,
+        condition: &str,
+        names: &[(&str, &str)],
+    ) -> TransactWriteItem {
+        let mut d = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .condition_expression(condition);
+        for (placeholder, name) in names {
+            d = d.expression_attribute_names(*placeholder, *name);
+        }
+        TransactWriteItem::builder()
+            .delete(d.build().expect("table and key are set"))
+            .build()
+    }
+
     /// A condition on an item the transaction does not write.
     pub(super) fn condition_check_op(
         &self,

@@ -60,7 +60,7 @@ impl Store {
                 self.update_op(
                     channel.as_str(),
                     &keys::message(message),
-                    "SET #media.#removed = :removed",
+                    "SET #media.#removed = :removed REMOVE #media.quota_counted",
                     Some("attribute_exists(#media)"),
                     vec![(":removed", s(MediaStatus::Quarantined.as_str()))],
                 )
@@ -75,6 +75,11 @@ impl Store {
         ops.push(self.put_op(pending_deletion_item(&before.object_key), None));
         if before.holds_slot {
             ops.push(self.release_slot_op(&before.service_sid, &before.author, now));
+        }
+        // Its bytes leave the service's stored total (the identity's window keeps them:
+        // the upload happened).
+        if let Some(charge) = before.quota.filter(|q| q.service) {
+            ops.push(self.release_stored_op(&before.service_sid, charge.bytes));
         }
         match self.transact(ops).await {
             Ok(()) => Ok(true),

@@ -14,6 +14,9 @@ impl Store {
     /// Creates a service and its default roles together.
     pub async fn create_service(&self, service: &Service, roles: &[Role]) -> StoreResult<()> {
         let mut ops = vec![self.put_op(service_item(service), Some("attribute_not_exists(PK)"))];
+        if service.quotas.retention_days.is_some() {
+            ops.push(self.retention_marker_op(service));
+        }
         for role in roles {
             ops.push(self.put_op(
                 keyed(role, service.sid.as_str(), &keys::role(&role.sid), None),
@@ -43,12 +46,18 @@ impl Store {
 
     /// Replaces a service that still exists and is not being deleted (a stale
     /// read must not clear the `deleting` mark).
+    /// The service's marker in the retention list follows `Media.RetentionDays`
+    /// in the same transaction.
     pub async fn update_service(&self, service: &Service) -> StoreResult<()> {
-        self.put(
-            service_item(service),
-            Some("attribute_exists(PK) AND attribute_not_exists(deleting)"),
-        )
-        .await
+        let condition = "attribute_exists(PK) AND attribute_not_exists(deleting)";
+        let ops = vec![
+            self.put_op(service_item(service), Some(condition)),
+            self.retention_marker_op(service),
+        ];
+        match self.transact(ops).await {
+            Err(e) if e.condition_failed_at(0) => Err(StoreError::ConditionFailed),
+            other => other,
+        }
     }
 
     /// Deletes a service and everything under it: channels (with their members,

@@ -10,9 +10,10 @@ use super::items::{
     date_value, from_item, held_condition, key, media_item, n, pending_deletion_item, s, to_value,
     Item,
 };
+use super::quotas::{QuotaLimits, Window};
 use super::{keys, AttributeValue, Store, StoreError, StoreResult};
 use crate::identity::Identity;
-use crate::model::{Media, MediaStatus, Refusal};
+use crate::model::{Media, MediaStatus, QuotaCharge, Refusal};
 use crate::sid::{MediaSid, ServiceSid};
 
 /// Attribute of the per-identity counter of unbound uploads.
@@ -27,8 +28,22 @@ const COUNTER_BACKSTOP_SECS: i64 = 7 * 24 * 3600;
 pub enum CreateUploadError {
     /// The author already holds the maximum number of unbound uploads.
     TooManyUploads,
+    /// The author's quota window has no room for the upload; its bytes free up at
+    /// `frees_at` (epoch seconds), or never (`None`: larger than the whole quota).
+    IdentityQuota {
+        limit: u64,
+        frees_at: Option<i64>,
+    },
+    /// The service's stored total has no room for the upload.
+    ServiceQuota {
+        limit: u64,
+    },
     Store(StoreError),
 }
+
+/// Tries of an upload's transaction when a quota window moved or a concurrent
+/// transaction held a counter (each try is one read and one transaction).
+const QUOTA_TRIES: usize = 10;
 
 impl Store {
     /// Takes one of `identity`'s slots; fails its condition when all `max` are taken.
@@ -93,29 +108,118 @@ impl Store {
     /// Records a new upload and, if it holds a slot, takes its author's slot in the
     /// same transaction: the limit can never be overrun by concurrent uploads.
     /// `slot_expires_at` is the counter's TTL backstop (after the media's own expiry).
+    /// The `quotas` that are on are charged in the same transaction too
+    /// ([`super::quotas`]); what was charged is recorded in `media.quota`.
     pub async fn create_upload(
         &self,
-        media: &Media,
+        media: &mut Media,
         max_unbound: u32,
         slot_expires_at: i64,
+        quotas: QuotaLimits,
+        now: i64,
     ) -> Result<(), CreateUploadError> {
-        let mut ops = Vec::new();
-        if media.holds_slot {
-            ops.push(self.take_slot_op(
-                &media.service_sid,
-                &media.author,
-                max_unbound,
-                slot_expires_at,
-            ));
+        let store = |e| CreateUploadError::Store(e);
+        if let Some((limit, _)) = quotas.identity.filter(|(l, _)| media.size > *l) {
+            return Err(CreateUploadError::IdentityQuota {
+                limit,
+                frees_at: None,
+            });
         }
-        ops.push(self.put_op(media_item(media), Some("attribute_not_exists(PK)")));
-        self.transact(ops).await.map_err(|e| {
-            if media.holds_slot && e.condition_failed_at(0) {
-                CreateUploadError::TooManyUploads
-            } else {
-                CreateUploadError::Store(e)
+        if let Some(limit) = quotas.service.filter(|l| media.size > *l) {
+            return Err(CreateUploadError::ServiceQuota { limit });
+        }
+        for _ in 0..QUOTA_TRIES {
+            let mut ops = Vec::new();
+            let mut slot_at = None;
+            if media.holds_slot {
+                ops.push(self.take_slot_op(
+                    &media.service_sid,
+                    &media.author,
+                    max_unbound,
+                    slot_expires_at,
+                ));
+                slot_at = Some(ops.len() - 1);
             }
-        })
+            let mut stored_at = None;
+            if let Some(limit) = quotas.service {
+                ops.push(self.charge_stored_op(&media.service_sid, media.size, limit));
+                stored_at = Some(ops.len() - 1);
+            }
+            // (op index, window charged, whether it was already open)
+            let mut window_at = None;
+            if let Some((limit, secs)) = quotas.identity {
+                let open = self
+                    .quota_window(&media.service_sid, &media.author)
+                    .await
+                    .map_err(store)?
+                    .filter(|w| w.start > now - secs);
+                ops.push(match open {
+                    Some(w) => self.charge_window_op(
+                        &media.service_sid,
+                        &media.author,
+                        w.start,
+                        media.size,
+                        limit,
+                        secs,
+                    ),
+                    None => self.open_window_op(
+                        &media.service_sid,
+                        &media.author,
+                        now,
+                        media.size,
+                        secs,
+                    ),
+                });
+                let start = open.map_or(now, |w| w.start);
+                window_at = Some((ops.len() - 1, start, open.is_some(), limit, secs));
+            }
+            media.quota = (!quotas.is_off()).then_some(QuotaCharge {
+                bytes: media.size,
+                window: window_at.map(|(_, start, ..)| start),
+                service: quotas.service.is_some(),
+            });
+            ops.push(self.put_op(media_item(media), Some("attribute_not_exists(PK)")));
+            let (e, items) = match self.transact_returning(ops).await {
+                Ok(()) => return Ok(()),
+                Err(failed) => failed,
+            };
+            if slot_at.is_some_and(|i| e.condition_failed_at(i)) {
+                return Err(CreateUploadError::TooManyUploads);
+            }
+            if let Some(limit) = quotas.service {
+                if stored_at.is_some_and(|i| e.condition_failed_at(i)) {
+                    return Err(CreateUploadError::ServiceQuota { limit });
+                }
+            }
+            if let Some((i, start, was_open, limit, secs)) = window_at {
+                if e.condition_failed_at(i) {
+                    // Full only if the window is still the one charged; otherwise
+                    // it moved (closed, or another upload opened one): try again.
+                    let now_open = items
+                        .get(i)
+                        .cloned()
+                        .flatten()
+                        .as_ref()
+                        .and_then(Window::of);
+                    if was_open && now_open.is_some_and(|w| w.start == start) {
+                        return Err(CreateUploadError::IdentityQuota {
+                            limit,
+                            frees_at: Some(start + secs),
+                        });
+                    }
+                    continue;
+                }
+            }
+            if e.is_conflict() {
+                let pause = 10 + rand::random::<u64>() % 40;
+                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                continue;
+            }
+            return Err(store(e));
+        }
+        Err(store(StoreError::Unavailable(
+            "the quota counters kept changing".into(),
+        )))
     }
 
     /// Takes the finalization lease of an upload that is still `uploading`, not
@@ -193,6 +297,7 @@ impl Store {
         media: &Media,
         lease: i64,
         released_slot: bool,
+        released_quota: Option<&QuotaCharge>,
         now: i64,
     ) -> StoreResult<bool> {
         let mut ops = vec![
@@ -217,6 +322,13 @@ impl Store {
         if released_slot {
             ops.push(self.release_slot_op(&media.service_sid, &media.author, now));
         }
+        ops.extend(self.release_quota_ops(
+            &media.service_sid,
+            &media.author,
+            released_quota,
+            true,
+            now,
+        ));
         match self.transact(ops).await {
             Ok(()) => Ok(true),
             Err(e) if e.condition_failed_at(0) => Ok(false),
@@ -316,7 +428,7 @@ impl Store {
             to: MediaStatus::Rejected,
             condition: held_condition(media.holds_slot),
             set: "status_reason = :reason, refusal = :refusal, holds_slot = :false",
-            remove: "finalizing_until",
+            remove: "finalizing_until, quota_charge",
             values: vec![
                 (":reason", s(refusal.to_string())),
                 (":refusal", to_value(refusal)),
@@ -332,6 +444,13 @@ impl Store {
         if media.holds_slot {
             ops.push(self.release_slot_op(&media.service_sid, &media.author, now));
         }
+        ops.extend(self.release_quota_ops(
+            &media.service_sid,
+            &media.author,
+            media.quota.as_ref(),
+            true,
+            now,
+        ));
         match self.transact(ops).await {
             Ok(()) => Ok(true),
             Err(e) if e.condition_failed_at(0) => Ok(false),
@@ -448,8 +567,9 @@ impl Store {
                 "attribute_exists(PK) AND attribute_not_exists(message_sid) \
                  AND expires_at <= :now \
                  AND (attribute_not_exists(finalizing_until) OR finalizing_until < :now) \
-                 AND {}",
-                held_condition(media.holds_slot)
+                 AND {} AND {}",
+                held_condition(media.holds_slot),
+                charged_condition(media.quota.is_some())
             ))
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":held", AttributeValue::Bool(media.holds_slot))
@@ -462,11 +582,28 @@ impl Store {
         if media.holds_slot {
             ops.push(self.release_slot_op(&media.service_sid, &media.author, now));
         }
+        ops.extend(self.release_quota_ops(
+            &media.service_sid,
+            &media.author,
+            media.quota.as_ref(),
+            true,
+            now,
+        ));
         match self.transact(ops).await {
             Ok(()) => Ok(true),
             Err(e) if e.condition_failed_at(0) => Ok(false),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// The condition that the media still holds (or never held) a quota charge, as
+/// read: a give-back happens once.
+fn charged_condition(charged: bool) -> &'static str {
+    if charged {
+        "attribute_exists(quota_charge)"
+    } else {
+        "attribute_not_exists(quota_charge)"
     }
 }
 

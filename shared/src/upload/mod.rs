@@ -25,7 +25,9 @@ mod scanning;
 pub use fetched::{fetched_upload, ingest_url, FETCH_ATTEMPTS, FETCH_LEASE_SECS};
 pub use hook::on_media_upload;
 pub use scanning::SCAN_LEASE_MARGIN_SECS;
-pub use scanning::{awaits_scan, needs_rescan, rescan, scan_media, ScanContent, ScanStart};
+pub use scanning::{
+    awaits_scan, needs_rescan, rescan, scan_media, scan_unless_known, ScanContent, ScanStart,
+};
 
 use chrono::{DateTime, Utc};
 
@@ -155,10 +157,22 @@ async fn finalize_claimed(
     now: i64,
 ) -> FinalizeResult<Outcome> {
     let sid = &media.sid;
-    match check(state, media, trigger).await {
+    // The signature version (cached), asked as the one read scans: a clean
+    // verdict enters the service's hash index under it. At the same time, so a
+    // hung clamd is waited for once.
+    let version = async {
+        match &state.scanner {
+            Some(scanner) => scanner.signature_version().await.ok().flatten(),
+            None => None,
+        }
+    };
+    let (signatures, checked) = tokio::join!(version, check(state, media, trigger));
+    match checked {
         Ok(Ok(pass::Read { passed, verdict })) => {
             let start = ScanStart::Checked { lease, passed };
-            let content = verdict.map_or(ScanContent::Object, ScanContent::Scanned);
+            let content = verdict.map_or(ScanContent::Object, |v| {
+                ScanContent::ScannedUnder(v, signatures)
+            });
             scan_media(state, media, start, content, now).await
         }
         Ok(Err(refusal)) => reject(state, media, lease, refusal, now).await,
@@ -176,9 +190,10 @@ pub fn settled(media: &Media) -> Outcome {
     match media.status {
         MediaStatus::Uploading | MediaStatus::Scanning => Outcome::InProgress(media.clone()),
         MediaStatus::Ready => Outcome::Finished(media.clone()),
-        MediaStatus::Rejected | MediaStatus::Failed | MediaStatus::Quarantined => {
-            Outcome::Refused(media.clone())
-        }
+        MediaStatus::Rejected
+        | MediaStatus::Failed
+        | MediaStatus::Quarantined
+        | MediaStatus::Expired => Outcome::Refused(media.clone()),
     }
 }
 
@@ -320,6 +335,7 @@ pub fn refused_record(media: &Media, refusal: Refusal, status: MediaStatus, now:
         status_reason: Some(refusal.to_string()),
         refusal: Some(refusal),
         holds_slot: false,
+        quota: None,
         upload: None,
         finalizing_until: None,
         date_updated: at(now),
@@ -365,7 +381,7 @@ async fn store_refused(
     let refused = refused_record(media, refusal, status, now);
     if state
         .store
-        .reject_upload(&refused, lease, media.holds_slot, now)
+        .reject_upload(&refused, lease, media.holds_slot, media.quota.as_ref(), now)
         .await?
     {
         Ok(refused)

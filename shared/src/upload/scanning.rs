@@ -42,6 +42,60 @@ pub enum ScanContent<'a> {
     /// Already scanned, in the same pass that stored or hashed the bytes: clamd's
     /// answer, stored as if the scan had just run.
     Scanned(ScanResult),
+    /// As `Scanned`, with clamd's signature version asked before the scan began:
+    /// a clean verdict enters the service's hash index under it.
+    ScannedUnder(ScanResult, Option<u64>),
+    /// Not scanned: the service's hash index lists these bytes as scanned clean
+    /// under the signature version clamd has now ([`scan_unless_known`]).
+    Known(u64),
+}
+
+/// The scan of bytes in hand, unless the service's hash index lists their
+/// `sha256` as scanned clean under clamd's current signature version: then clamd
+/// is not called at all. The index read and the version run at the same time; a
+/// failure of either only means the bytes are scanned. Without a versioned
+/// signature database nothing is ever skipped.
+pub async fn scan_unless_known(
+    state: &AppState,
+    scanner: &Scanner,
+    service: &crate::sid::ServiceSid,
+    sha256: &str,
+    bytes: &[u8],
+) -> ScanContent<'static> {
+    let (version, known) = match crate::model::Sha256::parse(sha256) {
+        Ok(digest) => {
+            tokio::join!(
+                scanner.signature_version(),
+                state.store.scanned_clean(service, &digest)
+            )
+        }
+        Err(_) => (Ok(None), Ok(None)),
+    };
+    // clamd that does not answer VERSION would not answer the scan either: its
+    // failure is the scan's, so a hung clamd is waited for once, not twice.
+    let version = match version {
+        Ok(v) => v,
+        Err(e) => return ScanContent::ScannedUnder(Err(e), None),
+    };
+    match (version, known) {
+        (Some(now), Ok(Some(then))) if now == then => ScanContent::Known(now),
+        _ => ScanContent::ScannedUnder(scanner.scan_bytes(bytes).await, version),
+    }
+}
+
+/// Enters a media scanned clean under `signatures` into its service's hash index
+/// (best effort: without the entry, the same bytes are only scanned again).
+async fn index_clean(state: &AppState, media: &Media, signatures: u64, now: i64) {
+    let Some(Ok(digest)) = media.sha256.as_deref().map(crate::model::Sha256::parse) else {
+        return;
+    };
+    if let Err(e) = state
+        .store
+        .record_scanned_clean(&media.service_sid, &digest, signatures, now)
+        .await
+    {
+        tracing::warn!(media = %media.sid, error = %e, "scanned-clean hash not indexed");
+    }
 }
 
 /// How long a scan may hold a media in `scanning` before a rescan may take over:
@@ -130,10 +184,23 @@ pub async fn scan_media(
         }
     };
     let started = Instant::now();
-    let verdict = match content {
-        ScanContent::Bytes(bytes) => scanner.scan_bytes(bytes).await,
-        ScanContent::Object => scanner.scan_object(&state.blob, &scanning.object_key).await,
-        ScanContent::Scanned(verdict) => verdict,
+    // The signature version the verdict was reached under, asked before the scan.
+    let (verdict, signatures, known) = match content {
+        // A failed VERSION is the scan's failure (clamd is not answering): no wait twice.
+        ScanContent::Bytes(bytes) => match scanner.signature_version().await {
+            Ok(version) => (scanner.scan_bytes(bytes).await, version, false),
+            Err(e) => (Err(e), None, false),
+        },
+        ScanContent::Object => match scanner.signature_version().await {
+            Ok(version) => {
+                let verdict = scanner.scan_object(&state.blob, &scanning.object_key).await;
+                (verdict, version, false)
+            }
+            Err(e) => (Err(e), None, false),
+        },
+        ScanContent::Scanned(verdict) => (verdict, None, false),
+        ScanContent::ScannedUnder(verdict, version) => (verdict, version, false),
+        ScanContent::Known(version) => (Ok(ScanVerdict::Clean), Some(version), true),
     };
     let took = started.elapsed();
     let took_ms = took.as_millis() as u64;
@@ -144,7 +211,12 @@ pub async fn scan_media(
     };
     match verdict {
         Ok(ScanVerdict::Clean) => {
-            tracing::info!(media = %scanning.sid, took_ms, "scanned clean");
+            match known {
+                true => {
+                    tracing::info!(media = %scanning.sid, "scan skipped: bytes known clean under the current signatures")
+                }
+                false => tracing::info!(media = %scanning.sid, took_ms, "scanned clean"),
+            }
             let sha256 = scanning.sha256.clone().unwrap_or_default();
             if let Some(refusal) =
                 super::on_media_upload(state, &scanning, &sha256, scanning.size).await?
@@ -152,7 +224,12 @@ pub async fn scan_media(
                 return refuse_scanned(state, &scanning, refusal, when, settled_at).await;
             }
             match state.store.mark_scanned_clean(&scanning.sid, when).await? {
-                Some(ready) => Ok(Outcome::Finished(ready)),
+                Some(ready) => {
+                    if let (Some(version), false) = (signatures, known) {
+                        index_clean(state, &ready, version, settled_at).await;
+                    }
+                    Ok(Outcome::Finished(ready))
+                }
                 None => current(state, &scanning.sid).await,
             }
         }

@@ -1,0 +1,143 @@
+//! Media retention (issue 17 §5): the services that keep media a limited time
+//! (the `RETENTION` list, one item per service, written with the service),
+//! their bound media by their message's date (GSI1 `IS…#BOUND_MEDIA`, written
+//! by the transaction that binds a media), and the expiry of one media: record,
+//! message summary, pending deletion of the object and the stored total, in one
+//! transaction.
+
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+
+use super::items::{from_item, key, media_item, pending_deletion_item, s, Item};
+use super::{keys, Store, StoreError, StoreResult};
+use crate::model::{Media, MediaStatus, Service};
+use crate::sid::ServiceSid;
+
+impl Store {
+    /// The service's entry in the retention list (`RETENTION`, `IS…`): put while
+    /// `Media.RetentionDays` is on, deleted when off; written with the service.
+    pub(super) fn retention_marker_op(&self, service: &Service) -> TransactWriteItem {
+        match service.quotas.retention_days {
+            Some(_) => {
+                let mut item = key(keys::RETENTION, service.sid.as_str());
+                item.insert("service_sid".into(), s(service.sid.as_str()));
+                self.put_op(item, None)
+            }
+            None => self.delete_op(keys::RETENTION, service.sid.as_str(), None),
+        }
+    }
+
+    /// One page of the services whose `Media.RetentionDays` is on (a query of
+    /// the retention list; a service since deleted is dropped from it), and where
+    /// to continue.
+    pub async fn services_with_retention(
+        &self,
+        limit: i32,
+        start: Option<Item>,
+    ) -> StoreResult<(Vec<Service>, Option<Item>)> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(":pk", s(keys::RETENTION))
+            .set_exclusive_start_key(start)
+            .limit(limit)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        let next = out.last_evaluated_key;
+        let mut services = Vec::new();
+        for item in out.items.unwrap_or_default() {
+            let Some(Ok(sid)) = item
+                .get("service_sid")
+                .and_then(|v| v.as_s().ok())
+                .map(|v| ServiceSid::parse(v))
+            else {
+                continue;
+            };
+            match self.get_service(&sid).await? {
+                Some(service) if service.quotas.retention_days.is_some() => services.push(service),
+                _ => {
+                    self.client
+                        .delete_item()
+                        .table_name(&self.table)
+                        .set_key(Some(key(keys::RETENTION, sid.as_str())))
+                        .send()
+                        .await
+                        .map_err(StoreError::from_sdk)?;
+                }
+            }
+        }
+        Ok((services, next))
+    }
+
+    /// Up to `limit` media of `service` bound to messages dated before `cutoff`
+    /// (epoch seconds), oldest first (GSI1, eventually consistent: the expiry
+    /// re-checks).
+    pub async fn media_bound_before(
+        &self,
+        service: &ServiceSid,
+        cutoff: i64,
+        limit: i32,
+    ) -> StoreResult<Vec<Media>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::GSI1)
+            .key_condition_expression("GSI1PK = :pk AND GSI1SK < :upper")
+            .expression_attribute_values(":pk", s(keys::bound_media_of(service)))
+            .expression_attribute_values(":upper", s(format!("{cutoff:012}")))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .map(from_item)
+            .collect()
+    }
+
+    /// Stores `expired` (the bound, `ready` media `before`, now `expired`; out of
+    /// the index), marks its message's media as expired, records the pending
+    /// deletion of its object and gives its bytes back to the stored total, all or
+    /// nothing. `false` when the media is no longer that bound `ready` media
+    /// (deleted with its message, quarantined).
+    pub async fn expire_media(&self, before: &Media, expired: &Media) -> StoreResult<bool> {
+        let (Some(message), Some(channel)) = (&before.message_sid, &before.channel_sid) else {
+            return Ok(false);
+        };
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(media_item(expired)))
+            .condition_expression("#status = :ready AND message_sid = :message")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":ready", s(MediaStatus::Ready.as_str()))
+            .expression_attribute_values(":message", s(message.as_str()))
+            .build()
+            .expect("table and item are set");
+        let mut ops = vec![
+            TransactWriteItem::builder().put(put).build(),
+            self.update_op(
+                channel.as_str(),
+                &keys::message(message),
+                "SET #media.#removed = :removed REMOVE #media.quota_counted",
+                Some("attribute_exists(#media)"),
+                vec![(":removed", s(MediaStatus::Expired.as_str()))],
+            )
+            .with_name("#media", "media")
+            .with_name("#removed", "removed")
+            .into(),
+            self.put_op(pending_deletion_item(&before.object_key), None),
+        ];
+        if let Some(charge) = before.quota.filter(|q| q.service) {
+            ops.push(self.release_stored_op(&before.service_sid, charge.bytes));
+        }
+        match self.transact(ops).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.condition_failed_at(0) || e.condition_failed_at(1) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
