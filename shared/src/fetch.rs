@@ -277,10 +277,45 @@ impl Default for FetchTimeouts {
     }
 }
 
+/// A reqwest client built on its first use. Building one reads the system's root
+/// certificates (a few ms, measured by scripts/bench-lambda), which the cold start
+/// of a function that never calls out (no webhook, no URL to fetch) should not pay.
+#[derive(Clone)]
+pub struct LazyClient {
+    client: Arc<std::sync::OnceLock<reqwest::Client>>,
+    builder: Arc<dyn Fn() -> reqwest::ClientBuilder + Send + Sync>,
+}
+
+impl LazyClient {
+    /// `builder` has only static settings, so building cannot fail.
+    pub fn new(builder: impl Fn() -> reqwest::ClientBuilder + Send + Sync + 'static) -> Self {
+        Self {
+            client: Arc::default(),
+            builder: Arc::new(builder),
+        }
+    }
+
+    pub fn get(&self) -> &reqwest::Client {
+        self.client.get_or_init(|| {
+            (self.builder)()
+                .build()
+                .expect("an HTTP client with static settings builds")
+        })
+    }
+}
+
+impl std::fmt::Debug for LazyClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LazyClient")
+            .field("built", &self.client.get().is_some())
+            .finish()
+    }
+}
+
 /// The HTTP client for media URLs, with its allow list; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Fetcher {
-    client: reqwest::Client,
+    client: LazyClient,
     allowed: Arc<AllowedHosts>,
     timeouts: FetchTimeouts,
 }
@@ -325,13 +360,14 @@ impl Fetcher {
         let resolver = GuardedResolver {
             exempt: Arc::new(allowed.exempt_names()),
         };
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(Arc::new(resolver))
-            .connect_timeout(timeouts.connect)
-            .user_agent("chat-media-ingest/1")
-            .build()
-            .expect("the HTTP client builds");
+        let connect = timeouts.connect;
+        let client = LazyClient::new(move || {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .dns_resolver(Arc::new(resolver.clone()))
+                .connect_timeout(connect)
+                .user_agent("chat-media-ingest/1")
+        });
         Self {
             client,
             allowed: Arc::new(allowed),
@@ -377,7 +413,7 @@ impl Fetcher {
         let origin = (host_of(&url), url.port_or_known_default());
         for _ in 0..=MAX_REDIRECTS {
             self.check(&url)?;
-            let mut req = self.client.get(url.clone());
+            let mut req = self.client.get().get(url.clone());
             if let Some((user, password)) = basic {
                 if (host_of(&url), url.port_or_known_default()) == origin {
                     req = req.basic_auth(user, Some(password));

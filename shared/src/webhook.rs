@@ -32,7 +32,7 @@ pub const PRE_EVENT_BUDGET: Duration = Duration::from_secs(15);
 /// The webhook HTTP client; one per cold start, in `AppState`.
 #[derive(Debug, Clone)]
 pub struct WebhookClient {
-    http: reqwest::Client,
+    http: crate::fetch::LazyClient,
     timeout: Duration,
     budget: Duration,
 }
@@ -199,12 +199,12 @@ pub enum Refused {
 impl WebhookClient {
     /// `timeout` per attempt (Twilio: 5 s).
     pub fn new(timeout: Duration) -> Self {
-        let http = reqwest::Client::builder()
-            .connect_timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent("TwilioProxy/1.1")
-            .build()
-            .expect("the webhook client builds with static settings");
+        let http = crate::fetch::LazyClient::new(move || {
+            reqwest::Client::builder()
+                .connect_timeout(timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent("TwilioProxy/1.1")
+        });
         Self {
             http,
             timeout,
@@ -242,6 +242,7 @@ impl WebhookClient {
                 WebhookMethod::Post => {
                     let signature = signature::sign(auth_token, url.as_str(), &params);
                     self.http
+                        .get()
                         .post(url.as_str())
                         .header(signature::HEADER, signature)
                         .form(&params)
@@ -249,7 +250,10 @@ impl WebhookClient {
                 WebhookMethod::Get => {
                     let full = with_query(url.as_str(), &params);
                     let signature = signature::sign(auth_token, &full, &[]);
-                    self.http.get(full).header(signature::HEADER, signature)
+                    self.http
+                        .get()
+                        .get(full)
+                        .header(signature::HEADER, signature)
                 }
             };
             attempt += 1;
