@@ -122,7 +122,8 @@ pub async fn create(
     };
     policy::check_size(&settings, received.bytes.len() as u64)?;
     policy::check_content(&settings, &received.content_type, &received.bytes)?;
-    store(&state, &base, &scope.caller, scope.sid, received).await
+    let stripped = upload::strip_metadata(&settings, &received.content_type, &received.bytes)?;
+    store(&state, &base, &scope.caller, scope.sid, received, stripped).await
 }
 
 /// The service's media settings and the file, read within the limits.
@@ -403,17 +404,21 @@ pub fn parse_form_data(content_type: &str, body: Bytes, max_bytes: u64) -> ApiRe
     })
 }
 
-/// Records, stores and finalizes a checked direct upload.
+/// Records, stores and finalizes a checked direct upload: `stripped` (its bytes
+/// without their metadata) when stripping changed them, else the bytes received.
 async fn store(
     state: &AppState,
     base: &PublicBase,
     who: &Principal,
     service_sid: ServiceSid,
     received: Received,
+    stripped: Option<Bytes>,
 ) -> ApiResult<Response> {
     let now = chrono::Utc::now().timestamp();
     let lease = now + FINALIZE_LEASE_SECS;
-    let size = received.bytes.len() as u64;
+    let original_sha256 = stripped.as_ref().map(|_| ContentHash::of(&received.bytes));
+    let bytes = stripped.unwrap_or_else(|| received.bytes.clone());
+    let size = bytes.len() as u64;
     let media = Media::new_upload(
         MediaSid::generate(),
         service_sid,
@@ -435,16 +440,16 @@ async fn store(
     // S3); the hash is computed while both are under way.
     let put = state.blob.put(
         &media.object_key,
-        ByteStream::from(received.bytes.clone()),
+        ByteStream::from(bytes.clone()),
         &media.content_type,
     );
     let scan = async {
         match &state.scanner {
-            Some(scanner) => Some(scanner.scan_bytes(&received.bytes).await),
+            Some(scanner) => Some(scanner.scan_bytes(&bytes).await),
             None => None,
         }
     };
-    let hash = async { ContentHash::of(&received.bytes) };
+    let hash = async { ContentHash::of(&bytes) };
     let (stored, verdict, sha256) = tokio::join!(put, scan, hash);
     let outcome = match stored {
         Err(e) => Err(ApiError::from(e)),
@@ -452,9 +457,13 @@ async fn store(
             // The verdict is stored only now that the object is: scanned before the 201.
             let start = ScanStart::Checked {
                 lease,
-                passed: Passed { sha256, size },
+                passed: Passed {
+                    sha256,
+                    size,
+                    original_sha256,
+                },
             };
-            let content = verdict.map_or(ScanContent::Bytes(&received.bytes), ScanContent::Scanned);
+            let content = verdict.map_or(ScanContent::Bytes(&bytes), ScanContent::Scanned);
             upload::scan_media(state, &media, start, content, now)
                 .await
                 .map_err(ApiError::from)
