@@ -5,9 +5,9 @@
 //! PNG's colour chunks, WebP's VP8X/ICCP/ANIM/ALPH) and the EXIF Orientation:
 //! when the original says anything but "upright" (1), the output carries a
 //! minimal EXIF block holding that one tag, so the photo still displays upright.
-//! Bytes after the end of the image (JPEG after EOI, PNG after IEND, WebP past
-//! its RIFF size) are dropped: phones append whole second images there (MPF,
-//! motion photos) with their own EXIF.
+//! Bytes after a JPEG's EOI and past a WebP's RIFF size are dropped: phones
+//! append whole second images there (MPF, motion photos) with their own EXIF.
+//! Bytes after a PNG's IEND are kept (no PNG metadata lives there).
 //!
 //! A file that does not parse as its format is refused by the caller (415),
 //! never stored unstripped. HEIC/AVIF are not stripped (see the README).
@@ -252,6 +252,9 @@ fn png(data: &Bytes) -> Result<BytesMut, Malformed> {
         }
         i = end;
         if &kind == b"IEND" {
+            // Bytes after IEND are kept: PNG defines no metadata there (unlike
+            // JPEG's appended MPF images), and they make uploads distinct.
+            out.extend_from_slice(&data[i..]);
             return Ok(out);
         }
     }
@@ -397,10 +400,7 @@ mod tests {
         assert!(!has(&out, b"GPS"));
         let at = out.windows(6).position(|w| w == EXIF_HEADER).unwrap();
         assert_eq!(exif_orientation(&out[at + 6..]), Some(6));
-        assert_eq!(
-            strip(Format::Jpeg, &Bytes::from(out.clone())).unwrap(),
-            None
-        );
+        assert_eq!(strip(Format::Jpeg, &out).unwrap(), None);
     }
 
     #[test]
