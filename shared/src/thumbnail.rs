@@ -108,10 +108,12 @@ impl Spec {
         })
     }
 
-    /// The thumbnail's S3 key, under its media's key (`{object_key}/thumbnails/…`).
+    /// The thumbnail's S3 key, prefixed by its media's key
+    /// (`{object_key}.thumbnails/{W}x{H}-{method}`: a sibling "folder", not one
+    /// under the key, so stores that map keys to files can hold both).
     pub fn key(&self, object_key: &str) -> String {
         format!(
-            "{object_key}/thumbnails/{}x{}-{}",
+            "{object_key}.thumbnails/{}x{}-{}",
             self.width,
             self.height,
             self.method.as_str()
@@ -218,7 +220,8 @@ pub fn render(format: ImageFormat, data: &[u8], spec: Spec) -> Result<Thumbnail,
     let (w, h) = (img.width(), img.height());
     let (tw, th) = spec.fit(w, h);
     let thumb = match spec.method {
-        Method::Scale => shrink(&img, (0, 0, w, h), tw, th),
+        // The whole image: DynamicImage's own (non-generic) resize, no copy.
+        Method::Scale => img.thumbnail_exact(tw, th),
         Method::Crop => {
             // The centred part of the source with the thumbnail's aspect.
             let f = (f64::from(w) / f64::from(tw)).min(f64::from(h) / f64::from(th));

@@ -298,7 +298,7 @@ async fn thumbnails_of_a_12_mp_photo_have_the_sizes_and_aspect_asked() {
     // Stored under the media's key.
     let key = app.record(&me).await.object_key;
     let spec = Spec::parse(Some("96"), Some("96"), Some("crop")).unwrap();
-    assert!(spec.key(&key).starts_with(&format!("{key}/")));
+    assert!(spec.key(&key).starts_with(&format!("{key}.thumbnails/")));
     assert!(app.object_exists(&spec.key(&key)).await);
     // Bad parameters: 400 naming them.
     for (query, param) in [
