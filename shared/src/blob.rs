@@ -199,6 +199,38 @@ impl Blob {
             .map_err(BlobError::from_sdk)
     }
 
+    /// Deletes up to 1000 objects in one DeleteObjects call (missing ones count
+    /// as deleted); fails if any could not be deleted.
+    pub async fn delete_many(&self, keys: &[String]) -> BlobResult<()> {
+        use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+        let objects = keys
+            .iter()
+            .map(|k| ObjectIdentifier::builder().key(k).build())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| BlobError::Other(e.to_string()))?;
+        let delete = Delete::builder()
+            .set_objects(Some(objects))
+            .quiet(true)
+            .build()
+            .map_err(|e| BlobError::Other(e.to_string()))?;
+        let out = self
+            .client
+            .delete_objects()
+            .bucket(&self.bucket)
+            .delete(delete)
+            .send()
+            .await
+            .map_err(BlobError::from_sdk)?;
+        match out.errors().first() {
+            None => Ok(()),
+            Some(e) => Err(BlobError::Unavailable(format!(
+                "deleting {}: {}",
+                e.key().unwrap_or_default(),
+                e.code().unwrap_or_default()
+            ))),
+        }
+    }
+
     /// A presigned GET that overrides the response headers; no network call.
     pub async fn presign_get(
         &self,

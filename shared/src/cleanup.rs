@@ -1,6 +1,8 @@
 //! Deleting S3 objects after their records: each deletion was recorded as pending
 //! in the same transaction that removed the record, and is cleared only once the
-//! object is gone, so a failure here is retried by the sweep, never lost.
+//! object is gone, so a failure here is retried by the sweep, never lost. A
+//! media object's thumbnails ([`crate::thumbnail`], under its key) go first, in
+//! one DeleteObjects call, so the marker outlives them too.
 
 use crate::config::AppState;
 use crate::model::{Media, MediaStatus};
@@ -11,6 +13,11 @@ use crate::store::StoreResult;
 pub async fn delete_objects(state: &AppState, keys: &[String]) -> usize {
     let mut removed = 0;
     for key in keys {
+        let thumbnails = crate::thumbnail::Spec::all_keys(key);
+        if let Err(e) = state.blob.delete_many(&thumbnails).await {
+            tracing::warn!(object = %key, error = %e, "thumbnail deletion failed; the sweep will retry");
+            continue;
+        }
         match state.blob.delete(key).await {
             Ok(()) => match state.store.clear_pending_deletion(key).await {
                 Ok(()) => removed += 1,

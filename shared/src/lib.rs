@@ -9,6 +9,8 @@
 //! | [`limits`] | every length limit on a caller's text (characters, and bytes where it is part of a key) |
 //! | [`sid`], [`identity`], [`filename`] | values parsed once: SIDs, identities, filenames |
 //! | [`digest`] | SHA-256 of content at assembly speed (aws-lc-rs) in every build |
+//! | [`imagemeta`] | stripping EXIF/XMP/IPTC from JPEG, PNG and WebP without touching the pixels |
+//! | [`thumbnail`] | thumbnail sizes, keys and bounded decoding (the `image` crate) |
 //! | [`signature`] | Twilio's `X-Twilio-Signature` (HMAC-SHA1), to sign webhooks and check Twilio's |
 //! | [`permission`] | Twilio's permissions and default roles |
 //! | [`model`] | the records (Service, Role, Channel, Member, User, Message, Media, Refusal), their constructors and Twilio JSON views |
@@ -36,7 +38,8 @@
 //! Each layer uses only the layers above it in this list, never the other way
 //! round (`scripts/check-layers` fails the build on an arrow back or a cycle):
 //!
-//! 1. `limits`, `sid`, `identity`, `filename`, `permission`, `model`, `signature`, `digest`
+//! 1. `limits`, `sid`, `identity`, `filename`, `permission`, `model`, `signature`, `digest`,
+//!    `imagemeta`, `thumbnail`
 //! 2. `store`, `blob`, `scan`, `policy`, `disposition`, `auth`, `flex`, `metrics`, `telemetry`, `webhook`, `fetch`
 //! 3. `config` (the state that bundles the clients), `cleanup`, `dispatch`
 //! 4. `upload`, `access`, `inbound`, `takedown`
@@ -60,6 +63,7 @@ pub mod filename;
 pub mod flex;
 pub mod http;
 pub mod identity;
+pub mod imagemeta;
 pub mod inbound;
 pub mod limits;
 pub mod metrics;
@@ -72,6 +76,7 @@ pub mod signature;
 pub mod store;
 pub mod takedown;
 pub mod telemetry;
+pub mod thumbnail;
 pub mod upload;
 pub mod webhook;
 

@@ -1,7 +1,9 @@
 //! Takedown by hash: an admin quarantines a media. Its record stays (`quarantined`,
 //! with the reason), its message stays and shows its media as removed, its object
-//! is deleted (pending deletion recorded in the same transaction, so the sweep
-//! finishes a failed delete) and its SHA-256 enters the service's deny-list, which
+//! is deleted with its thumbnails (pending deletion recorded in the same
+//! transaction, so the sweep finishes a failed delete) and its SHA-256 (stored
+//! and, when metadata stripping changed the bytes, original) enters the
+//! service's deny-list, which
 //! finalize checks for every later upload ([`crate::upload`]).
 
 use crate::cleanup;
@@ -94,16 +96,25 @@ pub async fn quarantine(
     };
     let now = crate::model::now();
     let quarantined = quarantined_record(&media, reason, now);
-    let entry = QuarantinedHash {
-        sha256,
-        service_sid: service.clone(),
-        media_sid: sid.clone(),
-        reason: reason.as_str().to_owned(),
-        date_created: now,
-    };
+    // The stored bytes' hash and, when stripping changed them, the uploaded ones'.
+    let original = media
+        .original_sha256
+        .as_deref()
+        .and_then(|h| Sha256::parse(h).ok())
+        .filter(|o| o != &sha256);
+    let entries: Vec<QuarantinedHash> = std::iter::once(sha256)
+        .chain(original)
+        .map(|sha256| QuarantinedHash {
+            sha256,
+            service_sid: service.clone(),
+            media_sid: sid.clone(),
+            reason: reason.as_str().to_owned(),
+            date_created: now,
+        })
+        .collect();
     if !state
         .store
-        .quarantine_media(&media, &quarantined, &[entry], now.timestamp())
+        .quarantine_media(&media, &quarantined, &entries, now.timestamp())
         .await?
     {
         return Err(TakedownError::Changed(sid.clone()));

@@ -138,6 +138,19 @@ fn apply_media_settings(service: &mut Service, form: &TwilioForm) -> ApiResult<(
         exts.dedup();
         media.blocked_extensions = exts;
     }
+    // --- issue 17 §1 (s20-images): metadata stripping ---
+    if let Some(v) = form.get("Media.StripMetadata") {
+        media.strip_metadata = match v.to_ascii_lowercase().as_str() {
+            "true" => true,
+            "false" => false,
+            _ => {
+                return Err(ApiError::invalid(
+                    "Media.StripMetadata",
+                    "must be true or false",
+                ))
+            }
+        };
+    }
     Ok(())
 }
 

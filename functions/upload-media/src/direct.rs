@@ -122,7 +122,8 @@ pub async fn create(
     };
     policy::check_size(&settings, received.bytes.len() as u64)?;
     policy::check_content(&settings, &received.content_type, &received.bytes)?;
-    store(&state, &base, &scope.caller, scope.sid, &quotas, received).await
+    let stripped = upload::strip_metadata(&settings, &received.content_type, &received.bytes)?;
+    store(&state, &base, &scope.caller, scope.sid, &quotas, received, stripped).await
 }
 
 /// The service's media settings and quotas, and the file, read within the limits.
@@ -407,7 +408,8 @@ pub fn parse_form_data(content_type: &str, body: Bytes, max_bytes: u64) -> ApiRe
     })
 }
 
-/// Records, stores and finalizes a checked direct upload.
+/// Records, stores and finalizes a checked direct upload: `stripped` (its bytes
+/// without their metadata) when stripping changed them, else the bytes received.
 async fn store(
     state: &AppState,
     base: &PublicBase,
@@ -415,10 +417,13 @@ async fn store(
     service_sid: ServiceSid,
     quotas: &chat_media::model::MediaQuotas,
     received: Received,
+    stripped: Option<Bytes>,
 ) -> ApiResult<Response> {
     let now = chrono::Utc::now().timestamp();
     let lease = now + FINALIZE_LEASE_SECS;
-    let size = received.bytes.len() as u64;
+    let original_sha256 = stripped.as_ref().map(|_| ContentHash::of(&received.bytes));
+    let bytes = stripped.unwrap_or_else(|| received.bytes.clone());
+    let size = bytes.len() as u64;
     let mut media = Media::new_upload(
         MediaSid::generate(),
         service_sid,
@@ -442,11 +447,11 @@ async fn store(
     // The put is polled first, so S3 is already receiving while the bytes are hashed.
     let put = state.blob.put(
         &media.object_key,
-        ByteStream::from(received.bytes.clone()),
+        ByteStream::from(bytes.clone()),
         &media.content_type,
     );
     let scan = async {
-        let sha256 = ContentHash::of(&received.bytes);
+        let sha256 = ContentHash::of(&bytes);
         let scanned = match &state.scanner {
             Some(scanner) => Some(
                 upload::scan_unless_known(
@@ -454,7 +459,7 @@ async fn store(
                     scanner,
                     &media.service_sid,
                     &sha256,
-                    &received.bytes,
+                    &bytes,
                 )
                 .await,
             ),
@@ -469,9 +474,13 @@ async fn store(
             // The verdict is stored only now that the object is: scanned before the 201.
             let start = ScanStart::Checked {
                 lease,
-                passed: Passed { sha256, size },
+                passed: Passed {
+                    sha256,
+                    size,
+                    original_sha256,
+                },
             };
-            let content = scanned.unwrap_or(ScanContent::Bytes(&received.bytes));
+            let content = scanned.unwrap_or(ScanContent::Bytes(&bytes));
             upload::scan_media(state, &media, start, content, now)
                 .await
                 .map_err(ApiError::from)

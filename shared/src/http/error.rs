@@ -27,6 +27,7 @@ use crate::scan::ScanError;
 use crate::sid::{ChannelSid, RoleSid, SidError};
 use crate::store::StoreError;
 use crate::takedown::TakedownError;
+use crate::thumbnail::{SpecError, ThumbnailError};
 use crate::upload::{FinalizeError, Refusal};
 
 /// Twilio error codes used by this service. Chat-specific ones are 5xxxx.
@@ -403,7 +404,8 @@ impl From<Refusal> for ApiError {
             Refusal::TypeNotAllowed(_)
             | Refusal::ExtensionBlocked(_)
             | Refusal::Executable { .. }
-            | Refusal::Contradicts { .. } => ApiError::unsupported_media_type(message),
+            | Refusal::Contradicts { .. }
+            | Refusal::MalformedImage { .. } => ApiError::unsupported_media_type(message),
             Refusal::Infected { signature } => ApiError::unprocessable(format!(
                 "The media was rejected by the virus scanner: {signature}"
             )),
@@ -493,6 +495,21 @@ impl From<TakedownError> for ApiError {
             ),
             TakedownError::Store(e) => e.into(),
         }
+    }
+}
+
+impl From<SpecError> for ApiError {
+    /// A thumbnail parameter out of range: 400 naming it.
+    fn from(e: SpecError) -> Self {
+        ApiError::invalid(e.param, e.why)
+    }
+}
+
+impl From<ThumbnailError> for ApiError {
+    /// No thumbnail can be made of this media: 415 (its type, or an image too
+    /// large, broken or too slow to decode: the media's fault, never a 500).
+    fn from(e: ThumbnailError) -> Self {
+        ApiError::unsupported_media_type(e.to_string())
     }
 }
 

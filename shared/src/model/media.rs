@@ -49,6 +49,10 @@ pub struct Media {
     pub size: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
+    /// SHA-256 of the bytes as uploaded, when metadata stripping changed them
+    /// (`sha256` is then of the stored, stripped bytes); the deny-list matches both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_sha256: Option<String>,
     pub status: MediaStatus,
     /// Why the media was rejected or failed, for the caller and the logs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -157,6 +161,7 @@ impl Media {
             filename: new.filename,
             size: new.size,
             sha256: None,
+            original_sha256: None,
             status: MediaStatus::Uploading,
             status_reason: None,
             message_sid: None,
@@ -201,6 +206,7 @@ impl Media {
             "filename": self.filename,
             "size": self.size,
             "sha256": self.sha256,
+            "original_sha256": self.original_sha256.as_ref().or(self.sha256.as_ref()),
             "status": self.status.as_str(),
             "status_reason": self.status_reason,
             "date_created": iso(&self.date_created),
@@ -210,6 +216,8 @@ impl Media {
             "links": {
                 "content": format!("{url}/Content"),
                 "content_direct_temporary": temporary_url,
+                "thumbnail": crate::thumbnail::source_format(&self.content_type)
+                    .map(|_| format!("{url}/Thumbnail")),
             },
         })
     }

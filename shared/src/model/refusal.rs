@@ -68,6 +68,11 @@ pub enum Refusal {
     Hook {
         reason: String,
     },
+    /// The bytes do not parse as the image type they declared and were sniffed
+    /// as, so their metadata cannot be stripped: refused, never stored as they are.
+    MalformedImage {
+        declared: String,
+    },
 }
 
 impl fmt::Display for Refusal {
@@ -114,6 +119,9 @@ impl fmt::Display for Refusal {
                 f,
                 "The media has the same content as media removed from this service: {reason}"
             ),
+            Refusal::MalformedImage { declared } => {
+                write!(f, "The content is not a valid {declared} image")
+            }
             Refusal::Hook { reason } => {
                 write!(f, "The onMediaUpload webhook rejected the media: {reason}")
             }

@@ -22,6 +22,15 @@ pub struct MediaSettings {
     /// Filename extensions (lower case, no dot) refused whatever the type.
     #[serde(default)]
     pub blocked_extensions: Vec<String>,
+    // --- issue 17 §1 (s20-images): metadata stripping ---
+    /// `Media.StripMetadata`: EXIF, XMP and IPTC are removed from JPEG, PNG and
+    /// WebP at finalize ([`crate::imagemeta`]). On unless a service turns it off.
+    #[serde(default = "strip_by_default")]
+    pub strip_metadata: bool,
+}
+
+fn strip_by_default() -> bool {
+    true
 }
 
 impl Default for MediaSettings {
@@ -35,6 +44,7 @@ impl Default for MediaSettings {
             ]
             .map(String::from)
             .to_vec(),
+            strip_metadata: true,
         }
     }
 }
@@ -306,6 +316,7 @@ impl Service {
                 "compatibility_message": self.media.compatibility_message,
                 "allowed_types": self.media.allowed_types,
                 "blocked_extensions": self.media.blocked_extensions,
+                "strip_metadata": self.media.strip_metadata,
             },
             "url": url,
             "links": {

@@ -21,6 +21,7 @@ mod fetched;
 mod hook;
 mod pass;
 mod scanning;
+mod strip;
 
 pub use fetched::{fetched_upload, ingest_url, FETCH_ATTEMPTS, FETCH_LEASE_SECS};
 pub use hook::on_media_upload;
@@ -28,6 +29,7 @@ pub use scanning::SCAN_LEASE_MARGIN_SECS;
 pub use scanning::{
     awaits_scan, needs_rescan, rescan, scan_media, scan_unless_known, ScanContent, ScanStart,
 };
+pub use strip::strip_metadata;
 
 use chrono::{DateTime, Utc};
 
@@ -208,8 +210,11 @@ async fn current(state: &AppState, sid: &MediaSid) -> FinalizeResult<Outcome> {
 /// What the checks found about a stored object that passed them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Passed {
+    /// Of the stored bytes.
     pub sha256: String,
     pub size: u64,
+    /// Of the uploaded bytes, when stripping their metadata changed them.
+    pub original_sha256: Option<String>,
 }
 
 /// The part ETags of a complete call fit the session: one per part.
@@ -284,21 +289,28 @@ async fn check(
     pass::read_once(state, key, size, settings, &content_type).await
 }
 
-/// The deny-list step, on the hash of checked bytes: bytes whose SHA-256 the
-/// service quarantined ([`crate::takedown`]) are refused, whoever uploads them.
+/// The deny-list step, on the hashes of checked bytes (stored and, when
+/// stripping changed them, uploaded): bytes whose SHA-256 the service
+/// quarantined ([`crate::takedown`]) are refused, whoever uploads them.
 async fn deny_listed(
     state: &AppState,
     media: &Media,
-    sha256: &str,
+    passed: &Passed,
 ) -> FinalizeResult<Option<Refusal>> {
-    let Ok(digest) = Sha256::parse(sha256) else {
-        return Ok(None);
-    };
-    let entry = state
-        .store
-        .quarantined_hash(&media.service_sid, &digest)
-        .await?;
-    Ok(entry.map(|e| Refusal::Quarantined { reason: e.reason }))
+    let hashes = std::iter::once(&passed.sha256).chain(passed.original_sha256.as_ref());
+    for sha256 in hashes {
+        let Ok(digest) = Sha256::parse(sha256) else {
+            continue;
+        };
+        let entry = state
+            .store
+            .quarantined_hash(&media.service_sid, &digest)
+            .await?;
+        if let Some(e) = entry {
+            return Ok(Some(Refusal::Quarantined { reason: e.reason }));
+        }
+    }
+    Ok(None)
 }
 
 /// The record of a checked upload: its real size and hash, `status`, and its
@@ -317,6 +329,7 @@ pub fn checked_record(
         status_reason: None,
         refusal: None,
         sha256: Some(passed.sha256),
+        original_sha256: passed.original_sha256,
         size: passed.size,
         upload: None,
         finalizing_until: scan_lease,
@@ -547,6 +560,7 @@ mod tests {
         let passed = Passed {
             sha256: "ab".into(),
             size: 10,
+            original_sha256: None,
         };
         let done = checked_record(
             &m,

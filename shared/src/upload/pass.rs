@@ -2,10 +2,12 @@
 //! flight together ([`Blob::read_ranges`](crate::blob::Blob::read_ranges)), and
 //! feed the sniffer (first chunk), SHA-256 and clamd (when configured) from the
 //! same stream. Memory is the ranges in flight plus the scanner's two chunks,
-//! whatever the object size.
+//! whatever the object size, except for an image whose metadata is stripped
+//! ([`super::strip`]): its bytes are kept (up to 150 MB, twice while the
+//! stripped copy is written) and the object rewritten once.
 
 use crate::digest::ContentHash;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 
 use super::{FinalizeError, FinalizeResult, Passed, Refusal};
@@ -25,8 +27,9 @@ pub(super) struct Read {
 
 /// Reads the `size`-byte object `key` once: sniffs its first bytes against the
 /// declared type (a refusal stops the read), hashes all of it, and streams it
-/// to clamd at the same time. `Ok(Err(_))` is a refusal; an S3 failure or a
-/// size that differs from `size` leaves the upload as it was.
+/// to clamd at the same time; an image whose metadata the service strips is then
+/// stripped and rewritten ([`super::strip`]). `Ok(Err(_))` is a refusal; an S3
+/// failure or a size that differs from `size` leaves the upload as it was.
 pub(super) async fn read_once(
     state: &AppState,
     key: &str,
@@ -46,8 +49,18 @@ pub(super) async fn read_once(
     if let Err(r) = policy::check_content(settings, content_type, head) {
         return Ok(Err(r));
     }
+    let strip = super::strip::format_to_strip(settings, content_type);
+    // The bytes to strip, when stripping (capacity capped: `size` is the caller's).
+    let mut kept =
+        strip.map(|_| BytesMut::with_capacity(size.min(policy::size_limit(settings)) as usize));
+    let mut keep = |bytes: &[u8]| {
+        if let Some(k) = kept.as_mut() {
+            k.extend_from_slice(bytes);
+        }
+    };
     let mut hasher = ContentHash::new();
     hasher.update(&first);
+    keep(&first);
     let mut read = first.len() as u64;
     let mut failed: Option<BlobError> = None;
     let verdict = match &state.scanner {
@@ -58,6 +71,7 @@ pub(super) async fn read_once(
             let rest = chunks.by_ref().map(|chunk| match chunk {
                 Ok(bytes) => {
                     hasher.update(&bytes);
+                    keep(&bytes);
                     read += bytes.len() as u64;
                     Ok(bytes)
                 }
@@ -83,16 +97,37 @@ pub(super) async fn read_once(
     while let Some(chunk) = chunks.next().await {
         let bytes = chunk?;
         hasher.update(&bytes);
+        keep(&bytes);
         read += bytes.len() as u64;
     }
     if read != size {
         return Err(FinalizeError::ObjectChanged);
     }
-    Ok(Ok(Read {
-        passed: Passed {
-            sha256: hasher.hex(),
-            size,
+    let original = hasher.hex();
+    let stripped = match kept {
+        None => None,
+        Some(kept) => match super::strip::strip_metadata(settings, content_type, &kept.freeze()) {
+            Ok(stripped) => stripped,
+            Err(refusal) => return Ok(Err(refusal)),
         },
-        verdict,
-    }))
+    };
+    let passed = match stripped {
+        None => Passed {
+            sha256: original,
+            size,
+            original_sha256: None,
+        },
+        Some(stripped) => {
+            let passed = Passed {
+                sha256: ContentHash::of(&stripped),
+                size: stripped.len() as u64,
+                original_sha256: Some(original),
+            };
+            let started = std::time::Instant::now();
+            super::strip::rewrite(state, key, content_type.as_str(), stripped).await?;
+            tracing::info!(object = %key, from = size, to = passed.size, took_ms = started.elapsed().as_millis() as u64, "metadata stripped; object rewritten");
+            passed
+        }
+    };
+    Ok(Ok(Read { passed, verdict }))
 }

@@ -147,7 +147,7 @@ pub async fn scan_media(
     now: i64,
 ) -> FinalizeResult<Outcome> {
     if let ScanStart::Checked { lease, passed } = &start {
-        if let Some(refusal) = deny_listed(state, media, &passed.sha256).await? {
+        if let Some(refusal) = deny_listed(state, media, passed).await? {
             return reject(state, media, *lease, refusal, now).await;
         }
     }

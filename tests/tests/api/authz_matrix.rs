@@ -107,6 +107,7 @@ const MATRIX: &[(&str, &str, [u16; 12])] = &[
     ("GET",    "/v1/Services/{service}/Media/{media}/Content",                          [401, 401, 401, 401, 401, 401, 403, 403, 302, 302, 302, 302]),
     // Each entry carries its own code (a non-member's entry is 403); the request is 200.
     ("POST",   "/v1/Services/{service}/MediaSet",                                       [401, 401, 401, 401, 401, 401, 403, 200, 200, 200, 200, 200]),
+    ("GET",    "/v1/Services/{service}/Media/{media}/Thumbnail",                        [401, 401, 401, 401, 401, 401, 403, 403, 302, 302, 302, 302]),
     ("POST",   "/v1/Services/{service}/Media/{media}/Complete",                         [401, 401, 401, 401, 401, 401, 403, 403, 403, 200, 403, 200]),
     ("POST",   "/v1/Services/{service}/Media/{media}/Quarantine",                       [401, 401, 401, 401, 401, 401, 403, 403, 403, 403, 403, 200]),
     ("GET",    "/v1/Services/{service}/QuarantinedHashes",                              [401, 401, 401, 401, 401, 401, 403, 403, 403, 403, 403, 200]),
@@ -296,6 +297,9 @@ async fn prepare(app: &TestApp, w: &World, method: &str, route: &str) -> (String
                 format!("{}/InboundMessages/{message_sid}", f.service_path()),
                 Body::None,
             )
+        }
+        ("GET", "/v1/Services/{service}/Media/{media}/Thumbnail") => {
+            (format!("{path}?Width=96&Height=96&Method=crop"), Body::None)
         }
         ("GET", _) => (path, Body::None),
         ("DELETE", "/v2/Services/{service}") => (path, Body::None),

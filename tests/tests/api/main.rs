@@ -12,6 +12,7 @@ mod demo;
 mod faults;
 mod flex_tokens;
 mod hardening_input;
+mod images;
 mod inbound;
 mod js_client;
 mod list_filters;
