@@ -123,7 +123,16 @@ pub async fn create(
     policy::check_size(&settings, received.bytes.len() as u64)?;
     policy::check_content(&settings, &received.content_type, &received.bytes)?;
     let stripped = upload::strip_metadata(&settings, &received.content_type, &received.bytes)?;
-    store(&state, &base, &scope.caller, scope.sid, &quotas, received, stripped).await
+    store(
+        &state,
+        &base,
+        &scope.caller,
+        scope.sid,
+        &quotas,
+        received,
+        stripped,
+    )
+    .await
 }
 
 /// The service's media settings and quotas, and the file, read within the limits.
@@ -454,14 +463,8 @@ async fn store(
         let sha256 = ContentHash::of(&bytes);
         let scanned = match &state.scanner {
             Some(scanner) => Some(
-                upload::scan_unless_known(
-                    state,
-                    scanner,
-                    &media.service_sid,
-                    &sha256,
-                    &bytes,
-                )
-                .await,
+                upload::scan_unless_known(state, scanner, &media.service_sid, &sha256, &bytes)
+                    .await,
             ),
             None => None,
         };
