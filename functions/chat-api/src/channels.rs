@@ -66,12 +66,7 @@ pub async fn create(
     form: TwilioForm,
 ) -> ApiResult<Response> {
     let new = parse_new_channel(&form)?;
-    let hooks = Hooks::new(
-        service.sid.clone(),
-        service.webhooks.clone(),
-        enabled.firing(None),
-        None,
-    );
+    let hooks = enabled.admin_hooks(&service);
     let mut channel = Channel::new(ChannelSid::generate(), service.sid, new, model::now());
     pre_channel(&state, &hooks, "onChannelAdd", &mut channel, false).await?;
     let events = post_channel(&state, &hooks, "onChannelAdded", &channel);

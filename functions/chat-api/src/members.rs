@@ -40,7 +40,7 @@ pub async fn add(
         "RoleSid",
         role_sid.as_ref(),
         RoleType::Channel,
-        service.default_channel_role_sid,
+        service.default_channel_role_sid.clone(),
     )
     .await?;
     let mut member = Member::new(
@@ -52,14 +52,10 @@ pub async fn add(
         model::now(),
     );
     let limits = service.chat.limits;
-    let hooks = Hooks::new(
-        service.sid.clone(),
-        service.webhooks.clone(),
-        enabled.firing(None),
-        None,
-    )
-    .with_channel(&state, &channel.sid)
-    .await?;
+    let hooks = enabled
+        .admin_hooks(&service)
+        .with_channel(&state, &channel.sid)
+        .await?;
     let mut event = hooks.event(&state, "onMemberAdd");
     dispatch::member_params(&mut event, &member, false);
     event.param("Reason", "ADDED");
@@ -181,14 +177,10 @@ pub async fn remove(
     Path((_, _, member)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
     let member = access::member(&state, &channel, &member).await?;
-    let hooks = Hooks::new(
-        service.sid.clone(),
-        service.webhooks.clone(),
-        enabled.firing(None),
-        None,
-    )
-    .with_channel(&state, &channel.sid)
-    .await?;
+    let hooks = enabled
+        .admin_hooks(&service)
+        .with_channel(&state, &channel.sid)
+        .await?;
     let mut event = hooks.event(&state, "onMemberRemove");
     dispatch::member_params(&mut event, &member, true);
     event.param("Reason", "REMOVED");

@@ -139,17 +139,8 @@ fn apply_media_settings(service: &mut Service, form: &TwilioForm) -> ApiResult<(
         media.blocked_extensions = exts;
     }
     // --- issue 17 §1 (s20-images): metadata stripping ---
-    if let Some(v) = form.get("Media.StripMetadata") {
-        media.strip_metadata = match v.to_ascii_lowercase().as_str() {
-            "true" => true,
-            "false" => false,
-            _ => {
-                return Err(ApiError::invalid(
-                    "Media.StripMetadata",
-                    "must be true or false",
-                ))
-            }
-        };
+    if let Some(strip) = bool_param(form, "Media.StripMetadata")? {
+        media.strip_metadata = strip;
     }
     Ok(())
 }
@@ -267,19 +258,10 @@ fn apply_webhook_settings(
     if let Some(n) = count("PostWebhookRetryCount")? {
         hooks.post_retry_count = n;
     }
-    let flag = |name: &str| -> ApiResult<Option<bool>> {
-        form.get(name)
-            .map(|v| match v.to_ascii_lowercase().as_str() {
-                "true" => Ok(true),
-                "false" => Ok(false),
-                _ => Err(ApiError::invalid(name, "must be true or false")),
-            })
-            .transpose()
-    };
-    if let Some(b) = flag("PreWebhookFailOpen")? {
+    if let Some(b) = bool_param(form, "PreWebhookFailOpen")? {
         hooks.pre_fail_open = b;
     }
-    if let Some(b) = flag("PreWebhookForRest")? {
+    if let Some(b) = bool_param(form, "PreWebhookForRest")? {
         hooks.pre_for_rest = b;
     }
     Ok(())

@@ -45,15 +45,10 @@ pub async fn create(
         "RoleSid",
         role_sid.as_ref(),
         RoleType::Deployment,
-        service.default_service_role_sid,
+        service.default_service_role_sid.clone(),
     )
     .await?;
-    let hooks = Hooks::new(
-        service.sid.clone(),
-        service.webhooks.clone(),
-        enabled.firing(None),
-        None,
-    );
+    let hooks = enabled.admin_hooks(&service);
     let user = User::new(
         UserSid::generate(),
         service.sid,

@@ -10,6 +10,7 @@ use crate::access::AccessError;
 use crate::config::AppState;
 use crate::dispatch::Hooks;
 use crate::identity::Identity;
+use crate::model::Service;
 use crate::sid::ServiceSid;
 use crate::webhook::{Firing, ENABLED_HEADER};
 
@@ -43,6 +44,16 @@ impl WebhookEnabled {
                 webhook_enabled: self.0,
             },
         }
+    }
+
+    /// The hooks of an admin action on `service`, whose record the handler has read.
+    pub fn admin_hooks(self, service: &Service) -> Hooks {
+        Hooks::new(
+            service.sid.clone(),
+            service.webhooks.clone(),
+            self.firing(None),
+            None,
+        )
     }
 
     /// The hooks of an action on `service` by `identity` (a user) or an admin

@@ -21,6 +21,25 @@ pub enum CreateMessageError {
 }
 
 impl Store {
+    /// Marks the media of `message` as removed by `why` (quarantined, expired) and
+    /// no longer counted in the stored total: the message stays and shows why.
+    pub(super) fn media_removed_op(
+        &self,
+        channel: &ChannelSid,
+        message: &MessageSid,
+        why: MediaStatus,
+    ) -> super::ops::UpdateOp {
+        self.update_op(
+            channel.as_str(),
+            &keys::message(message),
+            "SET #media.#removed = :removed REMOVE #media.quota_counted",
+            Some("attribute_exists(#media)"),
+            vec![(":removed", s(why.as_str()))],
+        )
+        .with_name("#media", "media")
+        .with_name("#removed", "removed")
+    }
+
     pub async fn get_message(
         &self,
         channel: &ChannelSid,

@@ -35,13 +35,32 @@ impl Store {
         partition: &str,
         limit: i32,
     ) -> StoreResult<Vec<T>> {
-        let out = self
+        self.gsi1_head_below(partition, None, limit).await
+    }
+
+    /// As [`Store::gsi1_head`], only items whose sort key is below `upper` when given
+    /// (the retention sweep: media bound before a date).
+    pub(super) async fn gsi1_head_below<T: DeserializeOwned>(
+        &self,
+        partition: &str,
+        upper: Option<&str>,
+        limit: i32,
+    ) -> StoreResult<Vec<T>> {
+        let condition = match upper {
+            Some(_) => "GSI1PK = :pk AND GSI1SK < :upper",
+            None => "GSI1PK = :pk",
+        };
+        let mut query = self
             .client
             .query()
             .table_name(&self.table)
             .index_name(keys::GSI1)
-            .key_condition_expression("GSI1PK = :pk")
-            .expression_attribute_values(":pk", s(partition))
+            .key_condition_expression(condition)
+            .expression_attribute_values(":pk", s(partition));
+        if let Some(upper) = upper {
+            query = query.expression_attribute_values(":upper", s(upper));
+        }
+        let out = query
             .limit(limit)
             .send()
             .await

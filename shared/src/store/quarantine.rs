@@ -10,9 +10,6 @@ use super::{keys, AttributeValue, Page, PageRequest, Store, StoreError, StoreRes
 use crate::model::{Media, MediaStatus, QuarantinedHash, Sha256};
 use crate::sid::ServiceSid;
 
-/// The attribute of a message's media summary that says its content is gone.
-const REMOVED: &str = "removed";
-
 fn quarantined_hash_item(entry: &QuarantinedHash) -> super::Item {
     keyed(
         entry,
@@ -57,16 +54,8 @@ impl Store {
             .build()];
         if let (Some(message), Some(channel)) = (&before.message_sid, &before.channel_sid) {
             ops.push(
-                self.update_op(
-                    channel.as_str(),
-                    &keys::message(message),
-                    "SET #media.#removed = :removed REMOVE #media.quota_counted",
-                    Some("attribute_exists(#media)"),
-                    vec![(":removed", s(MediaStatus::Quarantined.as_str()))],
-                )
-                .with_name("#media", "media")
-                .with_name("#removed", REMOVED)
-                .into(),
+                self.media_removed_op(channel, message, MediaStatus::Quarantined)
+                    .into(),
             );
         }
         for entry in entries {

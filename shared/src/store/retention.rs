@@ -7,7 +7,7 @@
 
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 
-use super::items::{from_item, key, media_item, pending_deletion_item, s, Item};
+use super::items::{key, media_item, pending_deletion_item, s, Item};
 use super::{keys, Store, StoreError, StoreResult};
 use crate::model::{Media, MediaStatus, Service};
 use crate::sid::ServiceSid;
@@ -80,23 +80,9 @@ impl Store {
         cutoff: i64,
         limit: i32,
     ) -> StoreResult<Vec<Media>> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(keys::GSI1)
-            .key_condition_expression("GSI1PK = :pk AND GSI1SK < :upper")
-            .expression_attribute_values(":pk", s(keys::bound_media_of(service)))
-            .expression_attribute_values(":upper", s(format!("{cutoff:012}")))
-            .limit(limit)
-            .send()
+        let upper = format!("{cutoff:012}");
+        self.gsi1_head_below(&keys::bound_media_of(service), Some(&upper), limit)
             .await
-            .map_err(StoreError::from_sdk)?;
-        out.items
-            .unwrap_or_default()
-            .into_iter()
-            .map(from_item)
-            .collect()
     }
 
     /// Stores `expired` (the bound, `ready` media `before`, now `expired`; out of
@@ -119,16 +105,8 @@ impl Store {
             .expect("table and item are set");
         let mut ops = vec![
             TransactWriteItem::builder().put(put).build(),
-            self.update_op(
-                channel.as_str(),
-                &keys::message(message),
-                "SET #media.#removed = :removed REMOVE #media.quota_counted",
-                Some("attribute_exists(#media)"),
-                vec![(":removed", s(MediaStatus::Expired.as_str()))],
-            )
-            .with_name("#media", "media")
-            .with_name("#removed", "removed")
-            .into(),
+            self.media_removed_op(channel, message, MediaStatus::Expired)
+                .into(),
             self.put_op(pending_deletion_item(&before.object_key), None),
         ];
         if let Some(charge) = before.quota.filter(|q| q.service) {
