@@ -18,11 +18,16 @@ const agent = env("CHAT_MEDIA_AGENT_TOKEN");
 
 const PNG = Buffer.from(env("CHAT_MEDIA_PNG_HEX"), "hex");
 
-/** `size` bytes that start with a PNG signature. */
+/** A well-formed PNG of `size` bytes (at least 57): the 1×1 PNG's signature and
+ * IHDR, one filler chunk, IEND. The server refuses a malformed image (it strips
+ * metadata), so bytes that only start like a PNG would be a 415. */
 function pngLike(size) {
   const b = new Uint8Array(size);
   for (let i = 0; i < size; i++) b[i] = (i * 7) % 251;
-  b.set(PNG.subarray(0, 16));
+  b.set(PNG.subarray(0, 33));
+  new DataView(b.buffer).setUint32(33, size - 57);
+  b.set(Buffer.from("teSt"), 37);
+  b.set(Buffer.from([0, 0, 0, 0, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82]), size - 12);
   return b;
 }
 

@@ -195,7 +195,7 @@ async fn the_service_total_counts_stored_media_until_deleted() {
     assert_eq!(status, StatusCode::CREATED, "{first}");
     let (status, _, body) = upload(&app, &f, Some(&bob), &png_like(2000)).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (status, headers, body) = upload(&app, &f, Some(&f.token), &png_like(16)).await;
+    let (status, headers, body) = upload(&app, &f, Some(&f.token), &png_like(64)).await;
     assert_error(status, &body, 429, Some(QUOTA_EXCEEDED));
     assert!(body["message"].as_str().unwrap().contains("3000 bytes"));
     assert!(headers.get("retry-after").is_none());
