@@ -1,6 +1,9 @@
 //! The process's one tracing subscriber: it keeps the events logged with target
-//! `audit` (as JSON objects of their fields) for tests to read. Installed once, by
-//! the first [`crate::TestApp`] of the process, before any app logs.
+//! `audit` (as JSON objects of their fields) for tests to read, and writes the
+//! app's warnings and errors to the running test's captured output, which cargo
+//! prints only when that test fails: a 500 answers a reference only, and its
+//! cause is then right under the failure. Installed once, by the first
+//! [`crate::TestApp`] of the process, before any app logs.
 
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -13,8 +16,15 @@ pub fn install() -> Arc<Mutex<Vec<Value>>> {
     LINES
         .get_or_init(|| {
             use tracing_subscriber::layer::SubscriberExt;
+            use tracing_subscriber::Layer as _;
             let lines = Arc::new(Mutex::new(Vec::new()));
-            let subscriber = tracing_subscriber::registry().with(Capture(lines.clone()));
+            let warnings = tracing_subscriber::fmt::layer()
+                .with_test_writer()
+                .with_ansi(false)
+                .with_filter(tracing_subscriber::filter::LevelFilter::WARN);
+            let subscriber = tracing_subscriber::registry()
+                .with(Capture(lines.clone()))
+                .with(warnings);
             tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
             lines
         })
