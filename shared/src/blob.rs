@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::digest::ContentHash;
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
 pub use aws_sdk_s3::primitives::ByteStream;
@@ -30,10 +31,11 @@ pub enum BlobError {
 }
 
 impl BlobError {
-    pub(crate) fn from_sdk<E, R>(err: SdkError<E, R>) -> Self
+    /// S3's own failures (a 5xx, whatever its code) are an outage the caller
+    /// may retry, never a 500 of ours.
+    pub(crate) fn from_sdk<E>(err: SdkError<E, HttpResponse>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
     {
         match err {
             SdkError::DispatchFailure(e) => {
@@ -41,12 +43,18 @@ impl BlobError {
             }
             SdkError::TimeoutError(_) => BlobError::Unavailable("S3 timed out".into()),
             SdkError::ServiceError(e) => {
+                let server_error = e.raw().status().is_server_error();
                 let e = e.into_err();
                 match e.code() {
                     Some("NoSuchKey" | "NotFound" | "NoSuchUpload") => BlobError::NotFound,
                     Some("SlowDown" | "ServiceUnavailable" | "InternalError") => {
                         BlobError::Unavailable(format!("{e}"))
                     }
+                    code if server_error => BlobError::Unavailable(format!(
+                        "{}: {}",
+                        code.unwrap_or("unknown"),
+                        e.message().unwrap_or_default()
+                    )),
                     code => BlobError::Other(format!(
                         "{}: {}",
                         code.unwrap_or("unknown"),
@@ -520,5 +528,36 @@ impl Blob {
             sha256: hasher.hex(),
             size,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_s3::error::ErrorMetadata;
+    use aws_sdk_s3::operation::get_object::GetObjectError;
+    use aws_smithy_types::body::SdkBody;
+
+    fn service_error(status: u16, code: &str) -> BlobError {
+        let err = GetObjectError::generic(ErrorMetadata::builder().code(code).message("m").build());
+        let raw = HttpResponse::new(status.try_into().unwrap(), SdkBody::empty());
+        BlobError::from_sdk(SdkError::service_error(err, raw))
+    }
+
+    #[test]
+    fn any_server_error_is_an_outage_and_an_unknown_client_error_is_not() {
+        assert!(matches!(
+            service_error(500, "SomethingNew"),
+            BlobError::Unavailable(_)
+        ));
+        assert!(matches!(
+            service_error(503, "SlowDown"),
+            BlobError::Unavailable(_)
+        ));
+        assert!(matches!(
+            service_error(403, "AccessDenied"),
+            BlobError::Other(_)
+        ));
+        assert_eq!(service_error(404, "NoSuchKey"), BlobError::NotFound);
     }
 }

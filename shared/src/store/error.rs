@@ -1,6 +1,7 @@
 //! What went wrong talking to DynamoDB, in the terms callers decide on. The
 //! SDK's text is kept in the error for the log; the HTTP edge shows none of it.
 
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
 /// What went wrong talking to DynamoDB, in the terms handlers decide on.
@@ -39,10 +40,11 @@ impl StoreError {
         matches!(self, StoreError::Cancelled(r) if r.iter().flatten().any(|c| c == "TransactionConflict"))
     }
 
-    pub(super) fn from_sdk<E, R>(err: SdkError<E, R>) -> Self
+    /// DynamoDB's own failures (a 5xx, whatever its code) are an outage the
+    /// caller may retry, never a 500 of ours.
+    pub(super) fn from_sdk<E>(err: SdkError<E, HttpResponse>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
     {
         match err {
             SdkError::DispatchFailure(e) => {
@@ -50,6 +52,7 @@ impl StoreError {
             }
             SdkError::TimeoutError(_) => StoreError::Unavailable("DynamoDB timed out".into()),
             SdkError::ServiceError(e) => {
+                let server_error = e.raw().status().is_server_error();
                 let e = e.into_err();
                 let code = e.code().unwrap_or_default().to_owned();
                 let message = e.message().unwrap_or_default().to_owned();
@@ -63,6 +66,7 @@ impl StoreError {
                     | "ResourceNotFoundException" => {
                         StoreError::Unavailable(format!("{code}: {message}"))
                     }
+                    _ if server_error => StoreError::Unavailable(format!("{code}: {message}")),
                     _ => StoreError::Other(format!("{code}: {message}")),
                 }
             }
@@ -72,3 +76,37 @@ impl StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::error::ErrorMetadata;
+    use aws_sdk_dynamodb::operation::put_item::PutItemError;
+    use aws_smithy_types::body::SdkBody;
+
+    fn service_error(status: u16, code: &str) -> StoreError {
+        let err = PutItemError::generic(ErrorMetadata::builder().code(code).message("m").build());
+        let raw = HttpResponse::new(status.try_into().unwrap(), SdkBody::empty());
+        StoreError::from_sdk(SdkError::service_error(err, raw))
+    }
+
+    #[test]
+    fn any_server_error_is_an_outage_and_an_unknown_client_error_is_not() {
+        assert!(matches!(
+            service_error(500, "SomethingNew"),
+            StoreError::Unavailable(_)
+        ));
+        assert!(matches!(
+            service_error(400, "SomethingNew"),
+            StoreError::Other(_)
+        ));
+        assert_eq!(
+            service_error(400, "ConditionalCheckFailedException"),
+            StoreError::ConditionFailed
+        );
+        assert!(matches!(
+            service_error(400, "ThrottlingException"),
+            StoreError::Unavailable(_)
+        ));
+    }
+}

@@ -609,12 +609,12 @@ fn charged_condition(charged: bool) -> &'static str {
 
 /// The media a conditional update returned (`ALL_NEW`), or `None` when its
 /// condition failed.
-fn updated_media<R: std::fmt::Debug>(
+fn updated_media(
     out: Result<
         aws_sdk_dynamodb::operation::update_item::UpdateItemOutput,
         aws_sdk_dynamodb::error::SdkError<
             aws_sdk_dynamodb::operation::update_item::UpdateItemError,
-            R,
+            aws_sdk_dynamodb::config::http::HttpResponse,
         >,
     >,
 ) -> StoreResult<Option<Media>> {

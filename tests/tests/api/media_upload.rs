@@ -767,6 +767,9 @@ async fn expired_unbound_media_and_abandoned_sessions_are_swept() {
     };
     let app = TestApp::spawn_with(chat_media_tests::aws_options(), settings).await;
     let f = app.service_with_member("gina").await;
+    // Before anything is created: every expiry below lies after it, however slow
+    // the machine is between here and the first sweep.
+    let before = now();
     let (status, ready) = send(
         app.user(&f.token, Method::POST, &media_path(&f.service_sid))
             .header("Content-Type", "image/png")
@@ -787,8 +790,8 @@ async fn expired_unbound_media_and_abandoned_sessions_are_swept() {
     assert_eq!(app.slots(&f.service_sid, "gina").await, 2);
     let ready_key = app.media_record(&sid(&ready)).await.unwrap().object_key;
 
-    // Nothing has expired yet at the real "now".
-    let report = media_events::sweep(&app.state, now() - 5).await.unwrap();
+    // Nothing has expired yet at a "now" before the uploads began.
+    let report = media_events::sweep(&app.state, before).await.unwrap();
     assert_eq!(
         app.media_records(&f.service_sid).await.len(),
         2,

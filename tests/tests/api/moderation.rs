@@ -701,11 +701,25 @@ async fn no_send_is_accepted_after_block_user_returned() {
     let channel_sid: ChannelSid = f.channel_sid.clone();
     let blocked_at = Arc::new(OnceLock::<std::time::Instant>::new());
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Sends that went through, and answers to sends started after the block: the
+    // blocker waits on these rather than on the clock, so a slow machine cannot
+    // leave either side of the block empty.
+    let created = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let late_answers = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let until = |counter: Arc<std::sync::atomic::AtomicUsize>, at_least: usize| async move {
+        for _ in 0..3000 {
+            if counter.load(std::sync::atomic::Ordering::SeqCst) >= at_least {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
 
     // Four senders keep sending text and media as alice; each records when it
     // started a send and what came back.
     let senders = (0..4).map(|i| {
         let (app, f, blocked_at, stop) = (&app, f, blocked_at.clone(), stop.clone());
+        let (created, late_answers) = (created.clone(), late_answers.clone());
         async move {
             let mut results = Vec::new();
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
@@ -716,13 +730,19 @@ async fn no_send_is_accepted_after_block_user_returned() {
                     send_media(app, f).await
                 };
                 let after_block = blocked_at.get().is_some_and(|b| started > *b);
+                if status == StatusCode::CREATED {
+                    created.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+                if after_block {
+                    late_answers.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
                 results.push((status, body, after_block));
             }
             results
         }
     });
     let blocker = async {
-        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        until(created.clone(), 1).await;
         let (status, body) = plugin(
             &app,
             "/block-user",
@@ -735,7 +755,8 @@ async fn no_send_is_accepted_after_block_user_returned() {
         blocked_at.set(std::time::Instant::now()).unwrap();
         // The channel as block-user left it: no message may be added after this.
         let at_block = app.channel_record(&channel_sid).await;
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        // Eight answers to sends started after the block.
+        until(late_answers.clone(), 8).await;
         stop.store(true, std::sync::atomic::Ordering::SeqCst);
         at_block.messages_count
     };
