@@ -4,7 +4,8 @@
 //! takes bytes (200–230 MB/s), so the local S3 and not the code under test set the
 //! speed of finalizing large uploads in `scripts/dev` and the tests. [`BufferedFs`]
 //! lets s3s-fs answer every call (checks, headers, ranges, errors) and only swaps
-//! the body of a successful GET for the same bytes read in 1 MiB buffers.
+//! the body of a successful GET for the same bytes read in 1 MiB buffers, and
+//! answers unknown multipart upload ids as S3 does ([`unknown_upload`]).
 
 use std::path::{Path, PathBuf};
 
@@ -15,7 +16,24 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 /// Bytes per read of a GET body.
 const GET_BUFFER: usize = 1024 * 1024;
 
-/// s3s-fs with large GET buffers; every other call is s3s-fs's own.
+/// S3 answers a call naming an upload id it does not know (never created,
+/// completed or aborted) with 404 `NoSuchUpload`; s3s-fs says `AccessDenied`
+/// (its only reason for that code in these calls: the id's record is gone). The
+/// app relies on S3's answer: a Complete retried after a timed-out attempt that
+/// did complete finds `NoSuchUpload` and reads the object instead.
+fn unknown_upload(e: s3s::S3Error) -> s3s::S3Error {
+    if *e.code() == s3s::S3ErrorCode::AccessDenied {
+        s3s::s3_error!(
+            NoSuchUpload,
+            "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
+        )
+    } else {
+        e
+    }
+}
+
+/// s3s-fs with large GET buffers and S3's answer for unknown upload ids; every
+/// other call is s3s-fs's own.
 pub struct BufferedFs {
     fs: s3s_fs::FileSystem,
     root: PathBuf,
@@ -158,34 +176,40 @@ impl S3 for BufferedFs {
         &self,
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
-        self.fs.upload_part(req).await
+        self.fs.upload_part(req).await.map_err(unknown_upload)
     }
 
     async fn upload_part_copy(
         &self,
         req: S3Request<UploadPartCopyInput>,
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
-        self.fs.upload_part_copy(req).await
+        self.fs.upload_part_copy(req).await.map_err(unknown_upload)
     }
 
     async fn list_parts(
         &self,
         req: S3Request<ListPartsInput>,
     ) -> S3Result<S3Response<ListPartsOutput>> {
-        self.fs.list_parts(req).await
+        self.fs.list_parts(req).await.map_err(unknown_upload)
     }
 
     async fn complete_multipart_upload(
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-        self.fs.complete_multipart_upload(req).await
+        self.fs
+            .complete_multipart_upload(req)
+            .await
+            .map_err(unknown_upload)
     }
 
     async fn abort_multipart_upload(
         &self,
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
-        self.fs.abort_multipart_upload(req).await
+        self.fs
+            .abort_multipart_upload(req)
+            .await
+            .map_err(unknown_upload)
     }
 }

@@ -413,8 +413,6 @@ impl Blob {
             Ok(_) => Ok(()),
             Err(e) => match BlobError::from_sdk(e) {
                 BlobError::NotFound => Ok(()),
-                // s3s-fs answers an unknown upload id with AccessDenied.
-                BlobError::Other(m) if m.starts_with("AccessDenied") => Ok(()),
                 other => Err(other),
             },
         }

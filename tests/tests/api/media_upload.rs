@@ -588,6 +588,55 @@ async fn upload_session_of_150_mib_completes_through_multipart() {
     );
 }
 
+/// A Complete whose S3 completion already happened (an SDK attempt that timed out
+/// after S3 had assembled the object, then retried) meets `NoSuchUpload` and
+/// finalizes from the object: the upload is ready, not a 500.
+#[tokio::test]
+async fn a_complete_retried_after_s3_completed_the_upload_finalizes_from_the_object() {
+    const SIZE: usize = 20_000_000;
+    let app = TestApp::spawn().await;
+    let f = app.service_with_member("hugo").await;
+    let (status, session) = send(
+        app.user(&f.token, Method::POST, &sessions_path(&f.service_sid))
+            .form(&[
+                ("Size", SIZE.to_string().as_str()),
+                ("ContentType", "video/mp4"),
+            ]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+    assert_eq!(session["upload"]["type"], "multipart");
+    let mut etags = Vec::new();
+    for part in session["upload"]["parts"].as_array().unwrap() {
+        let mut body = vec![7u8; part["size"].as_u64().unwrap() as usize];
+        if part["part_number"] == 1 {
+            let ftyp = b"\0\0\0\x18ftypmp42\0\0\0\0mp42isom";
+            body[..ftyp.len()].copy_from_slice(ftyp);
+        }
+        let (status, etag) = app.put_part(part, body).await;
+        assert!(status.is_success(), "{status}");
+        etags.push(etag.expect("an ETag per part"));
+    }
+    let stored = app.media_record(&sid(&session)).await.unwrap();
+    let upload_id = stored
+        .upload
+        .as_ref()
+        .and_then(|u| u.multipart_upload_id.clone())
+        .expect("a multipart upload id");
+    // The attempt that "timed out": S3 completed the upload.
+    app.state
+        .blob
+        .complete_multipart(&stored.object_key, &upload_id, &etags)
+        .await
+        .unwrap();
+    let complete = format!("{}/{}/Complete", media_path(&f.service_sid), sid(&session));
+    let form: Vec<(&str, &str)> = etags.iter().map(|e| ("PartETag", e.as_str())).collect();
+    let (status, body) = send(app.user(&f.token, Method::POST, &complete).form(&form)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "ready");
+    assert_eq!(body["size"], SIZE);
+}
+
 #[tokio::test]
 async fn declared_sizes_above_150_mib_are_refused() {
     let app = TestApp::spawn().await;
