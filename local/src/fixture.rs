@@ -163,6 +163,7 @@ pub async fn create(state: &AppState) -> anyhow::Result<()> {
             multipart_upload_id: None,
             part_size: PNG.len() as u64,
             part_count: 1,
+            declared_sha256: None,
         }),
         expires_at: Some(now.timestamp() + 3600),
         ..media

@@ -1,8 +1,10 @@
 //! Upload sessions for files too large for a request body (up to 150 MiB).
 //!
-//! `POST /v1/Services/{ServiceSid}/MediaUploads` (`Size`, `ContentType`, `Filename`)
-//! checks the declared facts, records a Media in `uploading` (holding the author's
-//! slot) and answers with presigned S3 URLs under `upload.parts`: one PUT when
+//! `POST /v1/Services/{ServiceSid}/MediaUploads` (`Size`, `ContentType`, `Filename`,
+//! optional `Sha256` of the whole file) checks the declared facts (a `Sha256` on the
+//! service's deny-list is refused at once, 422), records a Media in `uploading`
+//! (holding the author's slot) and answers with presigned S3 URLs under
+//! `upload.parts`: one PUT when
 //! `Size` is at most `UPLOAD_SINGLE_PUT_MAX_BYTES`, else one URL per multipart part.
 //! Every URL must be sent with exactly the headers listed beside it (the length is
 //! signed; a single PUT also carries `If-None-Match: *`, so the object can never be
@@ -10,7 +12,9 @@
 //!
 //! `POST /v1/Services/{ServiceSid}/Media/{MediaSid}/Complete` (`PartETag` repeated in
 //! part order, multipart only) finalizes: 200 with the Media when it is ready, 202
-//! while another finalizer (the S3 event) is at it, or the refusal (413, 415, 400).
+//! while another finalizer (the S3 event) is at it, or the refusal (413, 415, 400;
+//! 400 when the bytes do not have the declared `Sha256`, which also lets finalize
+//! skip the scan of bytes the service's hash index knows clean: see `upload`).
 //! Calling it again answers the same.
 
 use axum::extract::{Path, State};
@@ -21,7 +25,7 @@ use chat_media::blob::PresignedRequest;
 use chat_media::filename::Filename;
 use chat_media::http::PublicBase;
 use chat_media::http::{created, parse_sid, ApiResult, ServiceScope, TwilioForm};
-use chat_media::model::{iso, Media, NewUpload, UploadSession};
+use chat_media::model::{iso, Media, NewUpload, Sha256, UploadSession};
 use chat_media::policy::{self, MediaType, Refusal};
 use chat_media::sid::MediaSid;
 use chat_media::upload::{self, Outcome, Trigger};
@@ -55,10 +59,25 @@ pub async fn create(
         .map(Filename::parse)
         .transpose()?
         .flatten();
+    let declared_sha256 = form
+        .get("Sha256")
+        .map(|v| Sha256::parse(v.trim()))
+        .transpose()
+        .map_err(|e| ApiError::invalid("Sha256", e))?;
     let service = scope.load(&state).await?;
     let (service_sid, who) = (scope.sid, scope.caller);
     policy::check_size(&service.media, size)?;
     policy::check_declared(&service.media, &content_type, filename.as_ref())?;
+    // Declared bytes the service deny-listed are refused before they are sent
+    // (finalize still checks the hash of the bytes that arrive).
+    if let Some(digest) = &declared_sha256 {
+        if let Some(entry) = state.store.quarantined_hash(&service_sid, digest).await? {
+            return Err(Refusal::Quarantined {
+                reason: entry.reason,
+            }
+            .into());
+        }
+    }
 
     let settings = &state.settings;
     let now = chrono::Utc::now().timestamp();
@@ -69,6 +88,7 @@ pub async fn create(
             multipart_upload_id: None,
             part_size: size,
             part_count: 1,
+            declared_sha256,
         }
     } else {
         let part_count = size.div_ceil(settings.upload_part_size);
@@ -86,6 +106,7 @@ pub async fn create(
             ),
             part_size: settings.upload_part_size,
             part_count: part_count as u32,
+            declared_sha256,
         }
     };
     let today = chat_media::model::now();
@@ -141,6 +162,7 @@ pub async fn create(
         "session_expires": media.expires_at.and_then(|e| chrono::DateTime::from_timestamp(e, 0)).map(|t| iso(&t)),
         "parts": parts,
         "complete_url": complete_url,
+        "sha256": session.declared_sha256,
     });
     Ok(created(body))
 }

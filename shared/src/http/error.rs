@@ -397,7 +397,8 @@ impl From<Refusal> for ApiError {
             Refusal::MissingType
             | Refusal::InvalidType(_)
             | Refusal::Empty
-            | Refusal::SmallerThanDeclared { .. } => ApiError::bad_request(message),
+            | Refusal::SmallerThanDeclared { .. }
+            | Refusal::Sha256Mismatch { .. } => ApiError::bad_request(message),
             Refusal::TooLarge { .. } | Refusal::LargerThanDeclared { .. } => {
                 ApiError::too_large(message)
             }

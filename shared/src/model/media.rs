@@ -131,6 +131,12 @@ pub struct UploadSession {
     /// Bytes per part (the last part holds the rest).
     pub part_size: u64,
     pub part_count: u32,
+    /// The SHA-256 the client declared for the whole file as uploaded (before
+    /// any metadata stripping), the way S3 takes a checksum: finalize refuses
+    /// bytes with another hash, and skips the scan of declared bytes that the
+    /// service's hash index lists as scanned clean (issue 17 §3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declared_sha256: Option<super::Sha256>,
 }
 
 impl UploadSession {

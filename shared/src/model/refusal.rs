@@ -73,6 +73,13 @@ pub enum Refusal {
     MalformedImage {
         declared: String,
     },
+    /// The uploaded bytes do not hash to the `Sha256` declared at session
+    /// create (both lowercase hex): refused whether or not the scan was
+    /// skipped, so a declared hash of clean bytes never carries other bytes.
+    Sha256Mismatch {
+        declared: String,
+        actual: String,
+    },
 }
 
 impl fmt::Display for Refusal {
@@ -122,6 +129,11 @@ impl fmt::Display for Refusal {
             Refusal::MalformedImage { declared } => {
                 write!(f, "The content is not a valid {declared} image")
             }
+            Refusal::Sha256Mismatch { declared, actual } => write!(
+                f,
+                "The uploaded bytes do not match the declared Sha256 {declared}: their \
+                 SHA-256 is {actual}"
+            ),
             Refusal::Hook { reason } => {
                 write!(f, "The onMediaUpload webhook rejected the media: {reason}")
             }

@@ -8,6 +8,9 @@
 //! one read of the object ([`pass`]: ranged GETs in flight together, constant
 //! memory) that sniffs its first bytes against the declared type, hashes it and
 //! streams it to the virus scanner at once; the verdict is then stored ([`scanning`]).
+//! A session that declared its `Sha256` has it checked in that read (another hash
+//! is refused), and is not scanned when the service's hash index lists the
+//! declared hash as scanned clean under clamd's current signature version.
 //!
 //! A refused upload keeps its record as `rejected` with its [`Refusal`] until it
 //! expires, so a client that never called complete can still learn why; its object
@@ -172,9 +175,15 @@ async fn finalize_claimed(
     match checked {
         Ok(Ok(pass::Read { passed, verdict })) => {
             let start = ScanStart::Checked { lease, passed };
-            let content = verdict.map_or(ScanContent::Object, |v| {
-                ScanContent::ScannedUnder(v, signatures)
-            });
+            let content = match verdict {
+                // Without a scanner scan_media stores it as it is.
+                pass::Verdict::Unscanned => ScanContent::Object,
+                pass::Verdict::Scanned(v) => ScanContent::ScannedUploaded(v, signatures),
+                pass::Verdict::Known(version) => {
+                    tracing::info!(media = %sid, signatures = version, "declared Sha256 known clean and matched by the bytes: not sent to clamd");
+                    ScanContent::Known(version)
+                }
+            };
             scan_media(state, media, start, content, now).await
         }
         Ok(Err(refusal)) => reject(state, media, lease, refusal, now).await,
@@ -286,7 +295,15 @@ async fn check(
     if let Err(r) = policy::check_declared(settings, &content_type, media.filename.as_ref()) {
         return Ok(Err(r));
     }
-    pass::read_once(state, key, size, settings, &content_type).await
+    let declared = media
+        .upload
+        .as_ref()
+        .and_then(|u| u.declared_sha256.as_ref());
+    let known = match declared {
+        Some(d) => scanning::declared_known_clean(state, &media.service_sid, d).await,
+        None => None,
+    };
+    pass::read_once(state, key, size, settings, &content_type, declared, known).await
 }
 
 /// The deny-list step, on the hashes of checked bytes (stored and, when
@@ -485,6 +502,7 @@ mod tests {
                 multipart_upload_id: Some("u1".into()),
                 part_size: 5,
                 part_count: 2,
+                declared_sha256: None,
             }),
             Some(900),
         )

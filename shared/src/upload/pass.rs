@@ -4,7 +4,9 @@
 //! same stream. Memory is the ranges in flight plus the scanner's two chunks,
 //! whatever the object size, except for an image whose metadata is stripped
 //! ([`super::strip`]): its bytes are kept (up to 150 MB, twice while the
-//! stripped copy is written) and the object rewritten once.
+//! stripped copy is written) and the object rewritten once. A session that
+//! declared a SHA-256 the service's hash index knows clean is only hashed, not
+//! scanned, and refused if the hash differs from the declared one.
 
 use crate::digest::ContentHash;
 use bytes::{Bytes, BytesMut};
@@ -13,29 +15,46 @@ use futures::StreamExt;
 use super::{FinalizeError, FinalizeResult, Passed, Refusal};
 use crate::blob::{BlobError, READ_RANGES_IN_FLIGHT, READ_RANGE_BYTES};
 use crate::config::AppState;
-use crate::model::MediaSettings;
+use crate::model::{MediaSettings, Sha256};
 use crate::policy::{self, MediaType};
-use crate::scan::ScanResult;
+use crate::scan::{ScanResult, ScanVerdict};
 
 /// What the one read found about an object whose first bytes passed the sniffer.
 #[derive(Debug)]
 pub(super) struct Read {
     pub passed: Passed,
-    /// clamd's answer on the same bytes; `None` without a scanner.
-    pub verdict: Option<ScanResult>,
+    pub verdict: Verdict,
+}
+
+/// What the one read learnt of the bytes' safety.
+#[derive(Debug)]
+pub(super) enum Verdict {
+    /// No scanner is configured.
+    Unscanned,
+    /// clamd's answer on the same bytes, as uploaded.
+    Scanned(ScanResult),
+    /// Not sent to clamd: the bytes have the session's declared SHA-256, which
+    /// the service's hash index lists as scanned clean under this signature
+    /// version, the one clamd reports now ([`super::scanning::declared_known_clean`]).
+    Known(u64),
 }
 
 /// Reads the `size`-byte object `key` once: sniffs its first bytes against the
 /// declared type (a refusal stops the read), hashes all of it, and streams it
-/// to clamd at the same time; an image whose metadata the service strips is then
-/// stripped and rewritten ([`super::strip`]). `Ok(Err(_))` is a refusal; an S3
-/// failure or a size that differs from `size` leaves the upload as it was.
+/// to clamd at the same time, unless `known` (the declared hash is known clean
+/// under that signature version): then it is only hashed. Bytes whose hash is
+/// not the `declared` one are refused before anything else is done with them.
+/// An image whose metadata the service strips is then stripped and rewritten
+/// ([`super::strip`]). `Ok(Err(_))` is a refusal; an S3 failure or a size that
+/// differs from `size` leaves the upload as it was.
 pub(super) async fn read_once(
     state: &AppState,
     key: &str,
     size: u64,
     settings: &MediaSettings,
     content_type: &MediaType,
+    declared: Option<&Sha256>,
+    known: Option<u64>,
 ) -> FinalizeResult<Result<Read, Refusal>> {
     let mut chunks = state
         .blob
@@ -63,7 +82,9 @@ pub(super) async fn read_once(
     keep(&first);
     let mut read = first.len() as u64;
     let mut failed: Option<BlobError> = None;
-    let verdict = match &state.scanner {
+    // Known clean bytes are not streamed to clamd: the loop below hashes them.
+    let scanner = state.scanner.as_ref().filter(|_| known.is_none());
+    let scanned = match scanner {
         None => None,
         Some(scanner) => {
             // Every chunk is hashed as it goes to clamd; an S3 failure is kept
@@ -104,6 +125,20 @@ pub(super) async fn read_once(
         return Err(FinalizeError::ObjectChanged);
     }
     let original = hasher.hex();
+    let verdict = match (scanned, known) {
+        (Some(verdict), _) => Verdict::Scanned(verdict),
+        (None, Some(version)) => Verdict::Known(version),
+        (None, None) => Verdict::Unscanned,
+    };
+    if let Some(declared) = declared.filter(|d| d.as_str() != original) {
+        // Infected bytes are refused as such (the stronger verdict, and logged).
+        if !matches!(verdict, Verdict::Scanned(Ok(ScanVerdict::Infected(_)))) {
+            return Ok(Err(Refusal::Sha256Mismatch {
+                declared: declared.to_string(),
+                actual: original,
+            }));
+        }
+    }
     let stripped = match kept {
         None => None,
         Some(kept) => match super::strip::strip_metadata(settings, content_type, &kept.freeze()) {

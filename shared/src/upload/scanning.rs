@@ -45,6 +45,11 @@ pub enum ScanContent<'a> {
     /// As `Scanned`, with clamd's signature version asked before the scan began:
     /// a clean verdict enters the service's hash index under it.
     ScannedUnder(ScanResult, Option<u64>),
+    /// As `ScannedUnder`, for the bytes as uploaded (the one read of a session,
+    /// an S3 event or a fetched URL, before any metadata stripping): a clean
+    /// verdict is indexed under their hash (`original_sha256` when stripping
+    /// changed them), the bytes clamd saw, not the stripped ones it did not.
+    ScannedUploaded(ScanResult, Option<u64>),
     /// Not scanned: the service's hash index lists these bytes as scanned clean
     /// under the signature version clamd has now ([`scan_unless_known`]).
     Known(u64),
@@ -83,10 +88,33 @@ pub async fn scan_unless_known(
     }
 }
 
+/// The signature version under which the service's hash index lists the
+/// `declared` SHA-256 of a session as scanned clean, when it is the version clamd
+/// reports now: the one read of the object then only hashes it (no clamd), and
+/// the bytes are stored as known clean only if they have the declared hash
+/// ([`super::pass`]). Any failure (VERSION, the index read) or an unversioned
+/// signature database means `None`: the bytes are scanned as without a declaration.
+pub(super) async fn declared_known_clean(
+    state: &AppState,
+    service: &crate::sid::ServiceSid,
+    declared: &crate::model::Sha256,
+) -> Option<u64> {
+    let scanner = state.scanner.as_ref()?;
+    let (version, known) = tokio::join!(
+        scanner.signature_version(),
+        state.store.scanned_clean(service, declared)
+    );
+    match (version, known) {
+        (Ok(Some(now)), Ok(Some(then))) if now == then => Some(now),
+        _ => None,
+    }
+}
+
 /// Enters a media scanned clean under `signatures` into its service's hash index
-/// (best effort: without the entry, the same bytes are only scanned again).
-async fn index_clean(state: &AppState, media: &Media, signatures: u64, now: i64) {
-    let Some(Ok(digest)) = media.sha256.as_deref().map(crate::model::Sha256::parse) else {
+/// under `sha256`, the hash of the bytes clamd saw (best effort: without the
+/// entry, the same bytes are only scanned again).
+async fn index_clean(state: &AppState, media: &Media, sha256: &str, signatures: u64, now: i64) {
+    let Ok(digest) = crate::model::Sha256::parse(sha256) else {
         return;
     };
     if let Err(e) = state
@@ -184,23 +212,25 @@ pub async fn scan_media(
         }
     };
     let started = Instant::now();
-    // The signature version the verdict was reached under, asked before the scan.
-    let (verdict, signatures, known) = match content {
+    // The signature version the verdict was reached under, asked before the scan,
+    // and whether clamd saw the bytes as uploaded (else the stored ones).
+    let (verdict, signatures, known, uploaded) = match content {
         // A failed VERSION is the scan's failure (clamd is not answering): no wait twice.
         ScanContent::Bytes(bytes) => match scanner.signature_version().await {
-            Ok(version) => (scanner.scan_bytes(bytes).await, version, false),
-            Err(e) => (Err(e), None, false),
+            Ok(version) => (scanner.scan_bytes(bytes).await, version, false, false),
+            Err(e) => (Err(e), None, false, false),
         },
         ScanContent::Object => match scanner.signature_version().await {
             Ok(version) => {
                 let verdict = scanner.scan_object(&state.blob, &scanning.object_key).await;
-                (verdict, version, false)
+                (verdict, version, false, false)
             }
-            Err(e) => (Err(e), None, false),
+            Err(e) => (Err(e), None, false, false),
         },
-        ScanContent::Scanned(verdict) => (verdict, None, false),
-        ScanContent::ScannedUnder(verdict, version) => (verdict, version, false),
-        ScanContent::Known(version) => (Ok(ScanVerdict::Clean), Some(version), true),
+        ScanContent::Scanned(verdict) => (verdict, None, false, false),
+        ScanContent::ScannedUnder(verdict, version) => (verdict, version, false, false),
+        ScanContent::ScannedUploaded(verdict, version) => (verdict, version, false, true),
+        ScanContent::Known(version) => (Ok(ScanVerdict::Clean), Some(version), true, false),
     };
     let took = started.elapsed();
     let took_ms = took.as_millis() as u64;
@@ -213,7 +243,7 @@ pub async fn scan_media(
         Ok(ScanVerdict::Clean) => {
             match known {
                 true => {
-                    tracing::info!(media = %scanning.sid, "scan skipped: bytes known clean under the current signatures")
+                    tracing::info!(media = %scanning.sid, signatures, "scan skipped: bytes known clean under the current signatures")
                 }
                 false => tracing::info!(media = %scanning.sid, took_ms, "scanned clean"),
             }
@@ -226,7 +256,13 @@ pub async fn scan_media(
             match state.store.mark_scanned_clean(&scanning.sid, when).await? {
                 Some(ready) => {
                     if let (Some(version), false) = (signatures, known) {
-                        index_clean(state, &ready, version, settled_at).await;
+                        let scanned = match uploaded {
+                            true => ready.original_sha256.as_ref().or(ready.sha256.as_ref()),
+                            false => ready.sha256.as_ref(),
+                        };
+                        if let Some(sha256) = scanned {
+                            index_clean(state, &ready, sha256, version, settled_at).await;
+                        }
                     }
                     Ok(Outcome::Finished(ready))
                 }
