@@ -1,5 +1,6 @@
 use super::items::{from_item, held_condition, message_item, n, pending_deletion_item, s};
 use super::page::Query;
+use super::quotas::counted_condition;
 use super::{keys, AttributeValue, Page, PageRequest, Store, StoreError, StoreResult};
 use crate::model::{Channel, Media, MediaStatus, Member, Message, OutboxEvent};
 use crate::sid::{ChannelSid, MessageSid};
@@ -187,6 +188,30 @@ impl Store {
             self.put_op(message_item(message), Some("attribute_not_exists(PK)")),
         ];
         let media_at = media.map(|media| {
+            // The message copies whether the media counts in the stored total: it
+            // must still count as read (the backfill may count it meanwhile).
+            let (counted, counted_value) = counted_condition(media.quota.as_ref());
+            let mut values = vec![
+                (":message", s(message.sid.as_str())),
+                (":channel", s(channel.sid.as_str())),
+                (":now", s(message.date_created.to_rfc3339())),
+                (":ready", s(MediaStatus::Ready.as_str())),
+                (":service", s(channel.service_sid.as_str())),
+                (":held", AttributeValue::Bool(media.holds_slot)),
+                (":unheld", AttributeValue::Bool(false)),
+                // Retention finds bound media by their message's date.
+                (":bound", s(keys::bound_media_of(&channel.service_sid))),
+                (
+                    ":bound_order",
+                    s(keys::bound_order(
+                        message.date_created.timestamp(),
+                        &media.sid,
+                    )),
+                ),
+            ];
+            if let Some(v) = counted_value {
+                values.push((":counted", v));
+            }
             ops.push(
                 self.update_op(
                     media.sid.as_str(),
@@ -196,27 +221,11 @@ impl Store {
                  REMOVE expires_at",
                     Some(&format!(
                         "attribute_exists(PK) AND #status = :ready \
-                     AND attribute_not_exists(message_sid) AND service_sid = :service AND {}",
+                     AND attribute_not_exists(message_sid) AND service_sid = :service AND {} \
+                     AND {counted}",
                         held_condition(media.holds_slot)
                     )),
-                    vec![
-                        (":message", s(message.sid.as_str())),
-                        (":channel", s(channel.sid.as_str())),
-                        (":now", s(message.date_created.to_rfc3339())),
-                        (":ready", s(MediaStatus::Ready.as_str())),
-                        (":service", s(channel.service_sid.as_str())),
-                        (":held", AttributeValue::Bool(media.holds_slot)),
-                        (":unheld", AttributeValue::Bool(false)),
-                        // Retention finds bound media by their message's date.
-                        (":bound", s(keys::bound_media_of(&channel.service_sid))),
-                        (
-                            ":bound_order",
-                            s(keys::bound_order(
-                                message.date_created.timestamp(),
-                                &media.sid,
-                            )),
-                        ),
-                    ],
+                    values,
                 )
                 .with_name("#status", "status")
                 .into(),
@@ -274,9 +283,10 @@ impl Store {
         message: &Message,
         events: &[OutboxEvent],
     ) -> StoreResult<Option<String>> {
-        let counted = message.media.as_ref().is_some_and(|m| m.quota_counted);
+        // A media message is deleted on condition that its count is as read.
+        let has_media = message.media.is_some();
         match self.delete_message_as_read(message, events).await {
-            Err(e) if counted && e.condition_failed_at(0) => {
+            Err(e) if has_media && e.condition_failed_at(0) => {
                 match self.get_message(&message.channel_sid, &message.sid).await? {
                     Some(fresh) => self.delete_message_as_read(&fresh, events).await,
                     None => Err(e),
@@ -294,14 +304,22 @@ impl Store {
         let pk = message.channel_sid.as_str();
         // A message whose media counts in the stored total gives its bytes back, if
         // it still does when deleted (a quarantine or retention may have).
+        // A media not counted when read may have been counted since (the backfill):
+        // then the delete is refused and the message read again.
         let counted = message.media.as_ref().filter(|m| m.quota_counted);
-        let message_delete = match counted {
-            None => self.delete_op(
+        let message_delete = match (&message.media, counted) {
+            (None, _) => self.delete_op(
                 pk,
                 &keys::message(&message.sid),
                 Some("attribute_exists(PK)"),
             ),
-            Some(_) => self.delete_op_named(
+            (Some(_), None) => self.delete_op_named(
+                pk,
+                &keys::message(&message.sid),
+                "attribute_exists(PK) AND attribute_not_exists(#media.quota_counted)",
+                &[("#media", "media")],
+            ),
+            (Some(_), Some(_)) => self.delete_op_named(
                 pk,
                 &keys::message(&message.sid),
                 "attribute_exists(PK) AND attribute_exists(#media.quota_counted)",
