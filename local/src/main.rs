@@ -190,12 +190,22 @@ fn dynamodb_endpoint() -> anyhow::Result<String> {
         .context("DYNAMODB_ENDPOINT must point at the local DynamoDB (scripts/dev sets it)")
 }
 
-async fn backfill_user_channels() -> anyhow::Result<()> {
+/// The store the migration steps run against: `TABLE_NAME`, at `DYNAMODB_ENDPOINT`
+/// when set (locally), else AWS's DynamoDB of `AWS_REGION`.
+async fn migration_store() -> chat_media::store::Store {
     let aws = AwsOptions::from_env();
-    let store = chat_media::store::Store::new(
-        aws_sdk_dynamodb::Client::new(&aws.sdk_config().await),
+    let mut config = aws_sdk_dynamodb::config::Builder::from(&aws.sdk_config().await);
+    if let Some(endpoint) = &aws.dynamodb_endpoint {
+        config = config.endpoint_url(endpoint);
+    }
+    chat_media::store::Store::new(
+        aws_sdk_dynamodb::Client::from_conf(config.build()),
         env("TABLE_NAME"),
-    );
+    )
+}
+
+async fn backfill_user_channels() -> anyhow::Result<()> {
+    let store = migration_store().await;
     let (seen, added) = store.backfill_user_channels().await?;
     println!("backfill-user-channels: {seen} memberships seen, {added} pointers added");
     Ok(())
@@ -204,11 +214,7 @@ async fn backfill_user_channels() -> anyhow::Result<()> {
 /// The migration steps for media from before issue 17's indexes and counts, on
 /// the whole table or one service; each prints what it found and what it wrote.
 async fn backfill_media(step: &str, service: Option<&ServiceSid>) -> anyhow::Result<()> {
-    let aws = AwsOptions::from_env();
-    let store = chat_media::store::Store::new(
-        aws_sdk_dynamodb::Client::new(&aws.sdk_config().await),
-        env("TABLE_NAME"),
-    );
+    let store = migration_store().await;
     let (done, found, wrote) = match step {
         "backfill-retention" => (
             store.backfill_retention_index(service).await?,

@@ -1,6 +1,5 @@
 use super::items::{from_item, held_condition, message_item, n, pending_deletion_item, s};
 use super::page::Query;
-use super::quotas::counted_condition;
 use super::{keys, AttributeValue, Page, PageRequest, Store, StoreError, StoreResult};
 use crate::model::{Channel, Media, MediaStatus, Member, Message, OutboxEvent};
 use crate::sid::{ChannelSid, MessageSid};
@@ -188,30 +187,6 @@ impl Store {
             self.put_op(message_item(message), Some("attribute_not_exists(PK)")),
         ];
         let media_at = media.map(|media| {
-            // The message copies whether the media counts in the stored total: it
-            // must still count as read (the backfill may count it meanwhile).
-            let (counted, counted_value) = counted_condition(media.quota.as_ref());
-            let mut values = vec![
-                (":message", s(message.sid.as_str())),
-                (":channel", s(channel.sid.as_str())),
-                (":now", s(message.date_created.to_rfc3339())),
-                (":ready", s(MediaStatus::Ready.as_str())),
-                (":service", s(channel.service_sid.as_str())),
-                (":held", AttributeValue::Bool(media.holds_slot)),
-                (":unheld", AttributeValue::Bool(false)),
-                // Retention finds bound media by their message's date.
-                (":bound", s(keys::bound_media_of(&channel.service_sid))),
-                (
-                    ":bound_order",
-                    s(keys::bound_order(
-                        message.date_created.timestamp(),
-                        &media.sid,
-                    )),
-                ),
-            ];
-            if let Some(v) = counted_value {
-                values.push((":counted", v));
-            }
             ops.push(
                 self.update_op(
                     media.sid.as_str(),
@@ -221,11 +196,27 @@ impl Store {
                  REMOVE expires_at",
                     Some(&format!(
                         "attribute_exists(PK) AND #status = :ready \
-                     AND attribute_not_exists(message_sid) AND service_sid = :service AND {} \
-                     AND {counted}",
+                     AND attribute_not_exists(message_sid) AND service_sid = :service AND {}",
                         held_condition(media.holds_slot)
                     )),
-                    values,
+                    vec![
+                        (":message", s(message.sid.as_str())),
+                        (":channel", s(channel.sid.as_str())),
+                        (":now", s(message.date_created.to_rfc3339())),
+                        (":ready", s(MediaStatus::Ready.as_str())),
+                        (":service", s(channel.service_sid.as_str())),
+                        (":held", AttributeValue::Bool(media.holds_slot)),
+                        (":unheld", AttributeValue::Bool(false)),
+                        // Retention finds bound media by their message's date.
+                        (":bound", s(keys::bound_media_of(&channel.service_sid))),
+                        (
+                            ":bound_order",
+                            s(keys::bound_order(
+                                message.date_created.timestamp(),
+                                &media.sid,
+                            )),
+                        ),
+                    ],
                 )
                 .with_name("#status", "status")
                 .into(),

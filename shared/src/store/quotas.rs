@@ -29,9 +29,11 @@
 //! (`quota_charge.service`, and `quota_counted` on its message's summary once
 //! bound); only a counted media gives its bytes back, when it is refused, swept,
 //! deleted with its message, quarantined or removed by retention, each in the
-//! transaction that ends its count and conditioned on the count as read
-//! ([`counted_condition`]). Media stored before this existed are counted once by
-//! the migration step [`Store::backfill_stored_bytes`].
+//! transaction that ends its count. Media stored before this existed are counted
+//! once by the migration step [`Store::backfill_stored_bytes`], which only
+//! touches bound media; the writes that remove one are conditioned on its count
+//! as read (the message's flag for a delete, [`counted_condition`] for a
+//! quarantine or an expiry), so they never race it into a lost or double count.
 
 use aws_sdk_dynamodb::types::TransactWriteItem;
 
@@ -75,10 +77,9 @@ impl QuotaLimits {
 
 /// The condition that a media's stored-total bookkeeping is still as `charge`
 /// (the record as read) says: no `quota_charge`, or one whose `service` flag is
-/// the same; and the value it names (`:counted`), if any. Every transaction that
-/// acts on that flag (copies it to the message, gives the bytes back) carries
-/// it, so a media the backfill counts meanwhile is never bound uncounted nor
-/// removed without giving its bytes back.
+/// the same; and the value it names (`:counted`), if any. The writes that remove
+/// a bound media and give back by its record (quarantine, retention) carry it, so
+/// a media the backfill counts meanwhile is never removed without its bytes.
 pub(super) fn counted_condition(
     charge: Option<&QuotaCharge>,
 ) -> (&'static str, Option<AttributeValue>) {
@@ -266,13 +267,14 @@ impl Store {
 
     /// The migration step for media stored before every upload was counted in its
     /// service's total (uploads made while `Media.QuotaBytesPerService` was off, or
-    /// before quotas existed): a scan of the table for `ready` media not uploaded by
-    /// an admin and not counted (of `service` only, when given). Each is counted in
-    /// one transaction that marks its record counted (`quota_charge` with `service`
-    /// and its stored size) on condition that it is still `ready`, uncounted as
-    /// read and, if read unbound, still unbound; marks its message's summary
-    /// counted when bound; and adds its size to the total. Idempotent, can be stopped and rerun; a media still
-    /// uploading or scanning is left to a later run.
+    /// before quotas existed): a scan of the table for `ready` bound media not
+    /// uploaded by an admin and not counted (of `service` only, when given). Each
+    /// is counted in one transaction that marks its record counted (`quota_charge`
+    /// with `service` and its stored size) on condition that it is still `ready`
+    /// and uncounted as read, marks its message's summary counted, and adds its
+    /// size to the total. Idempotent, can be stopped and rerun. Unbound media are
+    /// left alone, so no upload about to be sent races the step: one unbound
+    /// during a run is counted by a rerun once it is bound (or is swept unbound).
     pub async fn backfill_stored_bytes(
         &self,
         service: Option<&ServiceSid>,
@@ -291,7 +293,8 @@ impl Store {
                 .expression_attribute_values(":false", AttributeValue::Bool(false))
                 .set_exclusive_start_key(start.take());
             let mut filter = String::from(
-                "SK = :media AND #status = :ready AND author <> :admin \
+                "SK = :media AND #status = :ready AND attribute_exists(message_sid) \
+                 AND author <> :admin \
                  AND (attribute_not_exists(quota_charge) OR quota_charge.service = :false)",
             );
             if let Some(service) = service {
@@ -317,23 +320,19 @@ impl Store {
         }
     }
 
-    /// Counts one media as the backfill read it, uncounted (see the caller); `false`
-    /// when it changed meanwhile (counted, bound, deleted, quarantined, expired) or
-    /// kept meeting concurrent writes.
+    /// Counts one bound media as the backfill read it, uncounted (see the caller);
+    /// `false` when it is unbound, or changed meanwhile (counted, deleted,
+    /// quarantined, expired), or kept meeting concurrent writes.
     pub async fn count_stored_media(&self, media: &Media) -> StoreResult<bool> {
+        let (Some(message), Some(channel)) = (&media.message_sid, &media.channel_sid) else {
+            return Ok(false);
+        };
         let charge = QuotaCharge {
             bytes: media.size,
             window: media.quota.and_then(|q| q.window),
             service: true,
         };
         let (counted, counted_value) = counted_condition(media.quota.as_ref());
-        // `ready` also means the record exists: no update brings one back. Read
-        // unbound, it must still be (a binding copies the count to the message);
-        // read bound, it stays bound.
-        let bound = match &media.message_sid {
-            Some(_) => "",
-            None => " AND attribute_not_exists(message_sid)",
-        };
         let mut values = vec![
             (":charge", to_value(charge)),
             (":ready", s(MediaStatus::Ready.as_str())),
@@ -341,9 +340,12 @@ impl Store {
         if let Some(v) = counted_value {
             values.push((":counted", v));
         }
-        let condition = format!("#status = :ready AND {counted}{bound}");
-        let mut ops: Vec<TransactWriteItem> = vec![self
-            .update_op(
+        // `ready` also means the record exists (no update brings one back), and
+        // that its message is there and shows it (a bound media's binding never
+        // changes); both flags are only ever written together.
+        let condition = format!("#status = :ready AND {counted}");
+        let ops: Vec<TransactWriteItem> = vec![
+            self.update_op(
                 media.sid.as_str(),
                 keys::MEDIA,
                 "SET quota_charge = :charge",
@@ -351,24 +353,19 @@ impl Store {
                 values,
             )
             .with_name("#status", "status")
-            .into()];
-        // Its message's summary says so too (what a message delete gives back by).
-        // The record's condition covers it: a `ready` bound media's message is
-        // there and not removed, and both flags are only ever written together.
-        if let (Some(message), Some(channel)) = (&media.message_sid, &media.channel_sid) {
-            ops.push(
-                self.update_op(
-                    channel.as_str(),
-                    &keys::message(message),
-                    "SET #media.quota_counted = :true",
-                    None,
-                    vec![(":true", AttributeValue::Bool(true))],
-                )
-                .with_name("#media", "media")
-                .into(),
-            );
-        }
-        ops.push(self.add_stored_op(&media.service_sid, media.size as i64));
+            .into(),
+            // Its message's summary says so too (what a message delete gives back by).
+            self.update_op(
+                channel.as_str(),
+                &keys::message(message),
+                "SET #media.quota_counted = :true",
+                None,
+                vec![(":true", AttributeValue::Bool(true))],
+            )
+            .with_name("#media", "media")
+            .into(),
+            self.add_stored_op(&media.service_sid, media.size as i64),
+        ];
         for attempt in 0..BACKFILL_TRIES {
             match self.transact(ops.clone()).await {
                 Ok(()) => return Ok(true),

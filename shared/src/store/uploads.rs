@@ -10,7 +10,7 @@ use super::items::{
     date_value, from_item, held_condition, key, media_item, n, pending_deletion_item, s, to_value,
     Item,
 };
-use super::quotas::{counted_condition, QuotaLimits, Window};
+use super::quotas::{QuotaLimits, Window};
 use super::{keys, AttributeValue, Store, StoreError, StoreResult};
 use crate::identity::Identity;
 use crate::model::{Media, MediaStatus, QuotaCharge, Refusal};
@@ -563,15 +563,6 @@ impl Store {
     /// object and gives back its slot, in one transaction. `false` when the media
     /// was bound, extended, leased or changed since it was read.
     pub async fn delete_expired_media(&self, media: &Media, now: i64) -> StoreResult<bool> {
-        // The charge as read, so the give-back below happens once and in full.
-        let (counted, counted_value) = counted_condition(media.quota.as_ref());
-        let mut values = std::collections::HashMap::from([
-            (":now".to_owned(), n(now)),
-            (":held".to_owned(), AttributeValue::Bool(media.holds_slot)),
-        ]);
-        if let Some(v) = counted_value {
-            values.insert(":counted".to_owned(), v);
-        }
         let delete = Delete::builder()
             .table_name(&self.table)
             .set_key(Some(key(media.sid.as_str(), keys::MEDIA)))
@@ -579,10 +570,12 @@ impl Store {
                 "attribute_exists(PK) AND attribute_not_exists(message_sid) \
                  AND expires_at <= :now \
                  AND (attribute_not_exists(finalizing_until) OR finalizing_until < :now) \
-                 AND {} AND {counted}",
+                 AND {} AND {}",
                 held_condition(media.holds_slot),
+                charged_condition(media.quota.is_some())
             ))
-            .set_expression_attribute_values(Some(values))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":held", AttributeValue::Bool(media.holds_slot))
             .build()
             .expect("table and key are set");
         let mut ops = vec![
@@ -604,6 +597,16 @@ impl Store {
             Err(e) if e.condition_failed_at(0) => Ok(false),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// The condition that the media still holds (or never held) a quota charge, as
+/// read: a give-back happens once.
+fn charged_condition(charged: bool) -> &'static str {
+    if charged {
+        "attribute_exists(quota_charge)"
+    } else {
+        "attribute_not_exists(quota_charge)"
     }
 }
 
