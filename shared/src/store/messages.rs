@@ -262,8 +262,9 @@ impl Store {
 
     /// Deletes a message; a media message also loses its media record and leaves a
     /// pending deletion of the object, in the same transaction. Returns that object key.
-    /// A message read while its media still counted in the stored total, whose media
-    /// was removed since (quarantine, retention), is read again and deleted as it is.
+    /// A media message whose media's count in the stored total changed since it was
+    /// read (removed by a quarantine or retention, added by `backfill-stored-bytes`)
+    /// is read again and deleted as it is.
     pub async fn delete_message(&self, message: &Message) -> StoreResult<Option<String>> {
         self.delete_message_with_events(message, &[]).await
     }
@@ -294,9 +295,10 @@ impl Store {
     ) -> StoreResult<Option<String>> {
         let pk = message.channel_sid.as_str();
         // A message whose media counts in the stored total gives its bytes back, if
-        // it still does when deleted (a quarantine or retention may have).
-        // A media not counted when read may have been counted since (the backfill):
-        // then the delete is refused and the message read again.
+        // it still does when deleted (a quarantine or retention may have stopped
+        // it); one whose media did not count is deleted only if it still does not
+        // (`backfill-stored-bytes` may have counted it). Otherwise the delete is
+        // refused and the message read again.
         let counted = message.media.as_ref().filter(|m| m.quota_counted);
         let message_delete = match (&message.media, counted) {
             (None, _) => self.delete_op(
