@@ -13,6 +13,12 @@
 //!   before `…/Users/{UserSid}/Channels` and `Limits.UserChannels` existed (their
 //!   user pointers and counts), against `DYNAMODB_ENDPOINT` (or AWS) and
 //!   `TABLE_NAME`; idempotent.
+//! - `backfill-retention [ServiceSid]`: the one-time migration step for media bound
+//!   before the retention index existed (`Media.RetentionDays` finds them after it);
+//!   same environment; idempotent.
+//! - `backfill-stored-bytes [ServiceSid]`: the one-time migration step that counts
+//!   media stored before every upload was counted in its service's stored total
+//!   (`Media.QuotaBytesPerService`); same environment; idempotent.
 
 use std::path::PathBuf;
 
@@ -63,8 +69,13 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Some("backfill-user-channels") => runtime.block_on(backfill_user_channels()),
+        Some(step @ ("backfill-retention" | "backfill-stored-bytes")) => {
+            let service = args.get(1).map(|s| ServiceSid::parse(s)).transpose()?;
+            runtime.block_on(backfill_media(step, service.as_ref()))
+        }
         Some(other) => bail!(
-            "unknown command {other:?} (serve, s3, token, fixture, secret, backfill-user-channels)"
+            "unknown command {other:?} (serve, s3, token, fixture, secret, \
+             backfill-user-channels, backfill-retention, backfill-stored-bytes)"
         ),
     }
 }
@@ -179,14 +190,47 @@ fn dynamodb_endpoint() -> anyhow::Result<String> {
         .context("DYNAMODB_ENDPOINT must point at the local DynamoDB (scripts/dev sets it)")
 }
 
-async fn backfill_user_channels() -> anyhow::Result<()> {
+/// The store the migration steps run against: `TABLE_NAME`, at `DYNAMODB_ENDPOINT`
+/// when set (locally), else AWS's DynamoDB of `AWS_REGION`.
+async fn migration_store() -> chat_media::store::Store {
     let aws = AwsOptions::from_env();
-    let store = chat_media::store::Store::new(
-        aws_sdk_dynamodb::Client::new(&aws.sdk_config().await),
+    let mut config = aws_sdk_dynamodb::config::Builder::from(&aws.sdk_config().await);
+    if let Some(endpoint) = &aws.dynamodb_endpoint {
+        config = config.endpoint_url(endpoint);
+    }
+    chat_media::store::Store::new(
+        aws_sdk_dynamodb::Client::from_conf(config.build()),
         env("TABLE_NAME"),
-    );
+    )
+}
+
+async fn backfill_user_channels() -> anyhow::Result<()> {
+    let store = migration_store().await;
     let (seen, added) = store.backfill_user_channels().await?;
     println!("backfill-user-channels: {seen} memberships seen, {added} pointers added");
+    Ok(())
+}
+
+/// The migration steps for media from before issue 17's indexes and counts, on
+/// the whole table or one service; each prints what it found and what it wrote.
+async fn backfill_media(step: &str, service: Option<&ServiceSid>) -> anyhow::Result<()> {
+    let store = migration_store().await;
+    let (done, found, wrote) = match step {
+        "backfill-retention" => (
+            store.backfill_retention_index(service).await?,
+            "bound media without the retention index seen",
+            "indexed",
+        ),
+        _ => (
+            store.backfill_stored_bytes(service).await?,
+            "uncounted media seen",
+            "counted in their service's stored total",
+        ),
+    };
+    println!("{step}: {} {found}, {} {wrote}", done.seen, done.written);
+    if done.written < done.seen {
+        println!("{step}: the others changed meanwhile; run it again until it finds none");
+    }
     Ok(())
 }
 

@@ -77,10 +77,13 @@ pub(crate) async fn create_record(
         true => QuotaLimits {
             identity: None,
             service: None,
+            counted: false,
         },
+        // Counted in the stored total whether or not its limit is on.
         false => QuotaLimits {
             identity: quotas.identity_quota(),
             service: quotas.bytes_per_service,
+            counted: true,
         },
     };
     let size = media.size;

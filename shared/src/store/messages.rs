@@ -262,8 +262,9 @@ impl Store {
 
     /// Deletes a message; a media message also loses its media record and leaves a
     /// pending deletion of the object, in the same transaction. Returns that object key.
-    /// A message read while its media still counted in the stored total, whose media
-    /// was removed since (quarantine, retention), is read again and deleted as it is.
+    /// A media message whose media's count in the stored total changed since it was
+    /// read (removed by a quarantine or retention, added by `backfill-stored-bytes`)
+    /// is read again and deleted as it is.
     pub async fn delete_message(&self, message: &Message) -> StoreResult<Option<String>> {
         self.delete_message_with_events(message, &[]).await
     }
@@ -274,9 +275,10 @@ impl Store {
         message: &Message,
         events: &[OutboxEvent],
     ) -> StoreResult<Option<String>> {
-        let counted = message.media.as_ref().is_some_and(|m| m.quota_counted);
+        // A media message is deleted on condition that its count is as read.
+        let has_media = message.media.is_some();
         match self.delete_message_as_read(message, events).await {
-            Err(e) if counted && e.condition_failed_at(0) => {
+            Err(e) if has_media && e.condition_failed_at(0) => {
                 match self.get_message(&message.channel_sid, &message.sid).await? {
                     Some(fresh) => self.delete_message_as_read(&fresh, events).await,
                     None => Err(e),
@@ -293,15 +295,24 @@ impl Store {
     ) -> StoreResult<Option<String>> {
         let pk = message.channel_sid.as_str();
         // A message whose media counts in the stored total gives its bytes back, if
-        // it still does when deleted (a quarantine or retention may have).
+        // it still does when deleted (a quarantine or retention may have stopped
+        // it); one whose media did not count is deleted only if it still does not
+        // (`backfill-stored-bytes` may have counted it). Otherwise the delete is
+        // refused and the message read again.
         let counted = message.media.as_ref().filter(|m| m.quota_counted);
-        let message_delete = match counted {
-            None => self.delete_op(
+        let message_delete = match (&message.media, counted) {
+            (None, _) => self.delete_op(
                 pk,
                 &keys::message(&message.sid),
                 Some("attribute_exists(PK)"),
             ),
-            Some(_) => self.delete_op_named(
+            (Some(_), None) => self.delete_op_named(
+                pk,
+                &keys::message(&message.sid),
+                "attribute_exists(PK) AND attribute_not_exists(#media.quota_counted)",
+                &[("#media", "media")],
+            ),
+            (Some(_), Some(_)) => self.delete_op_named(
                 pk,
                 &keys::message(&message.sid),
                 "attribute_exists(PK) AND attribute_exists(#media.quota_counted)",

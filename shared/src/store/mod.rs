@@ -39,7 +39,7 @@ pub use media::PendingDeletion;
 pub use members::{AddMemberError, UserChannelRef, MAX_IDENTITY_FILTER};
 pub use messages::{CreateMessageError, SendContext};
 pub use page::{decode_page_token, Page, PageRequest, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
-pub use quotas::QuotaLimits;
+pub use quotas::{Backfilled, QuotaLimits};
 pub use uploads::{CreateUploadError, UNBOUND_COUNT};
 
 use aws_sdk_dynamodb::Client;

@@ -6,6 +6,7 @@ use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 
 use super::items::{held_condition, key, keyed, media_item, pending_deletion_item, s};
 use super::page::Query;
+use super::quotas::counted_condition;
 use super::{keys, AttributeValue, Page, PageRequest, Store, StoreError, StoreResult};
 use crate::model::{Media, MediaStatus, QuarantinedHash, Sha256};
 use crate::sid::ServiceSid;
@@ -36,13 +37,18 @@ impl Store {
             Some(_) => "message_sid = :message",
             None => "attribute_not_exists(message_sid)",
         };
+        // The count as read, so the bytes given back below are the ones counted.
+        let (counted, counted_value) = counted_condition(before.quota.as_ref());
         let mut put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(media_item(quarantined)))
             .condition_expression(format!(
-                "#status = :ready AND {bound} AND {}",
+                "#status = :ready AND {bound} AND {} AND {counted}",
                 held_condition(before.holds_slot)
             ))
+            .set_expression_attribute_values(
+                counted_value.map(|v| std::collections::HashMap::from([(":counted".into(), v)])),
+            )
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":ready", s(MediaStatus::Ready.as_str()))
             .expression_attribute_values(":held", AttributeValue::Bool(before.holds_slot));

@@ -22,16 +22,25 @@
 //! and the next opening put removes.
 //!
 //! **Per service** (`Media.QuotaBytesPerService`): `QUOTA_STORED` holds
-//! `stored_bytes`, charged with `ADD` if `stored_bytes <= limit - size`, given back
-//! when the media is refused, swept, deleted with its message, quarantined or
-//! removed by retention.
+//! `stored_bytes`, the bytes of the service's counted media. Every upload but an
+//! admin's is counted, whether or not the quota is on: with a limit the charge is
+//! `ADD` if `stored_bytes <= limit - size`, without one a plain `ADD`, so turning
+//! the quota on finds the total already right. The media records that it counts
+//! (`quota_charge.service`, and `quota_counted` on its message's summary once
+//! bound); only a counted media gives its bytes back, when it is refused, swept,
+//! deleted with its message, quarantined or removed by retention, each in the
+//! transaction that ends its count. Media stored before this existed are counted
+//! once by the migration step [`Store::backfill_stored_bytes`], which only
+//! touches bound media; the writes that remove one are conditioned on its count
+//! as read (the message's flag for a delete, [`counted_condition`] for a
+//! quarantine or an expiry), so they never race it into a lost or double count.
 
 use aws_sdk_dynamodb::types::TransactWriteItem;
 
-use super::items::{key, n, Item};
-use super::{keys, Store, StoreError, StoreResult};
+use super::items::{from_item, key, n, s, to_value, Item};
+use super::{keys, AttributeValue, Store, StoreError, StoreResult};
 use crate::identity::Identity;
-use crate::model::QuotaCharge;
+use crate::model::{Media, MediaStatus, QuotaCharge};
 use crate::sid::ServiceSid;
 
 /// Backstop lifetime of counter items beyond their window (DynamoDB TTL).
@@ -49,13 +58,51 @@ pub struct QuotaLimits {
     pub identity: Option<(u64, i64)>,
     /// Bytes the service may hold.
     pub service: Option<u64>,
+    /// The upload counts in the service's stored total even without a limit
+    /// (every upload but an admin's), so the total is right when a limit is set.
+    pub counted: bool,
 }
 
 impl QuotaLimits {
+    /// Whether the upload counts in the service's stored total.
+    pub fn counts_stored(&self) -> bool {
+        self.counted || self.service.is_some()
+    }
+
+    /// Nothing to charge: no limit, and not counted in the stored total.
     pub fn is_off(&self) -> bool {
-        self.identity.is_none() && self.service.is_none()
+        self.identity.is_none() && !self.counts_stored()
     }
 }
+
+/// The condition that a media's stored-total bookkeeping is still as `charge`
+/// (the record as read) says: no `quota_charge`, or one whose `service` flag is
+/// the same; and the value it names (`:counted`), if any. The writes that remove
+/// a bound media and give back by its record (quarantine, retention) carry it, so
+/// a media the backfill counts meanwhile is never removed without its bytes.
+pub(super) fn counted_condition(
+    charge: Option<&QuotaCharge>,
+) -> (&'static str, Option<AttributeValue>) {
+    match charge {
+        None => ("attribute_not_exists(quota_charge)", None),
+        Some(c) => (
+            "quota_charge.service = :counted",
+            Some(AttributeValue::Bool(c.service)),
+        ),
+    }
+}
+
+/// What a backfill pass did: the records it found needing it, and how many it
+/// changed (the others changed meanwhile, or were already done by another run).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backfilled {
+    pub seen: usize,
+    pub written: usize,
+}
+
+/// Tries of one media's count when its transaction meets a concurrent one on the
+/// service's total.
+const BACKFILL_TRIES: usize = 5;
 
 /// The author's window as read before charging it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,14 +249,135 @@ impl Store {
 
     /// Gives `bytes` back to the service's stored total.
     pub(super) fn release_stored_op(&self, service: &ServiceSid, bytes: u64) -> TransactWriteItem {
+        self.add_stored_op(service, -(bytes as i64))
+    }
+
+    /// Adds `bytes` (negative: takes them off) to the service's stored total,
+    /// without a condition: the count of an upload when no limit is set.
+    pub(super) fn add_stored_op(&self, service: &ServiceSid, bytes: i64) -> TransactWriteItem {
         self.update_op(
             service.as_str(),
             keys::QUOTA_STORED,
-            "ADD stored_bytes :minus",
+            "ADD stored_bytes :bytes",
             None,
-            vec![(":minus", n(-(bytes as i64)))],
+            vec![(":bytes", n(bytes))],
         )
         .into()
+    }
+
+    /// The migration step for media stored before every upload was counted in its
+    /// service's total (uploads made while `Media.QuotaBytesPerService` was off, or
+    /// before quotas existed): a scan of the table for `ready` bound media not
+    /// uploaded by an admin and not counted (of `service` only, when given). Each
+    /// is counted in one transaction that marks its record counted (`quota_charge`
+    /// with `service` and its stored size) on condition that it is still `ready`
+    /// and uncounted as read, marks its message's summary counted, and adds its
+    /// size to the total. Idempotent, can be stopped and rerun. Unbound media are
+    /// left alone, so no upload about to be sent races the step: one unbound
+    /// during a run is counted by a rerun once it is bound (or is swept unbound).
+    pub async fn backfill_stored_bytes(
+        &self,
+        service: Option<&ServiceSid>,
+    ) -> StoreResult<Backfilled> {
+        let mut done = Backfilled::default();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut scan = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":media", s(keys::MEDIA))
+                .expression_attribute_values(":ready", s(MediaStatus::Ready.as_str()))
+                .expression_attribute_values(":admin", s(Identity::system().as_str()))
+                .expression_attribute_values(":false", AttributeValue::Bool(false))
+                .set_exclusive_start_key(start.take());
+            let mut filter = String::from(
+                "SK = :media AND #status = :ready AND attribute_exists(message_sid) \
+                 AND author <> :admin \
+                 AND (attribute_not_exists(quota_charge) OR quota_charge.service = :false)",
+            );
+            if let Some(service) = service {
+                filter.push_str(" AND service_sid = :service");
+                scan = scan.expression_attribute_values(":service", s(service.as_str()));
+            }
+            let out = scan
+                .filter_expression(filter)
+                .send()
+                .await
+                .map_err(StoreError::from_sdk)?;
+            for item in out.items().iter().cloned() {
+                let media: Media = from_item(item)?;
+                done.seen += 1;
+                if self.count_stored_media(&media).await? {
+                    done.written += 1;
+                }
+            }
+            match out.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => return Ok(done),
+            }
+        }
+    }
+
+    /// Counts one bound media as the backfill read it, uncounted (see the caller);
+    /// `false` when it is unbound, or changed meanwhile (counted, deleted,
+    /// quarantined, expired), or kept meeting concurrent writes.
+    pub async fn count_stored_media(&self, media: &Media) -> StoreResult<bool> {
+        let (Some(message), Some(channel)) = (&media.message_sid, &media.channel_sid) else {
+            return Ok(false);
+        };
+        let charge = QuotaCharge {
+            bytes: media.size,
+            window: media.quota.and_then(|q| q.window),
+            service: true,
+        };
+        let (counted, counted_value) = counted_condition(media.quota.as_ref());
+        let mut values = vec![
+            (":charge", to_value(charge)),
+            (":ready", s(MediaStatus::Ready.as_str())),
+        ];
+        if let Some(v) = counted_value {
+            values.push((":counted", v));
+        }
+        // `ready` also means the record exists (no update brings one back), and
+        // that its message is there and shows it (a bound media's binding never
+        // changes); both flags are only ever written together.
+        let condition = format!("#status = :ready AND {counted}");
+        let ops: Vec<TransactWriteItem> = vec![
+            self.update_op(
+                media.sid.as_str(),
+                keys::MEDIA,
+                "SET quota_charge = :charge",
+                Some(&condition),
+                values,
+            )
+            .with_name("#status", "status")
+            .into(),
+            // Its message's summary says so too (what a message delete gives back by).
+            self.update_op(
+                channel.as_str(),
+                &keys::message(message),
+                "SET #media.quota_counted = :true",
+                None,
+                vec![(":true", AttributeValue::Bool(true))],
+            )
+            .with_name("#media", "media")
+            .into(),
+            self.add_stored_op(&media.service_sid, media.size as i64),
+        ];
+        for attempt in 0..BACKFILL_TRIES {
+            match self.transact(ops.clone()).await {
+                Ok(()) => return Ok(true),
+                Err(e) if e.condition_failed_at(0) => return Ok(false),
+                Err(e) if e.is_conflict() => {
+                    let pause = 20u64 << attempt;
+                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(false)
     }
 
     /// The bytes the service's stored total counts (for tests and ops).

@@ -7,7 +7,8 @@
 
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 
-use super::items::{key, media_item, pending_deletion_item, s, Item};
+use super::items::{from_item, key, media_item, pending_deletion_item, s, Item};
+use super::quotas::{counted_condition, Backfilled};
 use super::{keys, Store, StoreError, StoreResult};
 use crate::model::{Media, MediaStatus, Service};
 use crate::sid::ServiceSid;
@@ -94,10 +95,17 @@ impl Store {
         let (Some(message), Some(channel)) = (&before.message_sid, &before.channel_sid) else {
             return Ok(false);
         };
+        // The count as read, so the bytes given back below are the ones counted.
+        let (counted, counted_value) = counted_condition(before.quota.as_ref());
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(media_item(expired)))
-            .condition_expression("#status = :ready AND message_sid = :message")
+            .set_expression_attribute_values(
+                counted_value.map(|v| std::collections::HashMap::from([(":counted".into(), v)])),
+            )
+            .condition_expression(format!(
+                "#status = :ready AND message_sid = :message AND {counted}"
+            ))
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":ready", s(MediaStatus::Ready.as_str()))
             .expression_attribute_values(":message", s(message.as_str()))
@@ -115,6 +123,95 @@ impl Store {
         match self.transact(ops).await {
             Ok(()) => Ok(true),
             Err(e) if e.condition_failed_at(0) || e.condition_failed_at(1) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The migration step for media bound before the retention index existed
+    /// (their binding removed them from GSI1 and put them nowhere): a scan of the
+    /// table for `ready` bound media without `GSI1PK` (of `service` only, when
+    /// given) that puts each in its service's `BOUND_MEDIA` partition at its
+    /// message's date, the key the binding transaction writes today. Each write is
+    /// conditioned on the media still being `ready` and not indexed, so a media
+    /// deleted, quarantined or expired meanwhile is never brought back, and the
+    /// step is idempotent and can be stopped and rerun.
+    pub async fn backfill_retention_index(
+        &self,
+        service: Option<&ServiceSid>,
+    ) -> StoreResult<Backfilled> {
+        let mut done = Backfilled::default();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut scan = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":media", s(keys::MEDIA))
+                .expression_attribute_values(":ready", s(MediaStatus::Ready.as_str()))
+                .set_exclusive_start_key(start.take());
+            let mut filter = String::from(
+                "SK = :media AND #status = :ready AND attribute_exists(message_sid) \
+                 AND attribute_not_exists(GSI1PK)",
+            );
+            if let Some(service) = service {
+                filter.push_str(" AND service_sid = :service");
+                scan = scan.expression_attribute_values(":service", s(service.as_str()));
+            }
+            let out = scan
+                .filter_expression(filter)
+                .send()
+                .await
+                .map_err(StoreError::from_sdk)?;
+            for item in out.items().iter().cloned() {
+                let media: Media = from_item(item)?;
+                done.seen += 1;
+                if self.index_bound_media(&media).await? {
+                    done.written += 1;
+                }
+            }
+            match out.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => return Ok(done),
+            }
+        }
+    }
+
+    /// Puts one bound media, as read by the backfill, in the retention index at its
+    /// message's date; `false` when its message is gone, or the media is no longer
+    /// `ready` (deleted, quarantined, expired) or was indexed meanwhile. (A media's
+    /// binding never changes, so it needs no condition.)
+    pub async fn index_bound_media(&self, media: &Media) -> StoreResult<bool> {
+        let (Some(message_sid), Some(channel)) = (&media.message_sid, &media.channel_sid) else {
+            return Ok(false);
+        };
+        // Deleted with its media in one transaction: no message, nothing to index.
+        let Some(message) = self.get_message(channel, message_sid).await? else {
+            return Ok(false);
+        };
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(media.sid.as_str(), keys::MEDIA)))
+            .update_expression("SET GSI1PK = :bound, GSI1SK = :bound_order")
+            // `ready` also means the record exists: no update brings one back.
+            .condition_expression("#status = :ready AND attribute_not_exists(GSI1PK)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":bound", s(keys::bound_media_of(&media.service_sid)))
+            .expression_attribute_values(
+                ":bound_order",
+                s(keys::bound_order(
+                    message.date_created.timestamp(),
+                    &media.sid,
+                )),
+            )
+            .expression_attribute_values(":ready", s(MediaStatus::Ready.as_str()))
+            .send()
+            .await;
+        match out.map_err(StoreError::from_sdk) {
+            Ok(_) => Ok(true),
+            Err(StoreError::ConditionFailed) => Ok(false),
             Err(e) => Err(e),
         }
     }

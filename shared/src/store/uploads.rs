@@ -144,6 +144,9 @@ impl Store {
             if let Some(limit) = quotas.service {
                 ops.push(self.charge_stored_op(&media.service_sid, media.size, limit));
                 stored_at = Some(ops.len() - 1);
+            } else if quotas.counts_stored() {
+                // No limit: counted all the same, so the total is right when one is set.
+                ops.push(self.add_stored_op(&media.service_sid, media.size as i64));
             }
             // (op index, window charged, whether it was already open)
             let mut window_at = None;
@@ -176,7 +179,7 @@ impl Store {
             media.quota = (!quotas.is_off()).then_some(QuotaCharge {
                 bytes: media.size,
                 window: window_at.map(|(_, start, ..)| start),
-                service: quotas.service.is_some(),
+                service: quotas.counts_stored(),
             });
             ops.push(self.put_op(media_item(media), Some("attribute_not_exists(PK)")));
             let (e, items) = match self.transact_returning(ops).await {

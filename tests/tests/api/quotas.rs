@@ -4,10 +4,12 @@
 //! given back when an upload is refused, swept or deleted; admins are not limited.
 
 use chat_media::identity::Identity;
+use chat_media::model::Media;
 use chat_media::sid::ServiceSid;
+use chat_media::store::{keys, AttributeValue};
 use chat_media_tests::reqwest::{header::HeaderMap, Method, StatusCode};
 use chat_media_tests::{
-    assert_error, exe, png_like, send, send_full, sessions_path, sid, Fixture, TestApp,
+    assert_error, exe, media_path, png_like, send, send_full, sessions_path, sid, Fixture, TestApp,
 };
 use serde_json::Value;
 
@@ -220,13 +222,14 @@ async fn the_service_total_counts_stored_media_until_deleted() {
     let (status, _, body) = upload(&app, &f, Some(&f.token), &png_like(1000)).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 
-    // Turning the quota off: uploads are neither limited nor counted.
+    // Turning the quota off: uploads are not limited, but still counted, so the
+    // total is right when it is turned on again.
     configure(&app, &f, &[("Media.QuotaBytesPerService", "")]).await;
     let (status, _, body) = upload(&app, &f, Some(&f.token), &png_like(1000)).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(
         app.state.store.stored_bytes(&f.service_sid).await.unwrap(),
-        3000
+        4000
     );
 }
 
@@ -257,4 +260,234 @@ async fn quota_parameters_are_checked() {
     let service = configure(&app, &f, &[("Media.QuotaBytesPerIdentity", "0")]).await;
     assert_eq!(service["media"]["quota_bytes_per_identity"], Value::Null);
     assert_eq!(service["media"]["quota_window_hours"], Value::Null);
+}
+
+// ---- s21-backfill: the stored total counts every user upload, and the
+// `backfill-stored-bytes` step counts what was stored before ----
+
+/// `f`'s service's stored total.
+async fn stored(app: &TestApp, f: &Fixture) -> i64 {
+    app.state.store.stored_bytes(&f.service_sid).await.unwrap()
+}
+
+/// A ready direct upload of `size` bytes by `f`'s user; its record.
+async fn uploaded(app: &TestApp, f: &Fixture, size: usize) -> Media {
+    let (status, _, body) = upload(app, f, Some(&f.token), &png_like(size)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    app.record(sid(&body)).await
+}
+
+/// Posts `media` in a message of `f`'s channel; its record (now bound) and the message.
+async fn bound(app: &TestApp, f: &Fixture, media: &Media) -> (Media, Value) {
+    let message = app.send_media(f, &f.token, media).await;
+    (app.record(media.sid.as_str()).await, message)
+}
+
+/// Makes `media`'s stored items what the code before this step left for an upload
+/// made while `Media.QuotaBytesPerService` was off, through the real DynamoDB: no
+/// `quota_charge` on the record (with `window_only`, one counted only in the
+/// identity's window), no `quota_counted` on its message's summary, and its bytes
+/// not in the service's total.
+async fn uncount(app: &TestApp, media: &Media, window_only: bool) {
+    let (store, table) = (&app.state.store, app.state.store.table());
+    let update = store
+        .client()
+        .update_item()
+        .table_name(table)
+        .key(keys::PK, AttributeValue::S(media.sid.to_string()))
+        .key(keys::SK, AttributeValue::S(keys::MEDIA.into()));
+    let update = match window_only {
+        true => update
+            .update_expression("SET quota_charge.service = :false")
+            .expression_attribute_values(":false", AttributeValue::Bool(false)),
+        false => update.update_expression("REMOVE quota_charge"),
+    };
+    update.send().await.unwrap();
+    if let (Some(message), Some(channel)) = (&media.message_sid, &media.channel_sid) {
+        store
+            .client()
+            .update_item()
+            .table_name(table)
+            .key(keys::PK, AttributeValue::S(channel.to_string()))
+            .key(keys::SK, AttributeValue::S(keys::message(message)))
+            .update_expression("REMOVE #media.quota_counted")
+            .expression_attribute_names("#media", "media")
+            .send()
+            .await
+            .unwrap();
+    }
+    store
+        .client()
+        .update_item()
+        .table_name(table)
+        .key(keys::PK, AttributeValue::S(media.service_sid.to_string()))
+        .key(keys::SK, AttributeValue::S(keys::QUOTA_STORED.into()))
+        .update_expression("ADD stored_bytes :minus")
+        .expression_attribute_values(":minus", AttributeValue::N(format!("-{}", media.size)))
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Media stored while the quota was off (as the previous code left them: not
+/// counted) are counted once by the backfill; the quota then refuses the upload
+/// that would cross it counting them, deleting one gives its bytes back, a rerun
+/// finds nothing, and turning the quota off and on again loses nothing.
+#[tokio::test]
+async fn the_backfill_counts_media_stored_before_and_the_quota_then_counts_them() {
+    let app = TestApp::spawn().await;
+    let f = app.service_with_member("alice").await;
+    let old_sent = uploaded(&app, &f, 1000).await;
+    let (old_sent, message) = bound(&app, &f, &old_sent).await;
+    let old_unbound = uploaded(&app, &f, 2000).await;
+    let (status, _, body) = upload(&app, &f, None, &png_like(700)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        stored(&app, &f).await,
+        3000,
+        "counted without a quota; not the admin's"
+    );
+    uncount(&app, &old_sent, false).await;
+    uncount(&app, &old_unbound, true).await;
+    assert_eq!(stored(&app, &f).await, 0, "as the previous code left it");
+    configure(&app, &f, &[("Media.QuotaBytesPerService", "4000")]).await;
+
+    let backfill = || app.state.store.backfill_stored_bytes(Some(&f.service_sid));
+    let done = backfill().await.unwrap();
+    assert_eq!(
+        (done.seen, done.written),
+        (1, 1),
+        "the unbound one is left alone"
+    );
+    assert_eq!(stored(&app, &f).await, 1000);
+    assert!(
+        app.record(old_sent.sid.as_str())
+            .await
+            .quota
+            .unwrap()
+            .service
+    );
+    // Sent since: a rerun counts it; the next finds nothing.
+    bound(&app, &f, &old_unbound).await;
+    let done = backfill().await.unwrap();
+    assert_eq!((done.seen, done.written), (1, 1));
+    assert_eq!(stored(&app, &f).await, 3000);
+    let again = backfill().await.unwrap();
+    assert_eq!((again.seen, again.written), (0, 0), "a rerun finds nothing");
+    assert_eq!(stored(&app, &f).await, 3000);
+
+    // 3000 + 1500 would cross 4000: refused; 1000 fits.
+    let (status, _, body) = upload(&app, &f, Some(&f.token), &png_like(1500)).await;
+    assert_error(status, &body, 429, Some(QUOTA_EXCEEDED));
+    let (status, _, body) = upload(&app, &f, Some(&f.token), &png_like(1000)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(stored(&app, &f).await, 4000);
+    // Deleting the message of a media counted by the backfill gives its bytes back.
+    let (status, body) = send(app.user(&f.token, Method::DELETE, &f.message_path(&message))).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert_eq!(stored(&app, &f).await, 3000);
+
+    // Off and on again: what was stored meanwhile still counts.
+    configure(&app, &f, &[("Media.QuotaBytesPerService", "")]).await;
+    let (status, _, body) = upload(&app, &f, Some(&f.token), &png_like(900)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(stored(&app, &f).await, 3900);
+    configure(&app, &f, &[("Media.QuotaBytesPerService", "4000")]).await;
+    let (status, _, body) = upload(&app, &f, Some(&f.token), &png_like(200)).await;
+    assert_error(status, &body, 429, Some(QUOTA_EXCEEDED));
+    let (status, _, body) = upload(&app, &f, Some(&f.token), &png_like(100)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+/// The step given a media as read before it changed, and the writes that remove
+/// a media given it as read before the step counted it: nothing is counted twice,
+/// no counted byte is lost, no record comes back.
+#[tokio::test]
+async fn the_backfill_and_the_writes_it_races_never_count_twice_nor_lose_bytes() {
+    use chat_media::cleanup::expired_record;
+    use chat_media::model::MediaStatus;
+    use chat_media::sid::MessageSid;
+    let app = TestApp::spawn().await;
+    let store = &app.state.store;
+    let f = app.service_with_member("alice").await;
+    let now = chat_media_tests::now();
+    // A media sent in a message, then made as the previous version left it.
+    let sent = |size| {
+        let (app, f) = (&app, &f);
+        async move {
+            let media = uploaded(app, f, size).await;
+            let (media, message) = bound(app, f, &media).await;
+            uncount(app, &media, false).await;
+            (app.record(media.sid.as_str()).await, message)
+        }
+    };
+
+    // The same read twice: counted once.
+    let (read, _) = sent(1001).await;
+    let before = stored(&app, &f).await;
+    assert!(store.count_stored_media(&read).await.unwrap());
+    assert!(!store.count_stored_media(&read).await.unwrap());
+    assert_eq!(stored(&app, &f).await, before + 1001);
+
+    // Read ready, quarantined since: not counted, no record changed.
+    let (read, message) = sent(1003).await;
+    let path = format!("{}/{}/Quarantine", media_path(&f.service_sid), read.sid);
+    let (status, body) = send(app.admin(Method::POST, &path).form(&[("Reason", "test")])).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let before = stored(&app, &f).await;
+    assert!(!store.count_stored_media(&read).await.unwrap());
+    assert_eq!(stored(&app, &f).await, before);
+    let record = app.record(read.sid.as_str()).await;
+    assert_eq!(
+        (record.status, record.quota),
+        (MediaStatus::Quarantined, None)
+    );
+    let (_, shown) = send(app.user(&f.token, Method::GET, &f.message_path(&message))).await;
+    assert_eq!(shown["media"]["removed"], "quarantined");
+
+    // A message delete with the message as read before its media was counted
+    // gives the bytes back all the same (it reads the message again).
+    let (read, message) = sent(1005).await;
+    let message_sid = MessageSid::parse(&sid(&message)).unwrap();
+    let read_message = store
+        .get_message(&f.channel_sid, &message_sid)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!read_message.media.as_ref().unwrap().quota_counted);
+    let before = stored(&app, &f).await;
+    assert!(store.count_stored_media(&read).await.unwrap());
+    store.delete_message(&read_message).await.unwrap();
+    assert_eq!(stored(&app, &f).await, before);
+
+    // A quarantine and a retention expiry with the media as read before it was
+    // counted are refused (they would give nothing back); with the media as it
+    // is, they give its bytes back.
+    for expire in [false, true] {
+        let (read, _) = sent(1006).await;
+        assert!(store.count_stored_media(&read).await.unwrap());
+        let date = chat_media::model::now();
+        let remove = |media: Media| async move {
+            if expire {
+                store
+                    .expire_media(&media, &expired_record(&media, date))
+                    .await
+            } else {
+                let quarantined = Media {
+                    status: MediaStatus::Quarantined,
+                    quota: None,
+                    ..media.clone()
+                };
+                store.quarantine_media(&media, &quarantined, &[], now).await
+            }
+        };
+        assert!(!remove(read.clone()).await.unwrap(), "expire: {expire}");
+        assert_eq!(
+            app.record(read.sid.as_str()).await.status,
+            MediaStatus::Ready
+        );
+        let before = stored(&app, &f).await;
+        assert!(remove(app.record(read.sid.as_str()).await).await.unwrap());
+        assert_eq!(stored(&app, &f).await, before - 1006, "expire: {expire}");
+    }
 }
