@@ -872,10 +872,20 @@ mod tests {
                 with(0, [8, 4, 8, 0], loc(1, u64::MAX, &[(2, e)]), b""),
             ),
             ("idat missing", with(1, [4, 4, 0, 0], method(1, 0), b"")),
-            (
-                "extent past idat",
-                with(1, [4, 4, 0, 0], method(1, 0), b"short"),
-            ),
+            ("extent past idat", {
+                // Past `idat`, though not past the file.
+                let mut f = with(1, [4, 4, 0, 0], method(1, 0), b"short");
+                f.extend(bx(b"free", &[0; 200]));
+                f
+            }),
+            ("mdat past the end", {
+                let mut f = ftyp(b"heic");
+                f.extend(full(b"meta", 0, &hdlr(b"pict")));
+                f.extend_from_slice(&1000u32.to_be_bytes());
+                f.extend_from_slice(b"mdat");
+                f.extend_from_slice(PIXELS);
+                f
+            }),
             ("iloc cut short", {
                 // The count says two items, the box holds one.
                 let mut f = with(0, [4, 4, 0, 0], method(0, 0), b"");
