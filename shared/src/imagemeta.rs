@@ -9,10 +9,17 @@
 //! append whole second images there (MPF, motion photos) with their own EXIF.
 //! Bytes after a PNG's IEND are kept (no PNG metadata lives there).
 //!
+//! HEIC/HEIF and AVIF ([`heif`]) are ISOBMFF: their EXIF and XMP are items
+//! that `iloc` locates by offset, so they are overwritten in place (an empty
+//! TIFF, an empty XMP packet, padded to the same length) rather than removed:
+//! the file keeps its size, its offsets and its pixels byte for byte.
+//!
 //! A file that does not parse as its format is refused by the caller (415),
-//! never stored unstripped. HEIC/AVIF are not stripped (see the README).
+//! never stored unstripped.
 
 use bytes::{Bytes, BytesMut};
+
+mod heif;
 
 /// The formats whose metadata is stripped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +27,8 @@ pub enum Format {
     Jpeg,
     Png,
     Webp,
+    /// HEIC/HEIF and AVIF, still images and sequences.
+    Heif,
 }
 
 impl Format {
@@ -29,6 +38,11 @@ impl Format {
             "image/jpeg" | "image/jpg" | "image/pjpeg" => Some(Format::Jpeg),
             "image/png" | "image/x-png" => Some(Format::Png),
             "image/webp" => Some(Format::Webp),
+            "image/heic"
+            | "image/heif"
+            | "image/heic-sequence"
+            | "image/heif-sequence"
+            | "image/avif" => Some(Format::Heif),
             _ => None,
         }
     }
@@ -46,8 +60,25 @@ pub fn strip(format: Format, data: &Bytes) -> Result<Option<Bytes>, Malformed> {
         Format::Jpeg => jpeg(data)?,
         Format::Png => png(data)?,
         Format::Webp => webp(data)?,
+        Format::Heif => return in_place(data, heif::edits(data)?),
     };
     Ok((out.len() != data.len() || out[..] != data[..]).then(|| out.freeze()))
+}
+
+/// `data` with `edits` written over it; `None` when they change nothing.
+fn in_place(data: &Bytes, edits: Vec<heif::Edit>) -> Result<Option<Bytes>, Malformed> {
+    let unchanged = |e: &heif::Edit| data.get(e.at..e.at + e.bytes.len()) == Some(&e.bytes[..]);
+    if edits.iter().all(unchanged) {
+        return Ok(None);
+    }
+    let mut out = BytesMut::from(&data[..]);
+    for e in edits {
+        let to = out
+            .get_mut(e.at..e.at + e.bytes.len())
+            .ok_or(Malformed("HEIF/AVIF image"))?;
+        to.copy_from_slice(&e.bytes);
+    }
+    Ok(Some(out.freeze()))
 }
 
 /// EXIF orientation 1: upright, nothing to keep.

@@ -9,7 +9,7 @@
 //! | [`limits`] | every length limit on a caller's text (characters, and bytes where it is part of a key) |
 //! | [`sid`], [`identity`], [`filename`] | values parsed once: SIDs, identities, filenames |
 //! | [`digest`] | SHA-256 of content at assembly speed (aws-lc-rs) in every build |
-//! | [`imagemeta`] | stripping EXIF/XMP/IPTC from JPEG, PNG and WebP without touching the pixels |
+//! | [`imagemeta`] | stripping EXIF/XMP/IPTC from JPEG, PNG and WebP, EXIF/XMP from HEIC/AVIF (in place), without touching the pixels |
 //! | [`thumbnail`] | thumbnail sizes, keys and bounded decoding (the `image` crate) |
 //! | [`signature`] | Twilio's `X-Twilio-Signature` (HMAC-SHA1), to sign webhooks and check Twilio's |
 //! | [`permission`] | Twilio's permissions and default roles |

@@ -1,7 +1,8 @@
 //! The metadata-stripping step of finalize ([`crate::imagemeta`]), when the
-//! service's `Media.StripMetadata` is on and the checked type is JPEG, PNG or
-//! WebP. A direct upload is stripped in hand before it is stored; a session
-//! upload is stripped from the bytes of the one read ([`super::pass`]) and its
+//! service's `Media.StripMetadata` is on and the checked type is JPEG, PNG,
+//! WebP, HEIC/HEIF or AVIF. A direct upload is stripped in hand before it is
+//! stored; a session upload is stripped from the bytes of the one read
+//! ([`super::pass`]) and its
 //! object rewritten once, within the finalize lease, to the same key (a single
 //! PUT, or a multipart upload of `upload_part_size` parts, 4 in flight, that
 //! replaces the object only when completed). Either way `size` and `sha256`

@@ -2,8 +2,10 @@
 //! peak RSS (VmHWM) is its own: `bench_images strip` (metadata stripping of a
 //! 12 MP JPEG photo with EXIF/GPS, in memory, as a direct upload does it),
 //! `bench_images strip150` (the same on a 150 MB JPEG, as a session finalize does
-//! before it rewrites the object), `bench_images thumbnail` (one 320 px and one
-//! 1280 px thumbnail of the 12 MP photo, decode included). Prints; asserts nothing.
+//! before it rewrites the object), `bench_images heic` and `heic150` (the same for
+//! a 3 MB and a 150 MB HEIC, whose EXIF and XMP are overwritten in place),
+//! `bench_images thumbnail` (one 320 px and one 1280 px thumbnail of the 12 MP
+//! photo, decode included). Prints; asserts nothing.
 //! Run by `scripts/bench-images`.
 
 use std::time::Instant;
@@ -77,23 +79,91 @@ fn jpeg_150mb(photo: &[u8]) -> Vec<u8> {
     out
 }
 
+fn bx(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
+    let mut b = ((body.len() + 8) as u32).to_be_bytes().to_vec();
+    b.extend_from_slice(kind);
+    b.extend_from_slice(body);
+    b
+}
+
+/// A HEIC of `size` bytes as phones lay it out: `ftyp`, a `meta` with an image
+/// item, an EXIF item (GPS) and an XMP item located by `iloc` in `mdat`, then
+/// `mdat` (noise standing for the coded image).
+fn heic(size: usize) -> Vec<u8> {
+    let exif = [&b"\0\0\0\x06Exif\0\0"[..], &exif_app1()[10..]].concat();
+    let xmp = [
+        &b"<x:xmpmeta xmlns:x='adobe:ns:meta/'>"[..],
+        &[b' '; 2000],
+        b"</x:xmpmeta>",
+    ]
+    .concat();
+    let pixels = size - exif.len() - xmp.len() - 400;
+    let meta = |at: u32| {
+        let mut m = vec![0, 0, 0, 0];
+        m.extend(bx(b"hdlr", &[&[0u8; 8][..], b"pict", &[0; 13]].concat()));
+        let infe = |id: u8, kind: &[u8; 4], extra: &[u8]| {
+            bx(
+                b"infe",
+                &[&[2, 0, 0, 0, 0, id, 0, 0][..], kind, b"\0", extra].concat(),
+            )
+        };
+        let mut iinf = vec![0, 0, 0, 0, 0, 3];
+        iinf.extend(infe(1, b"hvc1", b""));
+        iinf.extend(infe(2, b"Exif", b""));
+        iinf.extend(infe(3, b"mime", b"application/rdf+xml\0"));
+        m.extend(bx(b"iinf", &iinf));
+        let mut iloc = vec![0, 0, 0, 0, 0x44, 0, 0, 3];
+        let mut at = at;
+        for (id, len) in [(1u16, pixels), (2, exif.len()), (3, xmp.len())] {
+            iloc.extend_from_slice(&id.to_be_bytes());
+            iloc.extend_from_slice(&[0, 0, 0, 1]);
+            iloc.extend_from_slice(&at.to_be_bytes());
+            iloc.extend_from_slice(&(len as u32).to_be_bytes());
+            at += len as u32;
+        }
+        m.extend(bx(b"iloc", &iloc));
+        bx(b"meta", &m)
+    };
+    let mut f = bx(b"ftyp", b"heic\0\0\0\0mif1heicmiaf");
+    let start = (f.len() + meta(0).len() + 8) as u32;
+    f.extend(meta(start));
+    let mut mdat = Vec::with_capacity(pixels + exif.len() + xmp.len());
+    let mut x = 0x9e37_79b9_u32;
+    mdat.extend((0..pixels).map(|_| {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        (x >> 8) as u8
+    }));
+    mdat.extend(exif);
+    mdat.extend(xmp);
+    f.extend(bx(b"mdat", &mdat));
+    f
+}
+
 fn main() {
     let what = std::env::args().nth(1).unwrap_or_default();
     let photo = photo_12mp();
     let base = peak_rss_mib();
     match what.as_str() {
-        "strip" | "strip150" => {
-            let data = if what == "strip" {
-                Bytes::from(photo)
-            } else {
-                Bytes::from(jpeg_150mb(&photo))
+        "strip" | "strip150" | "heic" | "heic150" => {
+            let (format, data) = match what.as_str() {
+                "strip" => (Format::Jpeg, Bytes::from(photo)),
+                "strip150" => (Format::Jpeg, Bytes::from(jpeg_150mb(&photo))),
+                "heic" => (Format::Heif, Bytes::from(heic(3_000_000))),
+                _ => (Format::Heif, Bytes::from(heic(150_000_000))),
             };
             let base = peak_rss_mib();
-            let runs = if what == "strip" { 20 } else { 3 };
+            let runs = if matches!(what.as_str(), "strip" | "heic") {
+                20
+            } else {
+                3
+            };
             let started = Instant::now();
             let mut out_len = 0;
             for _ in 0..runs {
-                let out = imagemeta::strip(Format::Jpeg, &data).expect("parses");
+                let out = imagemeta::strip(format, &data).expect("parses");
+                assert!(out.is_some(), "metadata found");
                 out_len = out.map_or(data.len(), |o| o.len());
             }
             let ms = started.elapsed().as_secs_f64() * 1000.0 / f64::from(runs);
@@ -125,6 +195,6 @@ fn main() {
                 );
             }
         }
-        _ => eprintln!("usage: bench_images strip|strip150|thumbnail"),
+        _ => eprintln!("usage: bench_images strip|strip150|heic|heic150|thumbnail"),
     }
 }

@@ -471,3 +471,108 @@ async fn a_quarantined_photo_is_refused_by_its_original_and_its_stripped_bytes()
         assert_error(status, &body, 422, Some(20422));
     }
 }
+
+/// A HEIC or AVIF photo with EXIF (make, serial, GPS) and XMP, made by
+/// pillow-heif / Pillow (`heif_images.py`), and the strings its metadata holds.
+fn heif_photo(format: &str) -> (Vec<u8>, Vec<String>) {
+    let made = chat_media_tests::twilio_python(
+        "heif_images.py",
+        &serde_json::json!({"op": "make", "format": format}),
+    );
+    let bytes = hex::decode(made["hex"].as_str().unwrap()).unwrap();
+    let markers: Vec<String> = serde_json::from_value(made["markers"].clone()).unwrap();
+    for m in &markers {
+        assert!(
+            bytes.windows(m.len()).any(|w| w == m.as_bytes()),
+            "{format} made without {m}"
+        );
+    }
+    (bytes, markers)
+}
+
+#[tokio::test]
+async fn a_heic_or_avif_photo_loses_its_exif_and_xmp_in_place_direct_and_by_session() {
+    let app = TestApp::spawn().await;
+    let f = app.service_with_member("alice").await;
+    let heic = heif_photo("HEIF");
+    let avif = heif_photo("AVIF");
+    for (how, content_type, (original, markers)) in [
+        ("direct", "image/heic", &heic),
+        ("session", "image/heif", &heic),
+        ("direct", "image/avif", &avif),
+        ("session", "image/avif", &avif),
+    ] {
+        let (status, media) = match how {
+            "direct" => direct(&app, &f, content_type, original).await,
+            _ => by_session(&app, &f, content_type, original).await,
+        };
+        let what = format!("{how} {content_type}");
+        assert!(status.is_success(), "{what}: {status} {media}");
+        assert_eq!(media["status"], "ready", "{what}: {media}");
+        let stored = download(&app, &f, &sid(&media)).await;
+        // Overwritten in place: same size, something changed, no marker left.
+        assert_eq!(stored.len(), original.len(), "{what}");
+        assert_ne!(&stored, original, "{what}");
+        for m in markers {
+            assert!(
+                !stored.windows(m.len()).any(|w| w == m.as_bytes()),
+                "{what}: {m} left"
+            );
+        }
+        assert_eq!(media["size"], stored.len(), "{what}");
+        assert_eq!(media["sha256"], sha256_hex(&stored), "{what}");
+        assert_eq!(media["original_sha256"], sha256_hex(original), "{what}");
+        let record = app.record(sid(&media)).await;
+        assert_eq!(app.object(&record.object_key).await.unwrap(), stored);
+        // libheif and Pillow read it: same pixels, no EXIF tag, no GPS, no XMP.
+        let read = chat_media_tests::twilio_python(
+            "heif_images.py",
+            &serde_json::json!({
+                "op": "check",
+                "original": hex::encode(original),
+                "stored": hex::encode(&stored),
+            }),
+        );
+        assert_eq!(read["original_size"], serde_json::json!([64, 48]), "{what}");
+        assert_eq!(read["size"], read["original_size"], "{what}");
+        assert_eq!(read["same_pixels"], true, "{what}");
+        assert!(
+            !read["original_exif_tags"].as_array().unwrap().is_empty()
+                && !read["original_gps_tags"].as_array().unwrap().is_empty(),
+            "{what}: the original had EXIF and GPS: {read}"
+        );
+        assert_eq!(read["exif_tags"], serde_json::json!([]), "{what}: {read}");
+        assert_eq!(read["gps"], serde_json::json!({}), "{what}: {read}");
+        let xmp = read["xmp"].as_str().unwrap();
+        assert!(!xmp.contains("rdf:Description"), "{what}: {xmp}");
+    }
+}
+
+#[tokio::test]
+async fn a_heic_that_does_not_parse_is_refused() {
+    let app = TestApp::spawn().await;
+    let f = app.service_with_member("alice").await;
+    let (heic, _) = heif_photo("HEIF");
+    // Cut short: the last box (`mdat`) now ends past the end of the file.
+    let truncated = &heic[..heic.len() - 10];
+    let (status, body) = direct(&app, &f, "image/heic", truncated).await;
+    assert_error(status, &body, 415, Some(20415));
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a valid image/heic"),
+        "{body}"
+    );
+    let (status, body) = by_session(&app, &f, "image/avif", truncated).await;
+    assert_error(status, &body, 415, Some(20415));
+    let records = app.media_records(&f.service_sid).await;
+    let refused = records
+        .iter()
+        .find(|m| m.status.as_str() == "rejected")
+        .unwrap();
+    assert!(
+        !app.object_exists(&refused.object_key).await,
+        "its object is deleted"
+    );
+}
