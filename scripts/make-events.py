@@ -136,6 +136,7 @@ MESSAGES = CHANNEL_ROUTE + "/Messages"
 MESSAGE = MESSAGES + "/{message}"
 MEDIA_ROUTE = "/v1/Services/{service}/Media/{media}"
 CONTENT = MEDIA_ROUTE + "/Content"
+THUMBNAIL = MEDIA_ROUTE + "/Thumbnail"
 MEMBER = MEMBERS + "/{member}"
 SV = {"service": SERVICE}
 UPLOADS = "/v1/Services/{service}/Media"
@@ -210,6 +211,13 @@ EVENTS = {
         "admin-fetch-200": event("GET", MEDIA_ROUTE, {"service": SERVICE, "media": MEDIA}, "admin"),
         "another-users-upload-403": event("GET", MEDIA_ROUTE, {"service": SERVICE, "media": MEDIA}, "bob"),
         "unknown-404": event("GET", MEDIA_ROUTE, {"service": SERVICE, "media": UNKNOWN_MEDIA}, "alice"),
+    },
+    "get-thumbnail": {
+        "scale-302": event("GET", THUMBNAIL, {"service": SERVICE, "media": MEDIA}, "alice", query="Width=96&Height=96"),
+        "admin-crop-302": event("GET", THUMBNAIL, {"service": SERVICE, "media": MEDIA}, "admin", query="Width=320&Height=200&Method=crop"),
+        "another-users-upload-403": event("GET", THUMBNAIL, {"service": SERVICE, "media": MEDIA}, "bob", query="Width=96&Height=96"),
+        "width-zero-400": event("GET", THUMBNAIL, {"service": SERVICE, "media": MEDIA}, "alice", query="Width=0&Height=96"),
+        "unknown-404": event("GET", THUMBNAIL, {"service": SERVICE, "media": UNKNOWN_MEDIA}, "alice", query="Width=96&Height=96"),
     },
     "update-member": {
         "role-update-200": event("POST", MEMBER, {**CH, "member": ALICE_MEMBER}, "admin", [("RoleSid", CHANNEL_ADMIN_ROLE)]),

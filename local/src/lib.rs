@@ -118,6 +118,7 @@ pub fn app_with_cors(state: AppState, origins: &[String]) -> Router {
         .merge(create_message::routes())
         .merge(delete_message::routes())
         .merge(get_media::routes())
+        .merge(get_thumbnail::routes())
         .merge(inbound_messages::routes())
         .merge(update_member::routes())
         .merge(upload_media::routes());

@@ -30,7 +30,7 @@
 //! | [`dispatch`] | delivering the post-event outbox, at least once, in order per channel |
 //! | [`inbound`] | Twilio's inbound messaging webhook and uploads by URL: the durable job that fetches media and posts the messages |
 //! | [`cleanup`] | deleting S3 objects after their records, and the sweep of leftovers |
-//! | [`http`] | the edge: extractors, scopes, forms, paging, [`ApiError`] |
+//! | [`http`] | the edge: extractors, scopes, forms, paging, [`ApiError`]; who may read a media (get-media and get-thumbnail) |
 //! | [`metrics`], [`telemetry`] | call counting and logging set-up |
 //!
 //! # Layering

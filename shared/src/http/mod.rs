@@ -1,10 +1,12 @@
 //! The HTTP edge, the only layer that knows axum: the caller as an extractor,
 //! scope extractors ([`scope`]), Twilio form bodies and parameters ([`params`]),
-//! paging parameters and envelope, the 404/405 fallbacks, and the one error type
-//! with every conversion from a domain error ([`error`]).
+//! paging parameters and envelope, the 404/405 fallbacks, the one error type
+//! with every conversion from a domain error ([`error`]), and reading a media as
+//! its viewers may, shared by get-media and get-thumbnail ([`media`]).
 
 pub mod error;
 pub mod hooks;
+pub mod media;
 pub mod origin;
 pub mod params;
 pub mod scope;

@@ -90,6 +90,8 @@ fn functions_are_granted_only_what_they_use() {
         ("delete-message", "dynamodb:BatchGetItem"),
         ("delete-message", "dynamodb:ConditionCheckItem"),
         ("get-media", "dynamodb:PutItem"),
+        ("get-thumbnail", "dynamodb:PutItem"),
+        ("get-thumbnail", "s3:DeleteObject"),
     ];
     let functions = functions(&t);
     for (function, action) in refused {
@@ -102,9 +104,20 @@ fn functions_are_granted_only_what_they_use() {
             "{function} is granted {action}, which it does not use"
         );
     }
-    // get-media writes thumbnails only, next to their media: never an uploaded object.
-    let (_, get_media) = functions.iter().find(|(n, _)| n == "get-media").unwrap();
-    for policy in get_media["Policies"].as_sequence().into_iter().flatten() {
+    // get-thumbnail writes thumbnails only, next to their media: never an uploaded object.
+    let (_, get_thumbnail) = functions
+        .iter()
+        .find(|(n, _)| n == "get-thumbnail")
+        .unwrap();
+    assert!(
+        actions(get_thumbnail).contains(&"s3:PutObject".to_owned()),
+        "get-thumbnail cannot store the thumbnails it makes"
+    );
+    for policy in get_thumbnail["Policies"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+    {
         for statement in policy["Statement"].as_sequence().into_iter().flatten() {
             let grants_put = statement["Action"]
                 .as_sequence()
@@ -116,11 +129,55 @@ fn functions_are_granted_only_what_they_use() {
                 assert!(
                     resources.contains("/services/*/media/*.thumbnails/*")
                         && !resources.contains("/services/*\""),
-                    "get-media may put objects beyond thumbnails: {resources}"
+                    "get-thumbnail may put objects beyond thumbnails: {resources}"
                 );
             }
         }
     }
+}
+
+/// A function's `MemorySize` in MB: its own, else the template's global one.
+fn memory_mb(t: &Yaml, properties: &Yaml) -> u64 {
+    properties["MemorySize"]
+        .as_u64()
+        .or_else(|| t["Globals"]["Function"]["MemorySize"].as_u64())
+        .unwrap()
+}
+
+/// Only get-thumbnail pays for image decoding: its memory holds the decode bound of
+/// `chat_media::thumbnail` (source + decoder allocations + the largest thumbnail +
+/// the runtime), while get-media, every download's function, runs at the API
+/// functions' 128 MB with read-only S3 access (presigned GETs need s3:GetObject).
+#[test]
+fn only_the_thumbnail_function_pays_for_decoding_images() {
+    use chat_media::thumbnail::{MAX_DECODE_ALLOC, MAX_SOURCE_BYTES, SIZES};
+    let t = template();
+    let functions = functions(&t);
+    let find = |name: &str| {
+        functions
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, p)| *p)
+            .unwrap_or_else(|| panic!("no function {name}"))
+    };
+    let (get_media, get_thumbnail) = (find("get-media"), find("get-thumbnail"));
+
+    assert_eq!(memory_mb(&t, get_media), 128, "get-media's MemorySize");
+    let s3: Vec<String> = actions(get_media)
+        .into_iter()
+        .filter(|a| a.starts_with("s3:"))
+        .collect();
+    assert_eq!(s3, ["s3:GetObject"], "get-media's S3 actions");
+
+    const MIB: u64 = 1024 * 1024;
+    let largest = u64::from(*SIZES.iter().max().unwrap());
+    let runtime = 30 * MIB; // measured RSS after init is ~16 MiB (scripts/bench-lambda)
+    let bound = MAX_SOURCE_BYTES + MAX_DECODE_ALLOC + largest * largest * 4 + runtime;
+    let memory = memory_mb(&t, get_thumbnail) * 1_000_000; // decimal MB: the lower reading
+    assert!(
+        memory >= bound,
+        "get-thumbnail has {memory} bytes, below its decode bound of {bound}"
+    );
 }
 
 #[test]
