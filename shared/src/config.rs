@@ -30,6 +30,8 @@ pub struct Settings {
     pub base_url: String,
     /// Lifetime of presigned download URLs (`DOWNLOAD_URL_TTL_SECS`, 300).
     pub download_url_ttl: Duration,
+    /// Longest a thumbnail may take to make (`THUMBNAIL_TIME_LIMIT_SECS`, 10).
+    pub thumbnail_time_limit: Duration,
     /// How long an upload may stay unbound before it is swept (`UNBOUND_MEDIA_TTL_SECS`, 24 h).
     pub unbound_media_ttl: Duration,
     /// Unbound uploads one identity may hold at once (`MAX_UNBOUND_UPLOADS`, 20).
@@ -83,6 +85,7 @@ impl Default for Settings {
         Self {
             base_url: String::new(),
             download_url_ttl: Duration::from_secs(300),
+            thumbnail_time_limit: crate::thumbnail::TIME_LIMIT,
             unbound_media_ttl: Duration::from_secs(24 * 3600),
             max_unbound_uploads: 20,
             direct_upload_max_bytes: 4 * 1024 * 1024,
@@ -270,6 +273,7 @@ impl Settings {
                 .map(|u| u.trim_end_matches('/').to_owned())
                 .unwrap_or_default(),
             download_url_ttl: secs("DOWNLOAD_URL_TTL_SECS", d.download_url_ttl)?,
+            thumbnail_time_limit: secs("THUMBNAIL_TIME_LIMIT_SECS", d.thumbnail_time_limit)?,
             unbound_media_ttl: secs("UNBOUND_MEDIA_TTL_SECS", d.unbound_media_ttl)?,
             max_unbound_uploads: match var("MAX_UNBOUND_UPLOADS") {
                 None => d.max_unbound_uploads,

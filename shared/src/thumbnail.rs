@@ -29,7 +29,8 @@ pub const MAX_PIXELS: u64 = 50_000_000;
 pub const MAX_SOURCE_BYTES: u64 = 64 * 1024 * 1024;
 /// Most bytes the decoder may allocate (50 MP of 8-bit RGBA is 200 MB).
 pub const MAX_DECODE_ALLOC: u64 = 256 * 1024 * 1024;
-/// How long making one thumbnail may take before the request gives up.
+/// How long making one thumbnail may take before the request gives up: the
+/// default of `Settings::thumbnail_time_limit`.
 pub const TIME_LIMIT: Duration = Duration::from_secs(10);
 
 /// How the image fits the box.
@@ -184,8 +185,8 @@ pub enum ThumbnailError {
     TooLarge(u64),
     #[error("the image could not be decoded")]
     Undecodable,
-    #[error("the thumbnail took longer than {} s to make", TIME_LIMIT.as_secs())]
-    TimedOut,
+    #[error("the thumbnail took longer than {0} s to make")]
+    TimedOut(u64),
 }
 
 /// A made thumbnail.

@@ -112,8 +112,9 @@ async fn make_thumbnail(
     }
     let started = std::time::Instant::now();
     let work = tokio::task::spawn_blocking(move || thumbnail::render(format, &source, spec));
-    let made = match tokio::time::timeout(thumbnail::TIME_LIMIT, work).await {
-        Err(_) => Err(ThumbnailError::TimedOut),
+    let limit = state.settings.thumbnail_time_limit;
+    let made = match tokio::time::timeout(limit, work).await {
+        Err(_) => Err(ThumbnailError::TimedOut(limit.as_secs())),
         Ok(Err(join)) => return Err(ApiError::internal(join)),
         Ok(Ok(made)) => made,
     }?;
