@@ -173,6 +173,12 @@ impl Drop for TestApp {
 }
 
 impl TestApp {
+    /// An admin's takedown of `media` (issue 17 §3), as `POST …/Media/{sid}/Quarantine`.
+    pub async fn quarantine(&self, f: &Fixture, media: &str, reason: &str) -> (StatusCode, Value) {
+        let path = format!("{}/{media}/Quarantine", media_path(&f.service_sid));
+        send(self.admin(Method::POST, &path).form(&[("Reason", reason)])).await
+    }
+
     pub async fn spawn() -> Self {
         Self::spawn_with(aws_options(), Settings::default()).await
     }

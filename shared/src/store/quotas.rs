@@ -279,8 +279,41 @@ impl Store {
         &self,
         service: Option<&ServiceSid>,
     ) -> StoreResult<Backfilled> {
+        self.backfill_bound_media(
+            service,
+            "author <> :admin \
+             AND (attribute_not_exists(quota_charge) OR quota_charge.service = :false)",
+            &[
+                (":admin", s(Identity::system().as_str())),
+                (":false", AttributeValue::Bool(false)),
+            ],
+            |media| async move { self.count_stored_media(&media).await },
+        )
+        .await
+    }
+
+    /// The scan both backfill steps run: every `ready` media bound to a message
+    /// and matching `filter` (its `values` bound), of `service` only when given,
+    /// each handed to `each`, which says whether it wrote.
+    pub(super) async fn backfill_bound_media<F, Fut>(
+        &self,
+        service: Option<&ServiceSid>,
+        filter: &str,
+        values: &[(&str, AttributeValue)],
+        mut each: F,
+    ) -> StoreResult<Backfilled>
+    where
+        F: FnMut(Media) -> Fut,
+        Fut: std::future::Future<Output = StoreResult<bool>>,
+    {
         let mut done = Backfilled::default();
         let mut start: Option<Item> = None;
+        let mut filter = format!(
+            "SK = :media AND #status = :ready AND attribute_exists(message_sid) AND {filter}"
+        );
+        if service.is_some() {
+            filter.push_str(" AND service_sid = :service");
+        }
         loop {
             let mut scan = self
                 .client
@@ -289,27 +322,18 @@ impl Store {
                 .expression_attribute_names("#status", "status")
                 .expression_attribute_values(":media", s(keys::MEDIA))
                 .expression_attribute_values(":ready", s(MediaStatus::Ready.as_str()))
-                .expression_attribute_values(":admin", s(Identity::system().as_str()))
-                .expression_attribute_values(":false", AttributeValue::Bool(false))
+                .filter_expression(&filter)
                 .set_exclusive_start_key(start.take());
-            let mut filter = String::from(
-                "SK = :media AND #status = :ready AND attribute_exists(message_sid) \
-                 AND author <> :admin \
-                 AND (attribute_not_exists(quota_charge) OR quota_charge.service = :false)",
-            );
+            for (name, value) in values {
+                scan = scan.expression_attribute_values(*name, value.clone());
+            }
             if let Some(service) = service {
-                filter.push_str(" AND service_sid = :service");
                 scan = scan.expression_attribute_values(":service", s(service.as_str()));
             }
-            let out = scan
-                .filter_expression(filter)
-                .send()
-                .await
-                .map_err(StoreError::from_sdk)?;
+            let out = scan.send().await.map_err(StoreError::from_sdk)?;
             for item in out.items().iter().cloned() {
-                let media: Media = from_item(item)?;
                 done.seen += 1;
-                if self.count_stored_media(&media).await? {
+                if each(from_item(item)?).await? {
                     done.written += 1;
                 }
             }

@@ -7,7 +7,7 @@
 
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 
-use super::items::{from_item, key, media_item, pending_deletion_item, s, Item};
+use super::items::{key, media_item, pending_deletion_item, s, Item};
 use super::quotas::{counted_condition, Backfilled};
 use super::{keys, Store, StoreError, StoreResult};
 use crate::model::{Media, MediaStatus, Service};
@@ -139,42 +139,13 @@ impl Store {
         &self,
         service: Option<&ServiceSid>,
     ) -> StoreResult<Backfilled> {
-        let mut done = Backfilled::default();
-        let mut start: Option<Item> = None;
-        loop {
-            let mut scan = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":media", s(keys::MEDIA))
-                .expression_attribute_values(":ready", s(MediaStatus::Ready.as_str()))
-                .set_exclusive_start_key(start.take());
-            let mut filter = String::from(
-                "SK = :media AND #status = :ready AND attribute_exists(message_sid) \
-                 AND attribute_not_exists(GSI1PK)",
-            );
-            if let Some(service) = service {
-                filter.push_str(" AND service_sid = :service");
-                scan = scan.expression_attribute_values(":service", s(service.as_str()));
-            }
-            let out = scan
-                .filter_expression(filter)
-                .send()
-                .await
-                .map_err(StoreError::from_sdk)?;
-            for item in out.items().iter().cloned() {
-                let media: Media = from_item(item)?;
-                done.seen += 1;
-                if self.index_bound_media(&media).await? {
-                    done.written += 1;
-                }
-            }
-            match out.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => return Ok(done),
-            }
-        }
+        self.backfill_bound_media(
+            service,
+            "attribute_not_exists(GSI1PK)",
+            &[],
+            |media| async move { self.index_bound_media(&media).await },
+        )
+        .await
     }
 
     /// Puts one bound media, as read by the backfill, in the retention index at its

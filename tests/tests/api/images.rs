@@ -444,8 +444,7 @@ async fn thumbnails_go_with_their_media() {
     for (query, _) in asked {
         thumbnail(&app, &f, &sid(&media), query).await;
     }
-    let path = format!("{}/{}/Quarantine", media_path(&f.service_sid), sid(&media));
-    let (status, body) = send(app.admin(Method::POST, &path).form(&[("Reason", "abuse")])).await;
+    let (status, body) = app.quarantine(&f, &sid(&media), "abuse").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(!app.object_exists(&key).await);
     for (query, spec) in asked {
@@ -462,8 +461,7 @@ async fn a_quarantined_photo_is_refused_by_its_original_and_its_stripped_bytes()
     assert_eq!(status, StatusCode::CREATED, "{media}");
     let stripped = download(&app, &f, &sid(&media)).await;
     assert_ne!(stripped, original);
-    let path = format!("{}/{}/Quarantine", media_path(&f.service_sid), sid(&media));
-    let (status, body) = send(app.admin(Method::POST, &path).form(&[("Reason", "abuse")])).await;
+    let (status, body) = app.quarantine(&f, &sid(&media), "abuse").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let bob = app.join(&f, "bob", None).await;
     for bytes in [&original, &stripped] {

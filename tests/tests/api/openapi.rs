@@ -116,7 +116,10 @@ async fn schemathesis(
             "--checks",
             "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
         ])
-        .args(["--max-examples", "12", "--seed", "1", "--workers", "2"])
+        // One worker: with two threads, hypothesis' lambda-source parsing trips
+        // CPython 3.11's `ast` ("AST constructor recursion depth mismatch"), a
+        // crash of the tool that reads as a failure of ours.
+        .args(["--max-examples", "12", "--seed", "1", "--workers", "1"])
         .args(["--phases", "examples,coverage,fuzzing"])
         .args(["--no-color", "--generation-with-security-parameters", "false"])
         .args(auth)

@@ -152,14 +152,7 @@ async fn clean_bytes_are_scanned_once_per_signature_version() {
     assert_eq!(clamd.scans(), 4);
 
     // The deny-list wins over the index: quarantined bytes known clean are refused.
-    let (status, body) = send(
-        app.admin(
-            Method::POST,
-            &format!("{}/Quarantine", f.media_path(&sid(&first).parse().unwrap())),
-        )
-        .form(&[("Reason", "reported")]),
-    )
-    .await;
+    let (status, body) = app.quarantine(&f, &sid(&first), "reported").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, body) = upload(&app, &f, &bob, &bytes).await;
     assert_error(status, &body, 422, Some(20422));
@@ -590,14 +583,7 @@ async fn a_deny_listed_declared_sha256_is_refused_at_session_create() {
         .put_part(&early["upload"]["parts"][0], bytes.clone())
         .await;
     assert!(status.is_success());
-    let (status, body) = send(
-        app.admin(
-            Method::POST,
-            &format!("{}/Quarantine", f.media_path(&sid(&first).parse().unwrap())),
-        )
-        .form(&[("Reason", "reported abuse")]),
-    )
-    .await;
+    let (status, body) = app.quarantine(&f, &sid(&first), "reported abuse").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     // Its finalize checks the deny-list on the bytes that arrived.
     let (status, body) = send(app.user(

@@ -33,11 +33,6 @@ async fn upload(
     .await
 }
 
-async fn quarantine(app: &TestApp, f: &Fixture, media: &str, reason: &str) -> (StatusCode, Value) {
-    let path = format!("{}/{media}/Quarantine", media_path(&f.service_sid));
-    send(app.admin(Method::POST, &path).form(&[("Reason", reason)])).await
-}
-
 fn hashes_path(f: &Fixture) -> String {
     format!("/v1/Services/{}/QuarantinedHashes", f.service_sid)
 }
@@ -59,7 +54,7 @@ async fn a_quarantined_media_is_removed_and_its_bytes_are_refused_for_anyone() {
     let key = app.record(&media_sid).await.object_key;
     assert!(app.object_exists(&key).await);
 
-    let (status, taken) = quarantine(&app, &f, &media_sid, "  reported as abuse ").await;
+    let (status, taken) = app.quarantine(&f, &media_sid, "  reported as abuse ").await;
     assert_eq!(status, StatusCode::OK, "{taken}");
     assert_eq!(taken["status"], "quarantined");
     assert_eq!(
@@ -158,7 +153,7 @@ async fn quarantining_an_unbound_upload_gives_back_its_slot() {
         upload(&app, &f.service_sid, Some(&f.token), &unique_png("unbound")).await;
     assert_eq!(status, StatusCode::CREATED, "{media}");
     assert_eq!(app.slots(&f.service_sid, "alice").await, 1);
-    let (status, body) = quarantine(&app, &f, &sid(&media), "spam").await;
+    let (status, body) = app.quarantine(&f, &sid(&media), "spam").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(app.slots(&f.service_sid, "alice").await, 0);
     let record = app.record(sid(&media)).await;
@@ -186,7 +181,7 @@ async fn quarantine_refuses_what_it_cannot_take_down() {
         "{body}"
     );
     for bad in ["   ".to_owned(), "x".repeat(1025)] {
-        let (status, body) = quarantine(&app, &f, &media_sid, &bad).await;
+        let (status, body) = app.quarantine(&f, &media_sid, &bad).await;
         assert_error(status, &body, 400, Some(20001));
     }
     assert_eq!(app.record(&media_sid).await.status.as_str(), "ready");
@@ -201,18 +196,20 @@ async fn quarantine_refuses_what_it_cannot_take_down() {
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{foreign}");
-    let (status, body) = quarantine(&app, &f, &sid(&foreign), "x").await;
+    let (status, body) = app.quarantine(&f, &sid(&foreign), "x").await;
     assert_error(status, &body, 404, Some(20404));
     assert_eq!(app.record(sid(&foreign)).await.status.as_str(), "ready");
-    let (status, body) = quarantine(&app, &f, "ME00000000000000000000000000000000", "x").await;
+    let (status, body) = app
+        .quarantine(&f, "ME00000000000000000000000000000000", "x")
+        .await;
     assert_error(status, &body, 404, Some(20404));
-    let (status, body) = quarantine(&app, &f, "not-a-sid", "x").await;
+    let (status, body) = app.quarantine(&f, "not-a-sid", "x").await;
     assert_error(status, &body, 400, None);
 
     // Twice: the second is a conflict. A media still uploading: a conflict.
-    let (status, _) = quarantine(&app, &f, &media_sid, "x").await;
+    let (status, _) = app.quarantine(&f, &media_sid, "x").await;
     assert_eq!(status, StatusCode::OK);
-    let (status, body) = quarantine(&app, &f, &media_sid, "x").await;
+    let (status, body) = app.quarantine(&f, &media_sid, "x").await;
     assert_error(status, &body, 409, Some(20409));
     let (status, session) = send(
         app.user(&f.token, Method::POST, &f.sessions_path())
@@ -220,7 +217,7 @@ async fn quarantine_refuses_what_it_cannot_take_down() {
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{session}");
-    let (status, body) = quarantine(&app, &f, &sid(&session), "x").await;
+    let (status, body) = app.quarantine(&f, &sid(&session), "x").await;
     assert_error(status, &body, 409, Some(20409));
 
     // A path digest that is not one: 400.
