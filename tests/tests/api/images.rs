@@ -339,6 +339,39 @@ async fn thumbnails_are_refused_for_other_types_and_to_non_members() {
     assert_eq!(status, StatusCode::FOUND, "the member gets it");
 }
 
+#[tokio::test]
+async fn a_thumbnail_past_its_time_limit_is_refused_and_nothing_is_stored() {
+    // No time at all: the decode, started on a blocking thread, cannot be done
+    // when the limit is first checked.
+    let settings = chat_media::config::Settings {
+        thumbnail_time_limit: Duration::ZERO,
+        ..chat_media::config::Settings::default()
+    };
+    let app = TestApp::spawn_with(chat_media_tests::aws_options(), settings).await;
+    let f = app.service_with_member("alice").await;
+    let (status, media) = direct(&app, &f, "image/jpeg", &jpeg(2000, 1500)).await;
+    assert_eq!(status, StatusCode::CREATED, "{media}");
+    let (status, body) = send(app.admin(
+        Method::GET,
+        &thumbnail_path(&f, &sid(&media), "Width=320&Height=320"),
+    ))
+    .await;
+    assert_error(status, &body, 415, Some(20415));
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("took longer than"),
+        "{body}"
+    );
+    let key = app.record(sid(&media)).await.object_key;
+    let spec = Spec::parse(Some("320"), Some("320"), None).unwrap();
+    assert!(
+        !app.object_exists(&spec.key(&key)).await,
+        "no thumbnail stored"
+    );
+}
+
 /// The process's peak resident set (VmHWM), in MiB.
 fn peak_rss_mib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
